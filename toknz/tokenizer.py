@@ -1,0 +1,385 @@
+"""`Tokenizer`: text -> normalize -> pre-tokenize -> BPE -> ids, and back.
+
+A :class:`Tokenizer` is a pipeline of small stages (see DESIGN.md): an
+optional normalizer, a pre-tokenizer, a :class:`~toknz.bpe.BPE` model, added
+tokens, a decoder and a post-processor. It encodes exactly as ``tiktoken``
+(for rank files) and ``tokenizers`` (for ``tokenizer.json``) do.
+
+Special tokens follow tiktoken's rule: text that spells a special token is
+refused with :class:`~toknz.errors.SpecialTokenError` unless it is allowed
+(``allowed_special``) or explicitly treated as text (``disallowed_special=()``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Collection, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Literal
+
+import numpy as np
+
+from toknz.added_tokens import AddedToken, AddedTokenMatcher
+from toknz.bpe import BPE
+from toknz.decoders import Decoder, split_per_token
+from toknz.errors import InputError, SpecialTokenError, UsageError
+from toknz.normalizers import Normalizer
+from toknz.postprocess import NoPostProcess, PostProcessor
+from toknz.pretokenize import PreTokenizer, pre_tokenize
+
+AllSpecial = Literal["all"]
+SpecialSet = AllSpecial | Collection[str]
+
+
+class Tokenizer:
+    """A BPE tokenizer. Build one with :meth:`from_file` or :func:`toknz.load`.
+
+    ``name`` is a label for messages; ``pattern`` the split regex when the
+    tokenizer is a tiktoken-style one (one regex, byte-level BPE).
+    """
+
+    def __init__(
+        self,
+        model: BPE,
+        pre_tokenizer: PreTokenizer,
+        *,
+        normalizer: Normalizer | None = None,
+        added_tokens: Iterable[AddedToken] = (),
+        decoder: Decoder | None = None,
+        post_processor: PostProcessor | None = None,
+        name: str = "tokenizer",
+        pattern: str | None = None,
+        source: str | None = None,
+    ) -> None:
+        self.model = model
+        self.pre_tokenizer = pre_tokenizer
+        self.normalizer = normalizer
+        self.added_tokens: tuple[AddedToken, ...] = tuple(sorted(added_tokens, key=lambda t: t.id))
+        self.decoder = decoder
+        self.post_processor: PostProcessor = post_processor or NoPostProcess(None)
+        self.name = name
+        self.pattern = pattern
+        self.source = source
+        self._setup()
+
+    def _setup(self) -> None:
+        if self.pre_tokenizer.byte_level != self.model.byte_level:
+            raise UsageError(
+                f"{self.name}: the pre-tokenizer is {'' if self.pre_tokenizer.byte_level else 'not '}byte-level "
+                f"but the model is {'' if self.model.byte_level else 'not '}byte-level"
+            )
+        self._added_by_content = {t.content: t for t in self.added_tokens}
+        self._added_by_id = {t.id: t for t in self.added_tokens}
+        self.special_tokens: dict[str, int] = {
+            t.content: t.id for t in self.added_tokens if t.special
+        }
+        self.special_tokens_set: frozenset[str] = frozenset(self.special_tokens)
+        self._matchers: dict[tuple[frozenset[str], bool], AddedTokenMatcher] = {}
+        self._finders: dict[frozenset[str], AddedTokenMatcher] = {}
+        self._special_finder = AddedTokenMatcher([t for t in self.added_tokens if t.special])
+        self._piece_bytes: list[bytes] | None = None
+        self._seq_decoders: list[Decoder] = []
+
+    def __getstate__(self) -> dict[str, Any]:
+        keep = (
+            "model",
+            "pre_tokenizer",
+            "normalizer",
+            "added_tokens",
+            "decoder",
+            "post_processor",
+            "name",
+            "pattern",
+            "source",
+        )
+        return {k: self.__dict__[k] for k in keep}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._setup()
+
+    def __repr__(self) -> str:
+        return f"<toknz.Tokenizer {self.name!r} n_vocab={self.n_vocab}>"
+
+    # ------------------------------------------------------------- loading
+
+    @classmethod
+    def from_file(
+        cls, path: str | os.PathLike[str], *, pattern: str | None = None, **kwargs: Any
+    ) -> Tokenizer:
+        """Load a ``tokenizer.json``, a ``.tiktoken`` rank file or GPT-2 ``encoder.json`` (+ ``vocab.bpe``).
+
+        The format is detected from the content. A rank file carries no split
+        pattern: well-known files (recognized by sha256) get theirs and their
+        special tokens; for others pass ``pattern=`` (a name such as
+        ``"cl100k"`` or a regex) and optionally ``special_tokens={...}``.
+        Raises :class:`~toknz.errors.FormatError` naming the file and place.
+        """
+        from toknz.formats import load_tokenizer
+
+        return load_tokenizer(path, pattern=pattern, **kwargs)
+
+    def save(self, path: str | os.PathLike[str], *, format: str | None = None) -> None:
+        """Write ``tokenizer.json`` (default) or a ``.tiktoken`` rank file, atomically.
+
+        The format follows ``format`` (``"json"`` or ``"tiktoken"``) or the
+        file suffix. A rank file needs a byte-level model whose ids are ranks.
+        """
+        from toknz.formats import save_tokenizer
+
+        save_tokenizer(self, path, format=format)
+
+    # ------------------------------------------------------------- vocabulary
+
+    @property
+    def n_vocab(self) -> int:
+        """One more than the largest id (model tokens and added tokens)."""
+        top = max((t.id for t in self.added_tokens), default=-1)
+        return max(self.model.n_vocab, top + 1)
+
+    def token_to_id(self, token: str | bytes) -> int | None:
+        """Id of an added token's content, a model token as spelled in ``tokenizer.json``, or token bytes."""
+        if isinstance(token, bytes):
+            from toknz.byte_level import bytes_to_chars
+
+            if self.model.byte_level:
+                return self.model.vocab.get(bytes_to_chars(token))
+            try:
+                return self.model.vocab.get(token.decode("utf-8"))
+            except UnicodeDecodeError:
+                return None
+        added = self._added_by_content.get(token)
+        if added is not None:
+            return added.id
+        return self.model.vocab.get(token)
+
+    def id_to_token(self, token_id: int) -> str | None:
+        """The token string of an id as ``tokenizer.json`` spells it, or None for an unused id."""
+        added = self._added_by_id.get(token_id)
+        if added is not None:
+            return added.content
+        if 0 <= token_id < self.model.n_vocab:
+            return self.model.id_to_token[token_id]
+        return None
+
+    # ------------------------------------------------------------- encoding
+
+    def _resolve_special(
+        self, allowed_special: SpecialSet, disallowed_special: SpecialSet
+    ) -> tuple[frozenset[str], frozenset[str]]:
+        if allowed_special == "all":
+            allowed = self.special_tokens_set
+        else:
+            allowed = frozenset(allowed_special)
+            unknown = allowed - self.special_tokens_set
+            if unknown:
+                raise UsageError(
+                    f"{self.name}: unknown special tokens in allowed_special: {sorted(unknown)}"
+                )
+        if disallowed_special == "all":
+            disallowed = self.special_tokens_set - allowed
+        else:
+            disallowed = frozenset(disallowed_special)
+            unknown = disallowed - self.special_tokens_set
+            if unknown:
+                raise UsageError(
+                    f"{self.name}: unknown special tokens in disallowed_special: {sorted(unknown)}"
+                )
+        return allowed, disallowed
+
+    def _matcher(self, allowed: frozenset[str], normalized: bool) -> AddedTokenMatcher:
+        key = (allowed, normalized)
+        m = self._matchers.get(key)
+        if m is None:
+            toks = [
+                t
+                for t in self.added_tokens
+                if t.normalized == normalized and (not t.special or t.content in allowed)
+            ]
+            m = AddedTokenMatcher(toks)
+            self._matchers[key] = m
+        return m
+
+    def _check_disallowed(self, text: str, disallowed: frozenset[str]) -> None:
+        if not disallowed or self._special_finder.find_first(text) is None:
+            return
+        hit = self.find_special(text, disallowed)
+        if hit is not None:
+            offset, content = hit
+            raise SpecialTokenError(
+                f"{self.name}: the text contains the special token {content!r} at character offset {offset}. "
+                f"Pass allowed_special={{{content!r}}} (or 'all') to encode it as a special token, or "
+                "disallowed_special=() to encode it as plain text."
+            )
+
+    def find_special(self, text: str, among: SpecialSet = "all") -> tuple[int, str] | None:
+        """The character offset and content of the first special token spelled in ``text``, or None.
+
+        ``among`` limits the search to some special tokens (default: all).
+        """
+        wanted = self.special_tokens_set if among == "all" else frozenset(among)
+        if not wanted:
+            return None
+        matcher = self._finders.get(wanted)
+        if matcher is None:
+            matcher = AddedTokenMatcher([t for t in self.added_tokens if t.content in wanted])
+            self._finders[wanted] = matcher
+        return matcher.find_first(text)
+
+    def _encode_text(self, text: str, allowed: frozenset[str]) -> list[int]:
+        ids: list[int] = []
+        raw_matcher = self._matcher(allowed, False)
+        norm_matcher = self._matcher(allowed, True)
+        first = True
+        for segment, token_id in (
+            raw_matcher.split(text) if raw_matcher else ([(text, None)] if text else [])
+        ):
+            if token_id is not None:
+                ids.append(token_id)
+                first = False
+                continue
+            normalized = self.normalizer.normalize(segment) if self.normalizer else segment
+            parts = norm_matcher.split(normalized) if norm_matcher else [(normalized, None)]
+            for part, part_id in parts:
+                if part_id is not None:
+                    ids.append(part_id)
+                else:
+                    ids.extend(
+                        self.model.encode_pieces(pre_tokenize(self.pre_tokenizer, part, first))
+                    )
+                first = False
+        return ids
+
+    def encode(
+        self,
+        text: str,
+        *,
+        allowed_special: SpecialSet = frozenset(),
+        disallowed_special: SpecialSet = "all",
+        add_special_tokens: bool = False,
+    ) -> list[int]:
+        """Encode ``text`` (a ``str``) to token ids.
+
+        Special tokens (added tokens marked special) in the text raise
+        :class:`~toknz.errors.SpecialTokenError` unless listed in
+        ``allowed_special`` (then they encode as their id) or left out of
+        ``disallowed_special`` (then they encode as ordinary text).
+        ``add_special_tokens=True`` applies the file's post-processor (BOS,
+        EOS...) as ``tokenizers`` does by default.
+        """
+        if not isinstance(text, str):
+            raise UsageError(f"encode expects str, got {type(text).__name__}; decode bytes first")
+        allowed, disallowed = self._resolve_special(allowed_special, disallowed_special)
+        self._check_disallowed(text, disallowed)
+        ids = self._encode_text(text, allowed)
+        if add_special_tokens:
+            ids = self.post_processor.process(ids)
+        return ids
+
+    def encode_ordinary(self, text: str) -> list[int]:
+        """Encode ``text`` treating special-token strings as plain text."""
+        if not isinstance(text, str):
+            raise UsageError(f"encode_ordinary expects str, got {type(text).__name__}")
+        return self._encode_text(text, frozenset())
+
+    def encode_to_numpy(self, text: str, **kwargs: Any) -> np.ndarray:
+        """Like :meth:`encode`, returning a ``uint32`` array."""
+        return np.asarray(self.encode(text, **kwargs), dtype=np.uint32)
+
+    def encode_batch(
+        self,
+        texts: Sequence[str],
+        *,
+        num_threads: int | None = None,
+        allowed_special: SpecialSet = frozenset(),
+        disallowed_special: SpecialSet = "all",
+        add_special_tokens: bool = False,
+    ) -> list[list[int]]:
+        """Encode many texts on ``num_threads`` threads (default: all cores), in order."""
+        threads = num_threads or os.cpu_count() or 1
+        allowed, disallowed = self._resolve_special(allowed_special, disallowed_special)
+
+        def one(text: str) -> list[int]:
+            if not isinstance(text, str):
+                raise UsageError(f"encode_batch expects str items, got {type(text).__name__}")
+            self._check_disallowed(text, disallowed)
+            ids = self._encode_text(text, allowed)
+            return self.post_processor.process(ids) if add_special_tokens else ids
+
+        if threads <= 1 or len(texts) <= 1:
+            return [one(t) for t in texts]
+        # Threads help because the regex engine and the Numba kernel release the GIL.
+        _ = self.model.table  # build once, before the threads race to do it
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            return list(pool.map(one, texts, chunksize=max(1, len(texts) // (threads * 4))))
+
+    def encode_ordinary_batch(
+        self, texts: Sequence[str], *, num_threads: int | None = None
+    ) -> list[list[int]]:
+        """:meth:`encode_ordinary` over many texts."""
+        return self.encode_batch(texts, num_threads=num_threads, disallowed_special=())
+
+    # ------------------------------------------------------------- decoding
+
+    def _per_token_bytes(self) -> list[bytes]:
+        if self._piece_bytes is None:
+            per_token, rest = split_per_token(self.decoder)
+            n = self.n_vocab
+            raw: list[bytes] = [b""] * n
+            model_tokens = self.model.id_to_token
+            for i, tok in enumerate(model_tokens):
+                if tok is not None:
+                    raw[i] = tok.encode("utf-8")
+            for t in self.added_tokens:
+                raw[t.id] = t.content.encode("utf-8")
+            for step in per_token:
+                raw = step.decode_chain(raw)
+            self._piece_bytes = raw
+            self._seq_decoders = rest
+        return self._piece_bytes
+
+    def _check_ids(self, ids: Sequence[int]) -> None:
+        n = self.n_vocab
+        for pos, i in enumerate(ids):
+            if not (0 <= i < n):
+                raise InputError(
+                    f"{self.name}: token id {i} at position {pos} is outside the vocabulary (0..{n - 1})"
+                )
+
+    def decode_tokens_bytes(self, ids: Sequence[int]) -> list[bytes]:
+        """The bytes of each token, after the per-token part of the decoder."""
+        table = self._per_token_bytes()
+        try:
+            return [table[i] for i in ids] if all(i >= 0 for i in ids) else self._bad_ids(ids)
+        except IndexError:
+            return self._bad_ids(ids)
+
+    def _bad_ids(self, ids: Sequence[int]) -> list[bytes]:
+        self._check_ids(ids)
+        raise AssertionError("unreachable")
+
+    def decode_bytes(self, ids: Sequence[int], *, skip_special_tokens: bool = False) -> bytes:
+        """Decode ids to the exact bytes they stand for; never fails for ids in range."""
+        ids = list(ids)
+        if skip_special_tokens:
+            specials = {t.id for t in self.added_tokens if t.special}
+            ids = [i for i in ids if i not in specials]
+        pieces = self.decode_tokens_bytes(ids)
+        for step in self._seq_decoders:
+            pieces = step.decode_chain(pieces)
+        return b"".join(pieces)
+
+    def decode(
+        self, ids: Sequence[int], *, errors: str = "replace", skip_special_tokens: bool = False
+    ) -> str:
+        """Decode ids to text; invalid UTF-8 is handled per ``errors`` (as ``bytes.decode``)."""
+        return self.decode_bytes(ids, skip_special_tokens=skip_special_tokens).decode(
+            "utf-8", errors=errors
+        )
+
+    def decode_single_token_bytes(self, token_id: int) -> bytes:
+        """The bytes of one token (after the per-token part of the decoder)."""
+        return self.decode_tokens_bytes([token_id])[0]
+
+    def decode_batch(self, batch: Sequence[Sequence[int]], *, errors: str = "replace") -> list[str]:
+        return [self.decode(ids, errors=errors) for ids in batch]

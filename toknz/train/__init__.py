@@ -1,0 +1,294 @@
+"""BPE training: corpus files -> word counts -> merges (Numba) -> a :class:`~toknz.Tokenizer`.
+
+- :mod:`toknz.train.inputs` streams text out of files, folders, stdin, JSON
+  lines, Parquet and compressed files;
+- :mod:`toknz.train.counting` counts pre-tokenized words on several processes;
+- :mod:`toknz.train.trainer` runs the merge kernel (``toknz_core.train``).
+
+:func:`train` does all three and :func:`save_trained` writes the tokenizer
+and a JSON report atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from toknz.added_tokens import AddedToken
+from toknz.bpe import BPE
+from toknz.byte_level import bytes_to_chars
+from toknz.decoders import ByteLevelDecoder
+from toknz.errors import InputError, UsageError
+from toknz.formats._io import atomic_write
+from toknz.normalizers import Normalizer, UnicodeForm
+from toknz.pretokenize import (
+    ByteLevel,
+    PreTokenizerSequence,
+    Split,
+    compile_pattern,
+    resolve_pattern,
+)
+from toknz.tokenizer import Tokenizer
+from toknz.train.counting import count_words
+from toknz.train.inputs import InputStats, expand_paths, iter_chunks
+from toknz.train.trainer import MergeResult, learn_merges
+
+__all__ = ["TrainReport", "save_trained", "tokenizer_from_merges", "train", "train_from_counts"]
+
+
+@dataclass
+class TrainReport:
+    """What a training run read, made and spent; written beside the tokenizer as JSON."""
+
+    inputs: list[str] = field(default_factory=list)
+    input_files: int = 0
+    input_bytes: int = 0
+    skipped_lines: int = 0
+    distinct_words: int = 0
+    total_words: int = 0
+    vocab_size: int = 0
+    merges: int = 0
+    pattern: str = ""
+    normalize: str = "none"
+    special_tokens: list[str] = field(default_factory=list)
+    min_frequency: int = 0
+    max_token_length: int | None = None
+    threads: int = 1
+    seconds: dict[str, float] = field(default_factory=dict)
+    peak_rss_mb: float = 0.0
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, ensure_ascii=False)
+
+
+def _normalizer(name: str) -> Normalizer | None:
+    key = name.lower()
+    if key == "none":
+        return None
+    if key in ("nfc", "nfkc", "nfd", "nfkd"):
+        return UnicodeForm(key.upper())
+    raise UsageError(f"unknown normalization {name!r}; expected nfc, nfkc or none")
+
+
+def _peak_rss_mb() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    scale = 1 / 1024 if sys.platform != "darwin" else 1 / (1024 * 1024)
+    return max(usage, children) * scale
+
+
+def tokenizer_from_merges(
+    result: MergeResult,
+    pattern: str,
+    normalizer: Normalizer | None = None,
+    *,
+    name: str = "trained",
+) -> Tokenizer:
+    """Build the tokenizer a training run made: byte-level BPE, ``Split(pattern)`` + ByteLevel."""
+    vocab: dict[str, int] = {}
+    for i, tok in enumerate(result.tokens):
+        key = tok.decode("utf-8") if i < result.n_special else bytes_to_chars(tok)
+        vocab.setdefault(key, i)
+    tokens_chars = [bytes_to_chars(t) for t in result.tokens]
+    merges = [(tokens_chars[a], tokens_chars[b]) for a, b, _ in result.merges]
+    model = BPE(vocab=vocab, merges=merges, byte_level=True, merge_rule="merges")
+    specials = [
+        AddedToken(result.tokens[i].decode("utf-8"), i, special=True)
+        for i in range(result.n_special)
+    ]
+    pre = PreTokenizerSequence(
+        (Split(pattern, "Isolated"), ByteLevel(add_prefix_space=False, use_regex=False))
+    )
+    return Tokenizer(
+        model,
+        pre,
+        normalizer=normalizer,
+        added_tokens=specials,
+        decoder=ByteLevelDecoder(),
+        name=name,
+        pattern=pattern,
+    )
+
+
+def train_from_counts(
+    word_counts: Mapping[bytes, int],
+    *,
+    vocab_size: int,
+    pattern: str = "cl100k",
+    normalize: str = "none",
+    special_tokens: Sequence[str] = (),
+    min_frequency: int = 0,
+    max_token_length: int | None = None,
+    progress: bool = False,
+) -> Tokenizer:
+    """Train from already counted words (raw bytes -> count); see :func:`train`."""
+    regex = resolve_pattern(pattern)
+    compile_pattern(regex)
+    bar = _merge_bar(vocab_size, progress)
+    result = learn_merges(
+        word_counts,
+        vocab_size,
+        special_tokens=special_tokens,
+        min_frequency=min_frequency,
+        max_token_length=max_token_length,
+        on_progress=bar,
+    )
+    return tokenizer_from_merges(result, regex, _normalizer(normalize))
+
+
+def _merge_bar(vocab_size: int, show: bool) -> Any:
+    if not show:
+        return None
+    from tqdm import tqdm
+
+    bar = tqdm(total=vocab_size, desc="merging", unit="tok", leave=False, disable=None)
+
+    def update(n: int) -> None:
+        bar.n = n
+        bar.refresh()
+        if n >= vocab_size:
+            bar.close()
+
+    return update
+
+
+def train(
+    inputs: Sequence[str | os.PathLike[str]],
+    *,
+    vocab_size: int,
+    pattern: str = "cl100k",
+    normalize: str = "none",
+    special_tokens: Sequence[str] = (),
+    min_frequency: int = 0,
+    max_token_length: int | None = None,
+    field_name: str | None = None,
+    glob: str | None = None,
+    skip_invalid: bool = False,
+    threads: int | None = None,
+    progress: bool = False,
+    report: TrainReport | None = None,
+) -> Tokenizer:
+    """Train a byte-level BPE tokenizer on text files.
+
+    ``inputs``: files, folders (recursive, files matching ``glob``) or ``"-"``
+    for stdin; ``.jsonl``/``.parquet`` need ``field_name``; ``.gz``/``.zst`` are
+    decompressed. ``pattern``: ``gpt2``, ``cl100k``, ``o200k`` or a regex.
+    ``vocab_size`` counts special tokens and the 256 bytes. Merges are those
+    the ``tokenizers`` ``BpeTrainer`` learns from the same words. Invalid
+    UTF-8 raises :class:`~toknz.errors.InputError` (file and byte offset)
+    unless ``skip_invalid``. ``report``, when given, is filled in.
+    """
+    report = report if report is not None else TrainReport()
+    t0 = time.perf_counter()
+    regex = resolve_pattern(pattern)
+    splitter = Split(regex, "Isolated")
+    compile_pattern(regex)
+    normalizer = _normalizer(normalize)
+    if vocab_size < 256 + len(dict.fromkeys(special_tokens)):
+        raise UsageError(
+            f"vocab_size {vocab_size} is smaller than the byte alphabet (256) plus "
+            f"{len(dict.fromkeys(special_tokens))} special token(s)"
+        )
+    paths = expand_paths([str(p) for p in inputs], glob)
+    stats = InputStats()
+    chunks = iter_chunks(paths, field_name=field_name, skip_invalid=skip_invalid, stats=stats)
+
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        total = sum(
+            os.path.getsize(p)
+            for p in paths
+            if p != "-" and not p.endswith((".gz", ".zst", ".zstd"))
+        )
+        bar = tqdm(
+            total=total or None,
+            desc="counting",
+            unit="B",
+            unit_scale=True,
+            leave=False,
+            disable=None,
+        )
+    counts: Counter[bytes] = count_words(
+        chunks,
+        splitter,
+        normalizer=normalizer,
+        threads=threads,
+        on_bytes=bar.update if bar else None,
+    )
+    if bar is not None:
+        bar.close()
+    t1 = time.perf_counter()
+    if not counts:
+        raise InputError(
+            f"{', '.join(paths[:3])}{'...' if len(paths) > 3 else ''}: the corpus holds no text to train on"
+        )
+    # Sorting makes the kernel's input, and so everything after, independent of
+    # the order in which worker processes returned their counts.
+    ordered = dict(sorted(counts.items()))
+    t2 = time.perf_counter()
+    merge_bar = _merge_bar(vocab_size, progress)
+    result = learn_merges(
+        ordered,
+        vocab_size,
+        special_tokens=special_tokens,
+        min_frequency=min_frequency,
+        max_token_length=max_token_length,
+        on_progress=merge_bar,
+    )
+    tok = tokenizer_from_merges(result, regex, normalizer)
+    t3 = time.perf_counter()
+
+    report.inputs = paths
+    report.input_files = stats.files
+    report.input_bytes = stats.bytes
+    report.skipped_lines = stats.skipped_lines
+    report.distinct_words = len(counts)
+    report.total_words = sum(counts.values())
+    report.vocab_size = tok.n_vocab
+    report.merges = len(result.merges)
+    report.pattern = regex
+    report.normalize = normalize
+    report.special_tokens = list(special_tokens)
+    report.min_frequency = min_frequency
+    report.max_token_length = max_token_length
+    report.threads = threads or os.cpu_count() or 1
+    report.seconds = {
+        "counting": round(t1 - t0, 3),
+        "sorting": round(t2 - t1, 3),
+        "merging": round(t3 - t2, 3),
+    }
+    report.peak_rss_mb = round(_peak_rss_mb(), 1)
+    return tok
+
+
+def save_trained(
+    tok: Tokenizer,
+    out: str | os.PathLike[str],
+    *,
+    format: str = "json",
+    report: TrainReport | None = None,
+) -> list[Path]:
+    """Write the tokenizer (``json`` or ``tiktoken``) and ``<out>.report.json``, each atomically."""
+    out_path = Path(out)
+    start = time.perf_counter()
+    tok.save(out_path, format=format)
+    written = [out_path]
+    if report is not None:
+        report.seconds["writing"] = round(time.perf_counter() - start, 3)
+        report.seconds["total"] = round(
+            sum(v for k, v in report.seconds.items() if k != "total"), 3
+        )
+        report_path = out_path.with_name(out_path.name + ".report.json")
+        atomic_write(report_path, report.to_json().encode("utf-8"))
+        written.append(report_path)
+    return written

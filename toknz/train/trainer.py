@@ -1,0 +1,136 @@
+"""Learn a byte-level BPE tokenizer from word counts with the Numba kernel.
+
+:func:`train_from_counts` takes distinct pre-tokenized words (bytes) and their
+counts and returns a :class:`~toknz.Tokenizer`. Ids follow the ``tokenizers``
+``BpeTrainer``: special tokens first, then the 256 bytes in the code-point
+order of their byte-level characters, then merged tokens in creation order,
+so the vocabulary and merges are identical to what ``tokenizers`` trains from
+the same words with ``initial_alphabet=ByteLevel.alphabet()``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from toknz.byte_level import byte_to_char
+from toknz.errors import UsageError
+
+#: No token limit: larger than any word.
+UNLIMITED = 2**62
+
+
+@dataclass
+class MergeResult:
+    """The kernel's output in bytes: merges in order and every token's bytes by id."""
+
+    merges: list[tuple[int, int, int]]  # (left id, right id, new id)
+    counts: list[int]  # the count of each merge's pair when it was chosen
+    tokens: list[bytes]  # id -> bytes (special tokens: their UTF-8 text)
+    n_special: int
+    seconds: float
+
+
+def byte_alphabet_order() -> list[int]:
+    """Byte values in the order ``tokenizers`` numbers them: by code point of their byte-level character."""
+    chars = byte_to_char()
+    return sorted(range(256), key=lambda b: ord(chars[b]))
+
+
+def learn_merges(
+    word_counts: Mapping[bytes, int],
+    vocab_size: int,
+    *,
+    special_tokens: Sequence[str] = (),
+    min_frequency: int = 0,
+    max_token_length: int | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> MergeResult:
+    """Run the merge kernel on ``word_counts`` (bytes -> count).
+
+    ``vocab_size`` counts special tokens, the 256 bytes and merged tokens; it
+    must be at least ``256 + len(special_tokens)``. ``max_token_length`` (bytes,
+    at least 2) caps the length of merged tokens. ``on_progress(n_merges)`` is
+    called about ten times a second from this thread while the kernel runs.
+    """
+    from toknz_core.train import train_bpe
+
+    specials = list(dict.fromkeys(special_tokens))
+    n_special = len(specials)
+    if vocab_size < 256 + n_special:
+        raise UsageError(
+            f"vocab_size {vocab_size} is smaller than the byte alphabet (256) plus "
+            f"{n_special} special token(s); use at least {256 + n_special}"
+        )
+    if max_token_length is not None and max_token_length < 2:
+        raise UsageError(f"max_token_length must be at least 2 bytes, got {max_token_length}")
+    if min_frequency < 0:
+        raise UsageError(f"min_frequency must be >= 0, got {min_frequency}")
+
+    order = byte_alphabet_order()
+    byte_id = np.empty(256, dtype=np.int32)
+    for rank, b in enumerate(order):
+        byte_id[b] = n_special + rank
+    init_tokens = [b""] * n_special + [bytes([b]) for b in order]
+    init_bytes = np.frombuffer(b"".join(init_tokens), dtype=np.uint8).copy()
+    init_offsets = np.zeros(len(init_tokens) + 1, dtype=np.int64)
+    np.cumsum([len(t) for t in init_tokens], out=init_offsets[1:])
+
+    words = [w for w, c in word_counts.items() if c > 0 and len(w) > 0]
+    counts = np.fromiter((word_counts[w] for w in words), dtype=np.int64, count=len(words))
+    flat = np.frombuffer(b"".join(words), dtype=np.uint8)
+    symbols = byte_id[flat] if flat.size else np.empty(0, dtype=np.int32)
+    offsets = np.zeros(len(words) + 1, dtype=np.int64)
+    if words:
+        np.cumsum(
+            np.fromiter((len(w) for w in words), dtype=np.int64, count=len(words)), out=offsets[1:]
+        )
+
+    progress = np.zeros(1, dtype=np.int64)
+    result: list[Any] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            result.append(
+                train_bpe(
+                    symbols.astype(np.int32),
+                    offsets,
+                    counts,
+                    init_bytes,
+                    init_offsets,
+                    vocab_size,
+                    min_frequency,
+                    UNLIMITED if max_token_length is None else max_token_length,
+                    progress,
+                )
+            )
+        except BaseException as exc:  # pragma: no cover - surfaced below
+            errors.append(exc)
+
+    start = time.perf_counter()
+    worker = threading.Thread(target=run, name="toknz-merge", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.1)
+        if on_progress is not None:
+            on_progress(int(progress[0]))
+    if errors:
+        raise errors[0]
+    left, right, new, merge_counts, tok_bytes, tok_off, n_tokens = result[0]
+    raw = tok_bytes.tobytes()
+    offs = tok_off.tolist()
+    tokens = [raw[offs[i] : offs[i + 1]] for i in range(int(n_tokens))]
+    for i, s in enumerate(specials):
+        tokens[i] = s.encode("utf-8")
+    merges = list(zip(left.tolist(), right.tolist(), new.tolist(), strict=True))
+    if on_progress is not None:
+        on_progress(len(merges))
+    return MergeResult(
+        merges, merge_counts.tolist(), tokens, n_special, time.perf_counter() - start
+    )
