@@ -99,6 +99,12 @@ def test_unknown_name(cache: Path) -> None:
     assert not cache.exists()  # nothing was written, no npm was run
 
 
+def test_single_name_string_is_one_name(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tf.shutil, "which", lambda _name: None)
+    with pytest.raises(FetchError, match="not on PATH"):  # not "unknown name 'p'"
+        tf.fetch("p50k_base", quiet=True)
+
+
 def test_require_missing_says_what_to_run(cache: Path) -> None:
     assert tf.cached_path("p50k_base") is None
     with pytest.raises(FetchError, match=r"run `toknz fetch p50k_base`"):

@@ -333,6 +333,8 @@ def fetch(
     ``npm pack``, a missing archive member, or a sha256 mismatch (the message
     names the file and both hashes).
     """
+    if isinstance(names, str):  # a single name, not an iterable of characters
+        names = [names]
     wanted = available_names() if names is None else list(dict.fromkeys(names))
     sources = {name: _source(name) for name in wanted}  # validates every name first
     root = cache_dir()
