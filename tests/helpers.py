@@ -67,6 +67,8 @@ def sample_chunks(path: Path, limit: int | None) -> list[tuple[int, str]]:
     parts = chunks(path.read_text(encoding="utf-8"))
     if limit is None or len(parts) <= limit:
         return parts
+    if limit == 1:
+        return parts[:1]
     step = (len(parts) - 1) / (limit - 1)
     return [parts[round(i * step)] for i in range(limit)]
 

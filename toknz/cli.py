@@ -390,6 +390,13 @@ def inspect(tokenizer_name: str, pattern: str | None, as_json: bool, top: int) -
     default=None,
     help="Processes for counting (default: all cores).",
 )
+@click.option(
+    "--max-word-bytes",
+    type=click.IntRange(4),
+    default=1024,
+    show_default=True,
+    help="Cut longer words (text with no split point: DNA, minified code) into pieces of this size.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars and no summary.")
 def train(
     corpus: Sequence[str],
@@ -405,6 +412,7 @@ def train(
     glob: str | None,
     skip_invalid: bool,
     threads: int | None,
+    max_word_bytes: int,
     quiet: bool,
 ) -> None:
     """Train a byte-level BPE tokenizer on CORPUS files or folders (`-` is stdin).
@@ -428,6 +436,7 @@ def train(
         glob=glob,
         skip_invalid=skip_invalid,
         threads=threads,
+        max_word_bytes=max_word_bytes,
         progress=not quiet and sys.stderr.isatty(),
         report=report,
     )
@@ -440,6 +449,12 @@ def train(
             f"(counting {secs['counting']:.1f} s, merging {secs['merging']:.1f} s); peak RSS {report.peak_rss_mb:.0f} MB",
             err=True,
         )
+        if report.words_cut:
+            click.echo(
+                f"cut {report.words_cut:,} word(s) longer than {report.max_word_bytes} bytes into pieces "
+                "(--max-word-bytes)",
+                err=True,
+            )
         if report.skipped_lines:
             click.echo(
                 f"skipped {report.skipped_lines} line(s) that were not valid UTF-8", err=True

@@ -198,7 +198,10 @@ def pattern_from_json(obj: Any, where: str) -> tuple[str, bool]:
         if "Regex" in obj and isinstance(obj["Regex"], str):
             # tokenizers reads patterns with Oniguruma; give them the same meaning here.
             pattern = onig_to_python(obj["Regex"])
-            _compile(pattern)
+            try:
+                _compile(pattern)
+            except FormatError as exc:
+                raise FormatError(f"{where}: {exc}") from None
             return pattern, True
     raise FormatError(
         f"{where}: pattern must be {{'String': ...}} or {{'Regex': ...}}, got {obj!r}"

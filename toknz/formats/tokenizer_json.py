@@ -34,7 +34,10 @@ def parse_json(data: bytes, path: str | os.PathLike[str]) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        what = "truncated JSON" if exc.pos >= len(text.rstrip()) else "malformed JSON"
+        # A string cut by the end of the file is reported at its start (a string
+        # that ends anywhere else stops at a newline: "Invalid control character").
+        truncated = exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
+        what = "truncated JSON" if truncated else "malformed JSON"
         raise FormatError(
             f"{path}, line {exc.lineno}, column {exc.colno} (character offset {exc.pos}): {what}: {exc.msg}"
         ) from None
@@ -77,7 +80,10 @@ def _tokenizer_from_json(obj: Any, name: str, source: str) -> Tokenizer:
     if kind != "BPE":
         raise UnsupportedFeatureError(f"model type {kind!r} is not supported by toknz (only BPE)")
     if model_obj.get("dropout") not in (None, 0, 0.0):
-        raise UnsupportedFeatureError("BPE dropout (random merges) is not supported by toknz")
+        raise UnsupportedFeatureError(
+            f"model.dropout is {model_obj['dropout']!r}: BPE dropout (random merges) is not "
+            "supported by toknz; set it to null to load the file"
+        )
     vocab = model_obj.get("vocab")
     if not isinstance(vocab, dict) or not all(
         isinstance(k, str) and isinstance(v, int) for k, v in vocab.items()

@@ -16,7 +16,6 @@ import os
 import resource
 import sys
 import time
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -37,7 +36,7 @@ from toknz.pretokenize import (
     resolve_pattern,
 )
 from toknz.tokenizer import Tokenizer
-from toknz.train.counting import count_words
+from toknz.train.counting import MAX_WORD_BYTES, count_words
 from toknz.train.inputs import InputStats, expand_paths, iter_chunks
 from toknz.train.trainer import MergeResult, learn_merges
 
@@ -53,6 +52,8 @@ class TrainReport:
     input_bytes: int = 0
     skipped_lines: int = 0
     distinct_words: int = 0
+    words_cut: int = 0
+    max_word_bytes: int = 0
     total_words: int = 0
     vocab_size: int = 0
     merges: int = 0
@@ -173,6 +174,7 @@ def train(
     glob: str | None = None,
     skip_invalid: bool = False,
     threads: int | None = None,
+    max_word_bytes: int = MAX_WORD_BYTES,
     progress: bool = False,
     report: TrainReport | None = None,
 ) -> Tokenizer:
@@ -184,7 +186,11 @@ def train(
     ``vocab_size`` counts special tokens and the 256 bytes. Merges are those
     the ``tokenizers`` ``BpeTrainer`` learns from the same words. Invalid
     UTF-8 raises :class:`~toknz.errors.InputError` (file and byte offset)
-    unless ``skip_invalid``. ``report``, when given, is filled in.
+    unless ``skip_invalid``. Words longer than ``max_word_bytes`` (text with
+    no split point: DNA, minified code) are cut into pieces of at most that
+    many bytes, which keeps memory and time bounded; ``tokenizers`` would keep
+    them whole, so only inputs with such words can train differently.
+    ``report``, when given, is filled in.
     """
     report = report if report is not None else TrainReport()
     t0 = time.perf_counter()
@@ -218,11 +224,12 @@ def train(
             leave=False,
             disable=None,
         )
-    counts: Counter[bytes] = count_words(
+    counts, words_cut = count_words(
         chunks,
         splitter,
         normalizer=normalizer,
         threads=threads,
+        max_word_bytes=max_word_bytes,
         on_bytes=bar.update if bar else None,
     )
     if bar is not None:
@@ -253,6 +260,8 @@ def train(
     report.input_bytes = stats.bytes
     report.skipped_lines = stats.skipped_lines
     report.distinct_words = len(counts)
+    report.words_cut = words_cut
+    report.max_word_bytes = max_word_bytes
     report.total_words = sum(counts.values())
     report.vocab_size = tok.n_vocab
     report.merges = len(result.merges)

@@ -144,7 +144,7 @@ def _text_chunks(
             stats.bytes += len(block)
             pending += block
             cut = _safe_cut(pending)
-            if cut == 0 and len(pending) < 64 * chunk_bytes:
+            if cut == 0 and len(pending) < 4 * chunk_bytes:
                 continue  # no safe place yet; read more (a huge line is cut below)
             if cut == 0:
                 # A single line far longer than a chunk: cut at a UTF-8 boundary.
