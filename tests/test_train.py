@@ -297,3 +297,56 @@ def test_long_words_without_whitespace_train(tmp_path: Path) -> None:
         for i in range(tok.model.n_vocab)
         if len(tok.model.token_bytes(i) or b"") > 1
     )
+
+
+# ---------------------------------------------------------------- kernel vs the pure-Python twin
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from reference_trainer import reference_train  # noqa: E402
+
+_ALPHABET = [b"a", b"b", b"c", b"d", b" ", b"\xc3\xa9", b"\x00", b"\xff", b"ab"]
+words_st = st.lists(st.sampled_from(_ALPHABET), min_size=1, max_size=10).map(b"".join)
+corpus_st = st.dictionaries(words_st, st.integers(1, 30), min_size=1, max_size=25)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    corpus=corpus_st,
+    extra=st.integers(1, 120),
+    min_frequency=st.sampled_from([0, 2, 5]),
+    specials=st.lists(
+        st.sampled_from(["<s>", "a", "ab", "Ġa", "<|endoftext|>"]), max_size=3, unique=True
+    ),
+    max_len=st.sampled_from([None, 2, 3, 5]),
+)
+def test_kernel_equals_reference_twin(corpus, extra, min_frequency, specials, max_len) -> None:
+    vocab_size = 256 + len(specials) + extra
+    mine = toknz_merges_with_specials(corpus, vocab_size, min_frequency, specials, max_len)
+    theirs = reference_train(
+        corpus,
+        vocab_size,
+        min_frequency=min_frequency,
+        special_tokens=specials,
+        max_token_length=max_len,
+    )
+    assert mine[1] == theirs[1]
+    assert mine[0] == theirs[0]
+
+
+def toknz_merges_with_specials(corpus, vocab_size, min_frequency, specials, max_len):
+    result = learn_merges(
+        corpus,
+        vocab_size,
+        special_tokens=specials,
+        min_frequency=min_frequency,
+        max_token_length=max_len,
+    )
+    names = list(result.specials or [])
+    spelled = [
+        names[i] if i < len(names) else bytes_to_chars(t) for i, t in enumerate(result.tokens)
+    ]
+    vocab: dict[str, int] = {}
+    for i, key in enumerate(spelled):
+        vocab.setdefault(key, i)
+    return vocab, [(spelled[a], spelled[b]) for a, b, _ in result.merges]

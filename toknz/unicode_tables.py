@@ -124,9 +124,7 @@ def build_table() -> tuple[np.ndarray, dict[str, Any]]:
             )
     if not (space_m[0x0A] and space_m[0x0D]):
         raise UnicodeTableError(r"regex's \s does not hold CR and LF")
-    table = pack_table(
-        letter_m, number_m, space_m, masks["upperish"], masks["lowerish"], fold
-    )
+    table = pack_table(letter_m, number_m, space_m, masks["upperish"], masks["lowerish"], fold)
     assigned = _assigned_count()
     meta = {
         "regex_version": regex.__version__,

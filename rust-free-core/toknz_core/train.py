@@ -30,7 +30,7 @@ _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 _FNV_PRIME = np.uint64(0x100000001B3)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _grow_i32(a: np.ndarray, need: int) -> np.ndarray:
     if need <= a.shape[0]:
         return a
@@ -40,7 +40,7 @@ def _grow_i32(a: np.ndarray, need: int) -> np.ndarray:
     return out
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _grow_i64(a: np.ndarray, need: int) -> np.ndarray:
     if need <= a.shape[0]:
         return a
@@ -50,7 +50,7 @@ def _grow_i64(a: np.ndarray, need: int) -> np.ndarray:
     return out
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _grow_u8(a: np.ndarray, need: int) -> np.ndarray:
     if need <= a.shape[0]:
         return a
@@ -62,11 +62,17 @@ def _grow_u8(a: np.ndarray, need: int) -> np.ndarray:
 
 @njit(cache=True, nogil=True, inline="always")
 def _mix(key: np.int64) -> np.uint64:
-    h = np.uint64(key) * np.uint64(0x9E3779B97F4A7C15)
-    return h ^ (h >> np.uint64(31))
+    # The murmur3 / splitmix64 finalizer: every key bit reaches every low bit.
+    h = np.uint64(key)
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xFF51AFD7ED558CCD)
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xC4CEB9FE1A85EC53)
+    h ^= h >> np.uint64(33)
+    return h
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _pair_slot(keys: np.ndarray, key: np.int64) -> np.int64:
     """Slot holding ``key`` or the empty slot where it would go."""
     mask = np.uint64(keys.shape[0] - 1)
@@ -90,7 +96,7 @@ def _rehash_pairs(
     return keys, vals
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _fnv(data: np.ndarray, start: int, end: int) -> np.uint64:
     h = _FNV_OFFSET
     for i in range(start, end):
@@ -99,7 +105,7 @@ def _fnv(data: np.ndarray, start: int, end: int) -> np.uint64:
     return h
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _find_token(
     table: np.ndarray, tok_bytes: np.ndarray, tok_off: np.ndarray, q: np.ndarray, qlen: int
 ) -> tuple[np.int64, np.int64]:
@@ -160,7 +166,7 @@ def _before(
     return pb[p1] < pb[p2]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _heap_push(
     heap: np.ndarray,
     size: int,
@@ -183,7 +189,7 @@ def _heap_push(
     return size + 1
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _heap_pop(
     heap: np.ndarray,
     size: int,
@@ -213,6 +219,203 @@ def _heap_pop(
 
 
 @njit(cache=True, nogil=True)
+def _symbols_in(pos: np.ndarray, k0: int, k1: int, wlen: np.ndarray) -> int:
+    total = 0
+    for k in range(k0, k1):
+        total += wlen[pos[k]]
+    return total
+
+
+@njit(cache=True, nogil=True)
+def _merge_in_words(
+    sym: np.ndarray,
+    offsets: np.ndarray,
+    wlen: np.ndarray,
+    counts: np.ndarray,
+    pos: np.ndarray,
+    k0: int,
+    k1: int,
+    a: np.int32,
+    b: np.int32,
+    z: np.int32,
+    tlen: np.ndarray,
+    max_token_length: int,
+    ch_l: np.ndarray,
+    ch_r: np.ndarray,
+    ch_d: np.ndarray,
+    ch_w: np.ndarray,
+    progress: np.ndarray,
+) -> int:
+    """Merge (a, b) -> z in the words ``pos[k0:k1]``, left to right, as ``Word::merge`` does.
+
+    Appends each pair change (left, right, delta = +-count, word) to the
+    ``ch_*`` buffers (room for twice the symbols of these words) and returns
+    how many there are. A gained pair is recorded only when its token would
+    be at most ``max_token_length`` bytes.
+    """
+    n_ch = 0
+    zl = tlen[z]
+    visited = 0
+    scanned = 0
+    for k in range(k0, k1):
+        w = pos[k]
+        s = offsets[w]
+        n = wlen[w]
+        wc = counts[w]
+        visited += 1
+        scanned += n
+        r = 0
+        out = 0
+        while r < n:
+            if sym[s + r] == a and r + 1 < n and sym[s + r + 1] == b:
+                if out > 0:
+                    x = sym[s + out - 1]
+                    ch_l[n_ch] = x
+                    ch_r[n_ch] = a
+                    ch_d[n_ch] = -wc
+                    ch_w[n_ch] = w
+                    n_ch += 1
+                    if tlen[x] + zl <= max_token_length:
+                        ch_l[n_ch] = x
+                        ch_r[n_ch] = z
+                        ch_d[n_ch] = wc
+                        ch_w[n_ch] = w
+                        n_ch += 1
+                if r + 2 < n:
+                    y = sym[s + r + 2]
+                    ch_l[n_ch] = b
+                    ch_r[n_ch] = y
+                    ch_d[n_ch] = -wc
+                    ch_w[n_ch] = w
+                    n_ch += 1
+                    if tlen[y] + zl <= max_token_length:
+                        ch_l[n_ch] = z
+                        ch_r[n_ch] = y
+                        ch_d[n_ch] = wc
+                        ch_w[n_ch] = w
+                        n_ch += 1
+                sym[s + out] = z
+                out += 1
+                r += 2
+            else:
+                sym[s + out] = sym[s + r]
+                out += 1
+                r += 1
+        wlen[w] = out
+    progress[2] += visited
+    progress[3] += scanned
+    return n_ch
+
+
+@njit(cache=True, nogil=True)
+def _apply_changes(
+    ch_l: np.ndarray,
+    ch_r: np.ndarray,
+    ch_d: np.ndarray,
+    ch_w: np.ndarray,
+    n_ch: int,
+    pkeys: np.ndarray,
+    pvals: np.ndarray,
+    pa: np.ndarray,
+    pb: np.ndarray,
+    pcount: np.ndarray,
+    pstamp: np.ndarray,
+    pgain: np.ndarray,
+    n_pairs: int,
+    gained_pairs: np.ndarray,
+    gain_pair: np.ndarray,
+    gain_word: np.ndarray,
+    stamp_base: np.int64,
+) -> tuple[int, int, int]:
+    """Add the changes to the pair counts (creating pairs as needed; room is ensured by the caller).
+
+    Records, once per (pair, word), where a pair gained occurrences. Returns
+    ``(n_pairs, n_gained_pairs, n_gains)``.
+    """
+    n_gained = 0
+    n_gain = 0
+    for i in range(n_ch):
+        key = (np.int64(ch_l[i]) << np.int64(32)) | np.int64(ch_r[i])
+        slot = _pair_slot(pkeys, key)
+        if pkeys[slot] == -1:
+            q = n_pairs
+            pa[q] = ch_l[i]
+            pb[q] = ch_r[i]
+            pkeys[slot] = key
+            pvals[slot] = q
+            n_pairs += 1
+        else:
+            q = pvals[slot]
+        d = ch_d[i]
+        pcount[q] += d
+        if d > 0:
+            stamp = stamp_base + np.int64(ch_w[i])
+            if pstamp[q] != stamp:
+                pstamp[q] = stamp
+                if pgain[q] == 0:
+                    gained_pairs[n_gained] = q
+                    n_gained += 1
+                pgain[q] += 1
+                gain_pair[n_gain] = q
+                gain_word[n_gain] = ch_w[i]
+                n_gain += 1
+    return n_pairs, n_gained, n_gain
+
+
+@njit(cache=True, nogil=True)
+def _push_gains(
+    gained_pairs: np.ndarray,
+    n_gained: int,
+    gain_pair: np.ndarray,
+    gain_word: np.ndarray,
+    n_gain: int,
+    pgain: np.ndarray,
+    pcount: np.ndarray,
+    pos: np.ndarray,
+    n_pos: int,
+    ecount: np.ndarray,
+    epair: np.ndarray,
+    estart: np.ndarray,
+    elen: np.ndarray,
+    n_entries: int,
+    heap: np.ndarray,
+    hsize: int,
+    pa: np.ndarray,
+    pb: np.ndarray,
+) -> tuple[int, int]:
+    """Lay out the word list of each gained pair in ``pos`` and push an entry for each with a positive count.
+
+    Room in ``pos``, the entry arrays and the heap is ensured by the caller.
+    Returns ``(n_entries, hsize)``.
+    """
+    at = n_pos
+    for g in range(n_gained):
+        q = gained_pairs[g]
+        c = pgain[q]
+        pgain[q] = at  # now the fill cursor of q's list
+        at += c
+    for k in range(n_gain):
+        q = gain_pair[k]
+        pos[pgain[q]] = gain_word[k]
+        pgain[q] += 1
+    # Lists are back to back in gained order: each starts where the previous ended.
+    start = np.int64(n_pos)
+    for g in range(n_gained):
+        q = gained_pairs[g]
+        stop = pgain[q]
+        pgain[q] = 0
+        if pcount[q] > 0:
+            ecount[n_entries] = pcount[q]
+            epair[n_entries] = q
+            estart[n_entries] = start
+            elen[n_entries] = stop - start
+            hsize = _heap_push(heap, hsize, np.int64(n_entries), ecount, epair, pa, pb)
+            n_entries += 1
+        start = stop
+    return n_entries, hsize
+
+
+@njit(cache=True, nogil=True)
 def train_bpe(
     symbols: np.ndarray,
     offsets: np.ndarray,
@@ -232,7 +435,8 @@ def train_bpe(
     ``vocab_size`` tokens, when no pair is left, or when the best count is
     below ``max(1, min_frequency)``. A pair is counted only when its token
     would be at most ``max_token_length`` bytes long. ``progress[0]`` is set
-    to the number of merges done so far (read by another thread).
+    to the number of merges done so far (read by another thread); ``progress[1:4]``
+    count stale queue entries re-pushed, words visited and symbols scanned.
 
     Returns ``(left, right, new, count, tok_bytes, tok_offsets, n_tokens)``:
     the merges in order with the count of each when it was chosen, and the
@@ -342,13 +546,20 @@ def train_bpe(
     m_count = np.empty(max(16, vocab_size), dtype=np.int64)
     n_merges = 0
 
-    # Per-step buffers: pairs that gained occurrences, and (pair, word) gains.
-    gained_pairs = np.empty(64, dtype=np.int32)
-    gain_pair = np.empty(256, dtype=np.int32)
-    gain_word = np.empty(256, dtype=np.int32)
+    # Per-step buffers: the changes a merge makes, pairs that gained occurrences
+    # and (pair, word) gains. Sized before each step, so that the helpers
+    # below never reallocate: arrays reassigned inside a hot loop make Numba
+    # count references on every access, which costs more than the work.
+    ch_l = np.empty(1024, dtype=np.int32)
+    ch_r = np.empty(1024, dtype=np.int32)
+    ch_d = np.empty(1024, dtype=np.int64)
+    ch_w = np.empty(1024, dtype=np.int32)
+    gained_pairs = np.empty(1024, dtype=np.int32)
+    gain_pair = np.empty(1024, dtype=np.int32)
+    gain_word = np.empty(1024, dtype=np.int32)
     pgain = np.zeros(pcount.shape[0], dtype=np.int64)
     pstamp[:] = -1
-    stamp = np.int64(0)
+    step = np.int64(0)
     qbuf = np.empty(64, dtype=np.uint8)
     min_count = max(np.int64(1), np.int64(min_frequency))
 
@@ -356,6 +567,7 @@ def train_bpe(
         top = heap[0]
         p = epair[top]
         if ecount[top] != pcount[p]:
+            progress[1] += 1
             ecount[top] = pcount[p]
             hsize = _heap_pop(heap, hsize, ecount, epair, pa, pb)
             hsize = _heap_push(heap, hsize, top, ecount, epair, pa, pb)
@@ -388,120 +600,114 @@ def train_bpe(
         m_count[n_merges] = ecount[top]
         n_merges += 1
         progress[0] = n_merges
-        zl = tlen[z]
 
-        n_gained = 0
-        n_gain = 0
-        for k in range(estart[top], estart[top] + elen[top]):
-            w = pos[k]
-            s = offsets[w]
-            n = wlen[w]
-            wc = counts[w]
-            stamp += 1
-            r = 0
-            out = 0
-            while r < n:
-                if sym[s + r] == a and r + 1 < n and sym[s + r + 1] == b:
-                    # Up to four changes, as tokenizers' Word::merge lists them.
-                    for side in range(2):
-                        if side == 0:
-                            if out == 0:
-                                continue
-                            x = sym[s + out - 1]
-                            dec_l, dec_r, inc_l, inc_r = x, a, x, np.int32(z)
-                            ok = tlen[x] + zl <= max_token_length
-                        else:
-                            if r + 2 >= n:
-                                continue
-                            y = sym[s + r + 2]
-                            dec_l, dec_r, inc_l, inc_r = b, y, np.int32(z), y
-                            ok = tlen[y] + zl <= max_token_length
-                        for change in range(2):
-                            if change == 0:
-                                ql, qr, delta = dec_l, dec_r, -wc
-                            else:
-                                if not ok:
-                                    continue
-                                ql, qr, delta = inc_l, inc_r, wc
-                            key = (np.int64(ql) << np.int64(32)) | np.int64(qr)
-                            pslot = _pair_slot(pkeys, key)
-                            if pkeys[pslot] == -1:
-                                if n_pairs == pa.shape[0]:
-                                    pa = _grow_i32(pa, n_pairs + 1)
-                                    pb = _grow_i32(pb, n_pairs + 1)
-                                    old = pcount.shape[0]
-                                    pcount = _grow_i64(pcount, n_pairs + 1)
-                                    pcount[old:] = 0
-                                    pstamp = _grow_i64(pstamp, n_pairs + 1)
-                                    pstamp[old:] = -1
-                                    pgain = _grow_i64(pgain, n_pairs + 1)
-                                    pgain[old:] = 0
-                                pa[n_pairs] = ql
-                                pb[n_pairs] = qr
-                                pkeys[pslot] = key
-                                pvals[pslot] = n_pairs
-                                q = n_pairs
-                                n_pairs += 1
-                                if 2 * n_pairs > pcap:
-                                    pcap *= 2
-                                    pkeys, pvals = _rehash_pairs(pa, pb, n_pairs, pcap)
-                            else:
-                                q = pvals[pslot]
-                            pcount[q] += delta
-                            if delta > 0 and pstamp[q] != stamp:
-                                pstamp[q] = stamp
-                                if pgain[q] == 0:
-                                    gained_pairs = _grow_i32(gained_pairs, n_gained + 1)
-                                    gained_pairs[n_gained] = q
-                                    n_gained += 1
-                                pgain[q] += 1
-                                gain_pair = _grow_i32(gain_pair, n_gain + 1)
-                                gain_word = _grow_i32(gain_word, n_gain + 1)
-                                gain_pair[n_gain] = q
-                                gain_word[n_gain] = w
-                                n_gain += 1
-                    sym[s + out] = z
-                    out += 1
-                    r += 2
-                else:
-                    sym[s + out] = sym[s + r]
-                    out += 1
-                    r += 1
-            wlen[w] = out
+        # 1. Merge in the entry's words; collect the pair changes.
+        k0 = estart[top]
+        k1 = k0 + elen[top]
+        bound = 2 * _symbols_in(pos, k0, k1, wlen) + 4
+        if bound > ch_l.shape[0]:
+            cap = max(bound, 2 * ch_l.shape[0])
+            ch_l = np.empty(cap, dtype=np.int32)
+            ch_r = np.empty(cap, dtype=np.int32)
+            ch_d = np.empty(cap, dtype=np.int64)
+            ch_w = np.empty(cap, dtype=np.int32)
+        n_ch = _merge_in_words(
+            sym,
+            offsets,
+            wlen,
+            counts,
+            pos,
+            k0,
+            k1,
+            a,
+            b,
+            np.int32(z),
+            tlen,
+            max_token_length,
+            ch_l,
+            ch_r,
+            ch_d,
+            ch_w,
+            progress,
+        )
 
-        # New entries: one per pair that gained occurrences and has a positive count.
+        # 2. Room for new pairs, then apply the changes to the pair counts.
+        if n_pairs + n_ch > pa.shape[0]:
+            need = n_pairs + n_ch
+            old = pcount.shape[0]
+            pa = _grow_i32(pa, need)
+            pb = _grow_i32(pb, need)
+            pcount = _grow_i64(pcount, need)
+            pcount[old:] = 0
+            pstamp = _grow_i64(pstamp, need)
+            pstamp[old:] = -1
+            pgain = _grow_i64(pgain, need)
+            pgain[old:] = 0
+        if 2 * (n_pairs + n_ch) > pcap:
+            while 2 * (n_pairs + n_ch) > pcap:
+                pcap *= 2
+            pkeys, pvals = _rehash_pairs(pa, pb, n_pairs, pcap)
+        if n_ch > gained_pairs.shape[0]:
+            gained_pairs = np.empty(2 * n_ch, dtype=np.int32)
+            gain_pair = np.empty(2 * n_ch, dtype=np.int32)
+            gain_word = np.empty(2 * n_ch, dtype=np.int32)
+        step += 1
+        counters = _apply_changes(
+            ch_l,
+            ch_r,
+            ch_d,
+            ch_w,
+            n_ch,
+            pkeys,
+            pvals,
+            pa,
+            pb,
+            pcount,
+            pstamp,
+            pgain,
+            n_pairs,
+            gained_pairs,
+            gain_pair,
+            gain_word,
+            step * np.int64(n_words + 1),
+        )
+        n_pairs = counters[0]
+        n_gained = counters[1]
+        n_gain = counters[2]
+
+        # 3. One new queue entry per pair that gained occurrences.
         if n_gained > 0:
-            starts = np.empty(n_gained, dtype=np.int64)
-            need = n_pos + n_gain
-            pos = _grow_i32(pos, need)
-            at = n_pos
-            for g in range(n_gained):
-                q = gained_pairs[g]
-                starts[g] = at
-                at += pgain[q]
-                pgain[q] = starts[g]  # now the fill cursor
-            for k in range(n_gain):
-                q = gain_pair[k]
-                pos[pgain[q]] = gain_word[k]
-                pgain[q] += 1
-            for g in range(n_gained):
-                q = gained_pairs[g]
-                length = pgain[q] - starts[g]
-                pgain[q] = 0
-                if pcount[q] > 0:
-                    if n_entries == ecount.shape[0]:
-                        ecount = _grow_i64(ecount, n_entries + 1)
-                        epair = _grow_i32(epair, n_entries + 1)
-                        estart = _grow_i64(estart, n_entries + 1)
-                        elen = _grow_i64(elen, n_entries + 1)
-                    ecount[n_entries] = pcount[q]
-                    epair[n_entries] = q
-                    estart[n_entries] = starts[g]
-                    elen[n_entries] = length
-                    heap = _grow_i64(heap, hsize + 1)
-                    hsize = _heap_push(heap, hsize, np.int64(n_entries), ecount, epair, pa, pb)
-                    n_entries += 1
-            n_pos = need
+            pos = _grow_i32(pos, n_pos + n_gain)
+            if n_entries + n_gained > ecount.shape[0]:
+                need = n_entries + n_gained
+                ecount = _grow_i64(ecount, need)
+                epair = _grow_i32(epair, need)
+                estart = _grow_i64(estart, need)
+                elen = _grow_i64(elen, need)
+            heap = _grow_i64(heap, hsize + n_gained)
+            out2 = _push_gains(
+                gained_pairs,
+                n_gained,
+                gain_pair,
+                gain_word,
+                n_gain,
+                pgain,
+                pcount,
+                pos,
+                n_pos,
+                ecount,
+                epair,
+                estart,
+                elen,
+                n_entries,
+                heap,
+                hsize,
+                pa,
+                pb,
+            )
+            n_entries = out2[0]
+            hsize = out2[1]
+            n_pos += n_gain
 
     return (
         m_left[:n_merges].copy(),

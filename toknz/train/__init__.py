@@ -94,17 +94,16 @@ def tokenizer_from_merges(
     name: str = "trained",
 ) -> Tokenizer:
     """Build the tokenizer a training run made: byte-level BPE, ``Split(pattern)`` + ByteLevel."""
-    vocab: dict[str, int] = {}
-    for i, tok in enumerate(result.tokens):
-        key = tok.decode("utf-8") if i < result.n_special else bytes_to_chars(tok)
-        vocab.setdefault(key, i)
-    tokens_chars = [bytes_to_chars(t) for t in result.tokens]
-    merges = [(tokens_chars[a], tokens_chars[b]) for a, b, _ in result.merges]
-    model = BPE(vocab=vocab, merges=merges, byte_level=True, merge_rule="merges")
-    specials = [
-        AddedToken(result.tokens[i].decode("utf-8"), i, special=True)
-        for i in range(result.n_special)
+    names = list(result.specials or [])
+    spelled = [
+        names[i] if i < len(names) else bytes_to_chars(t) for i, t in enumerate(result.tokens)
     ]
+    vocab: dict[str, int] = {}
+    for i, key in enumerate(spelled):
+        vocab.setdefault(key, i)
+    merges = [(spelled[a], spelled[b]) for a, b, _ in result.merges]
+    model = BPE(vocab=vocab, merges=merges, byte_level=True, merge_rule="merges")
+    specials = [AddedToken(names[i], i, special=True) for i in range(len(names))]
     pre = PreTokenizerSequence(
         (Split(pattern, "Isolated"), ByteLevel(add_prefix_space=False, use_regex=False))
     )

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from toknz.byte_level import byte_to_char
+from toknz.byte_level import byte_to_char, chars_to_bytes
 from toknz.errors import UsageError
 
 #: No token limit: larger than any word.
@@ -31,9 +31,15 @@ class MergeResult:
 
     merges: list[tuple[int, int, int]]  # (left id, right id, new id)
     counts: list[int]  # the count of each merge's pair when it was chosen
-    tokens: list[bytes]  # id -> bytes (special tokens: their UTF-8 text)
+    tokens: list[
+        bytes
+    ]  # id -> bytes (special tokens: their bytes if spelled in the byte alphabet, else UTF-8)
     n_special: int
     seconds: float
+    specials: list[str] | None = None  # the special tokens, ids 0..n_special-1
+    work: dict[str, int] | None = (
+        None  # kernel counters: stale entries, words visited, symbols scanned
+    )
 
 
 def byte_alphabet_order() -> list[int]:
@@ -72,11 +78,21 @@ def learn_merges(
     if min_frequency < 0:
         raise UsageError(f"min_frequency must be >= 0, got {min_frequency}")
 
-    order = byte_alphabet_order()
+    # Ids as tokenizers assigns them: special tokens, then each byte's
+    # character in code-point order unless a special token already spells it.
+    chars = byte_to_char()
+    spelled: list[str] = list(specials)
+    index = {t: i for i, t in enumerate(spelled)}
     byte_id = np.empty(256, dtype=np.int32)
-    for rank, b in enumerate(order):
-        byte_id[b] = n_special + rank
-    init_tokens = [b""] * n_special + [bytes([b]) for b in order]
+    for b in byte_alphabet_order():
+        c = chars[b]
+        if c not in index:
+            index[c] = len(spelled)
+            spelled.append(c)
+        byte_id[b] = index[c]
+    # A special token spelled in the byte alphabet can be re-made by merges
+    # (tokenizers then reuses its id); give it its bytes so the kernel sees that.
+    init_tokens = [chars_to_bytes(t) or b"" for t in spelled]
     init_bytes = np.frombuffer(b"".join(init_tokens), dtype=np.uint8).copy()
     init_offsets = np.zeros(len(init_tokens) + 1, dtype=np.int64)
     np.cumsum([len(t) for t in init_tokens], out=init_offsets[1:])
@@ -91,7 +107,7 @@ def learn_merges(
             np.fromiter((len(w) for w in words), dtype=np.int64, count=len(words)), out=offsets[1:]
         )
 
-    progress = np.zeros(1, dtype=np.int64)
+    progress = np.zeros(4, dtype=np.int64)
     result: list[Any] = []
     errors: list[BaseException] = []
 
@@ -126,11 +142,22 @@ def learn_merges(
     raw = tok_bytes.tobytes()
     offs = tok_off.tolist()
     tokens = [raw[offs[i] : offs[i + 1]] for i in range(int(n_tokens))]
-    for i, s in enumerate(specials):
-        tokens[i] = s.encode("utf-8")
+    for i, special in enumerate(specials):
+        if not tokens[i]:
+            tokens[i] = special.encode("utf-8")
     merges = list(zip(left.tolist(), right.tolist(), new.tolist(), strict=True))
     if on_progress is not None:
         on_progress(len(merges))
     return MergeResult(
-        merges, merge_counts.tolist(), tokens, n_special, time.perf_counter() - start
+        merges,
+        merge_counts.tolist(),
+        tokens,
+        n_special,
+        time.perf_counter() - start,
+        specials,
+        {
+            "stale_entries": int(progress[1]),
+            "words_visited": int(progress[2]),
+            "symbols_scanned": int(progress[3]),
+        },
     )
