@@ -26,6 +26,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+#: Pair changes buffered before they are applied (20 bytes each).
+CHANGE_BUFFER = 1 << 18
+
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 _FNV_PRIME = np.uint64(0x100000001B3)
 
@@ -219,14 +222,6 @@ def _heap_pop(
 
 
 @njit(cache=True, nogil=True)
-def _symbols_in(pos: np.ndarray, k0: int, k1: int, wlen: np.ndarray) -> int:
-    total = 0
-    for k in range(k0, k1):
-        total += wlen[pos[k]]
-    return total
-
-
-@njit(cache=True, nogil=True)
 def _merge_in_words(
     sym: np.ndarray,
     offsets: np.ndarray,
@@ -245,22 +240,28 @@ def _merge_in_words(
     ch_d: np.ndarray,
     ch_w: np.ndarray,
     progress: np.ndarray,
-) -> int:
+) -> tuple[int, int]:
     """Merge (a, b) -> z in the words ``pos[k0:k1]``, left to right, as ``Word::merge`` does.
 
     Appends each pair change (left, right, delta = +-count, word) to the
-    ``ch_*`` buffers (room for twice the symbols of these words) and returns
-    how many there are. A gained pair is recorded only when its token would
-    be at most ``max_token_length`` bytes.
+    ``ch_*`` buffers and stops before a word whose changes might not fit
+    (a word of n symbols makes at most 2n). A gained pair is recorded only
+    when its token would be at most ``max_token_length`` bytes. Returns
+    ``(number of changes, index of the first word not done)``.
     """
     n_ch = 0
     zl = tlen[z]
     visited = 0
     scanned = 0
-    for k in range(k0, k1):
+    cap = ch_l.shape[0]
+    k = k0
+    while k < k1:
         w = pos[k]
         s = offsets[w]
         n = wlen[w]
+        if n_ch + 2 * n + 4 > cap:
+            break
+        k += 1
         wc = counts[w]
         visited += 1
         scanned += n
@@ -304,7 +305,7 @@ def _merge_in_words(
         wlen[w] = out
     progress[2] += visited
     progress[3] += scanned
-    return n_ch
+    return n_ch, k
 
 
 @njit(cache=True, nogil=True)
@@ -323,17 +324,18 @@ def _apply_changes(
     pgain: np.ndarray,
     n_pairs: int,
     gained_pairs: np.ndarray,
+    n_gained: int,
     gain_pair: np.ndarray,
     gain_word: np.ndarray,
+    n_gain: int,
     stamp_base: np.int64,
 ) -> tuple[int, int, int]:
     """Add the changes to the pair counts (creating pairs as needed; room is ensured by the caller).
 
-    Records, once per (pair, word), where a pair gained occurrences. Returns
+    Records, once per (pair, word), where a pair gained occurrences, after
+    the ``n_gained``/``n_gain`` already recorded in this step. Returns
     ``(n_pairs, n_gained_pairs, n_gains)``.
     """
-    n_gained = 0
-    n_gain = 0
     for i in range(n_ch):
         key = (np.int64(ch_l[i]) << np.int64(32)) | np.int64(ch_r[i])
         slot = _pair_slot(pkeys, key)
@@ -429,7 +431,8 @@ def train_bpe(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
     """Learn BPE merges.
 
-    ``symbols``/``offsets``: words as initial token ids (int32 / int64 CSR);
+    ``symbols``/``offsets``: words as initial token ids (int32 / int64 CSR;
+    ``symbols`` is merged in place and left holding the merged words);
     ``counts``: int64 count of each word. ``init_bytes``/``init_offsets``: the
     bytes of the initial tokens (specials have empty bytes). Training stops at
     ``vocab_size`` tokens, when no pair is left, or when the best count is
@@ -443,7 +446,7 @@ def train_bpe(
     bytes of all ``n_tokens`` tokens.
     """
     n_words = offsets.shape[0] - 1
-    sym = symbols.copy()
+    sym = symbols  # merged in place
     wlen = np.empty(n_words, dtype=np.int64)
     for w in range(n_words):
         wlen[w] = offsets[w + 1] - offsets[w]
@@ -550,10 +553,10 @@ def train_bpe(
     # and (pair, word) gains. Sized before each step, so that the helpers
     # below never reallocate: arrays reassigned inside a hot loop make Numba
     # count references on every access, which costs more than the work.
-    ch_l = np.empty(1024, dtype=np.int32)
-    ch_r = np.empty(1024, dtype=np.int32)
-    ch_d = np.empty(1024, dtype=np.int64)
-    ch_w = np.empty(1024, dtype=np.int32)
+    ch_l = np.empty(CHANGE_BUFFER, dtype=np.int32)
+    ch_r = np.empty(CHANGE_BUFFER, dtype=np.int32)
+    ch_d = np.empty(CHANGE_BUFFER, dtype=np.int64)
+    ch_w = np.empty(CHANGE_BUFFER, dtype=np.int32)
     gained_pairs = np.empty(1024, dtype=np.int32)
     gain_pair = np.empty(1024, dtype=np.int32)
     gain_word = np.empty(1024, dtype=np.int32)
@@ -601,79 +604,82 @@ def train_bpe(
         n_merges += 1
         progress[0] = n_merges
 
-        # 1. Merge in the entry's words; collect the pair changes.
-        k0 = estart[top]
-        k1 = k0 + elen[top]
-        bound = 2 * _symbols_in(pos, k0, k1, wlen) + 4
-        if bound > ch_l.shape[0]:
-            cap = max(bound, 2 * ch_l.shape[0])
-            ch_l = np.empty(cap, dtype=np.int32)
-            ch_r = np.empty(cap, dtype=np.int32)
-            ch_d = np.empty(cap, dtype=np.int64)
-            ch_w = np.empty(cap, dtype=np.int32)
-        n_ch = _merge_in_words(
-            sym,
-            offsets,
-            wlen,
-            counts,
-            pos,
-            k0,
-            k1,
-            a,
-            b,
-            np.int32(z),
-            tlen,
-            max_token_length,
-            ch_l,
-            ch_r,
-            ch_d,
-            ch_w,
-            progress,
-        )
-
-        # 2. Room for new pairs, then apply the changes to the pair counts.
-        if n_pairs + n_ch > pa.shape[0]:
-            need = n_pairs + n_ch
-            old = pcount.shape[0]
-            pa = _grow_i32(pa, need)
-            pb = _grow_i32(pb, need)
-            pcount = _grow_i64(pcount, need)
-            pcount[old:] = 0
-            pstamp = _grow_i64(pstamp, need)
-            pstamp[old:] = -1
-            pgain = _grow_i64(pgain, need)
-            pgain[old:] = 0
-        if 2 * (n_pairs + n_ch) > pcap:
-            while 2 * (n_pairs + n_ch) > pcap:
-                pcap *= 2
-            pkeys, pvals = _rehash_pairs(pa, pb, n_pairs, pcap)
-        if n_ch > gained_pairs.shape[0]:
-            gained_pairs = np.empty(2 * n_ch, dtype=np.int32)
-            gain_pair = np.empty(2 * n_ch, dtype=np.int32)
-            gain_word = np.empty(2 * n_ch, dtype=np.int32)
+        # 1-2. Merge in the entry's words, a batch of words at a time so the
+        # change buffers stay small, and apply the changes to the pair counts.
+        k = estart[top]
+        k_end = k + elen[top]
         step += 1
-        counters = _apply_changes(
-            ch_l,
-            ch_r,
-            ch_d,
-            ch_w,
-            n_ch,
-            pkeys,
-            pvals,
-            pa,
-            pb,
-            pcount,
-            pstamp,
-            pgain,
-            n_pairs,
-            gained_pairs,
-            gain_pair,
-            gain_word,
-            step * np.int64(n_words + 1),
-        )
-        n_pairs = counters[0]
-        n_gained = counters[1]
-        n_gain = counters[2]
+        n_gained = 0
+        n_gain = 0
+        while k < k_end:
+            first = 2 * wlen[pos[k]] + 4
+            if first > ch_l.shape[0]:
+                cap = max(first, 2 * ch_l.shape[0])
+                ch_l = np.empty(cap, dtype=np.int32)
+                ch_r = np.empty(cap, dtype=np.int32)
+                ch_d = np.empty(cap, dtype=np.int64)
+                ch_w = np.empty(cap, dtype=np.int32)
+            n_ch, k = _merge_in_words(
+                sym,
+                offsets,
+                wlen,
+                counts,
+                pos,
+                k,
+                k_end,
+                a,
+                b,
+                np.int32(z),
+                tlen,
+                max_token_length,
+                ch_l,
+                ch_r,
+                ch_d,
+                ch_w,
+                progress,
+            )
+            if n_pairs + n_ch > pa.shape[0]:
+                need = n_pairs + n_ch
+                old = pcount.shape[0]
+                pa = _grow_i32(pa, need)
+                pb = _grow_i32(pb, need)
+                pcount = _grow_i64(pcount, need)
+                pcount[old:] = 0
+                pstamp = _grow_i64(pstamp, need)
+                pstamp[old:] = -1
+                pgain = _grow_i64(pgain, need)
+                pgain[old:] = 0
+            if 2 * (n_pairs + n_ch) > pcap:
+                while 2 * (n_pairs + n_ch) > pcap:
+                    pcap *= 2
+                pkeys, pvals = _rehash_pairs(pa, pb, n_pairs, pcap)
+            gained_pairs = _grow_i32(gained_pairs, n_gained + n_ch)
+            gain_pair = _grow_i32(gain_pair, n_gain + n_ch)
+            gain_word = _grow_i32(gain_word, n_gain + n_ch)
+            counters = _apply_changes(
+                ch_l,
+                ch_r,
+                ch_d,
+                ch_w,
+                n_ch,
+                pkeys,
+                pvals,
+                pa,
+                pb,
+                pcount,
+                pstamp,
+                pgain,
+                n_pairs,
+                gained_pairs,
+                n_gained,
+                gain_pair,
+                gain_word,
+                n_gain,
+                step * np.int64(n_words + 1),
+            )
+            n_pairs = counters[0]
+            n_gained = counters[1]
+            n_gain = counters[2]
 
         # 3. One new queue entry per pair that gained occurrences.
         if n_gained > 0:

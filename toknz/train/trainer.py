@@ -100,7 +100,7 @@ def learn_merges(
     words = [w for w, c in word_counts.items() if c > 0 and len(w) > 0]
     counts = np.fromiter((word_counts[w] for w in words), dtype=np.int64, count=len(words))
     flat = np.frombuffer(b"".join(words), dtype=np.uint8)
-    symbols = byte_id[flat] if flat.size else np.empty(0, dtype=np.int32)
+    symbols = byte_id[flat] if flat.size else np.empty(0, dtype=np.int32)  # int32, merged in place
     offsets = np.zeros(len(words) + 1, dtype=np.int64)
     if words:
         np.cumsum(
@@ -115,7 +115,7 @@ def learn_merges(
         try:
             result.append(
                 train_bpe(
-                    symbols.astype(np.int32),
+                    symbols,
                     offsets,
                     counts,
                     init_bytes,
