@@ -350,3 +350,73 @@ def toknz_merges_with_specials(corpus, vocab_size, min_frequency, specials, max_
     for i, key in enumerate(spelled):
         vocab.setdefault(key, i)
     return vocab, [(spelled[a], spelled[b]) for a, b, _ in result.merges]
+
+
+@pytest.mark.slow
+def test_100mb_without_whitespace_trains_in_bounded_memory(tmp_path: Path) -> None:
+    """100 MB of DNA on one line: words are cut at --max-word-bytes; peak memory stays bounded."""
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(1)
+    data = np.frombuffer(b"ACGT", dtype=np.uint8)[rng.integers(0, 4, size=100_000_000)]
+    src = tmp_path / "dna.txt"
+    src.write_bytes(data.tobytes())
+    out = tmp_path / "dna.json"
+    code = (
+        "import resource, sys, toknz.cli as c\n"
+        "try:\n    c.main(sys.argv[1:])\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "print(max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,"
+        " resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))\n"
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code,
+            "train",
+            str(src),
+            "-o",
+            str(out),
+            "--vocab-size",
+            "600",
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    peak_mb = int(result.stdout.strip().splitlines()[-1]) / 1024
+    assert peak_mb < 2048, f"peak RSS {peak_mb:.0f} MB"
+    report = json.loads((tmp_path / "dna.json.report.json").read_text())
+    assert report["words_cut"] > 0 and report["input_bytes"] == 100_000_000
+    tok = toknz.Tokenizer.from_file(out)
+    sample = data[:10_000].tobytes().decode()
+    assert tok.decode(tok.encode(sample)) == sample
+
+
+def test_trained_tiktoken_file_encodes_like_tiktoken(tmp_path: Path) -> None:
+    import tiktoken
+    import tiktoken.load
+
+    tok = train(
+        [str(CORPORA["prose"]), str(CORPORA["code"])],
+        vocab_size=1500,
+        special_tokens=["<|endoftext|>"],
+        threads=1,
+    )
+    path = tmp_path / "t.tiktoken"
+    tok.save(path, format="tiktoken")
+    ranks = tiktoken.load.load_tiktoken_bpe(str(path))
+    assert len(ranks) == 1499 and 0 not in ranks.values()  # id 0 is the special token
+    enc = tiktoken.Encoding(
+        "trained", pat_str=tok.pattern, mergeable_ranks=ranks, special_tokens={"<|endoftext|>": 0}
+    )
+    reloaded = toknz.Tokenizer.from_file(
+        path, pattern=tok.pattern, special_tokens={"<|endoftext|>": 0}
+    )
+    for source in CORPORA.values():
+        text = source.read_text(encoding="utf-8")[:30_000]
+        ids = tok.encode(text)
+        assert enc.encode_ordinary(text) == ids
+        assert reloaded.encode(text) == ids
