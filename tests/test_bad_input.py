@@ -518,3 +518,19 @@ def test_unknown_special_tokens_in_arguments(tmp_path: Path) -> None:
     with pytest.raises(SpecialTokenError, match=r"'<\|end\|>' at character offset 2"):
         tok.encode("ab<|end|>")
     assert isinstance(SpecialTokenError("x"), toknz.ToknzError)
+
+
+# ------------------------------------------------------------------ the test suite's own loader
+
+
+@pytest.mark.parametrize("ci", ["true", ""])
+def test_missing_real_file_skips_or_fails_under_ci(
+    ci: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from conftest import require_file
+
+    monkeypatch.setenv("TOKNZ_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("CI", ci)
+    outcome = pytest.fail.Exception if ci == "true" else pytest.skip.Exception
+    with pytest.raises(outcome, match=r"run `python -m toknz\.fetch`"):
+        require_file("cl100k_base")
