@@ -1,8 +1,14 @@
 """Count distinct pre-tokenized words over a stream of text chunks, on several processes.
 
-Memory grows with the number of distinct words, not with the corpus: chunks
-are handed to worker processes a few at a time and each returns the counts
-of its chunk, which are added into one table.
+Each chunk is split into words and counted into a :class:`WordTable` (flat
+arrays: the bytes of the distinct words, their offsets and counts, see
+:mod:`toknz_core.wordcount`). Worker processes return their chunk's table
+and the parent adds it into one; memory grows with the number of distinct
+words, not with the corpus.
+
+For the GPT split patterns the split is the compiled scanner of
+:mod:`toknz.fast_pretokenize` and the counting a Numba hash table, so no
+Python object is made per word; other patterns go through ``regex``.
 """
 
 from __future__ import annotations
@@ -10,8 +16,11 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass
 from multiprocessing import get_context
+
+import numpy as np
 
 from toknz.normalizers import Normalizer
 from toknz.pretokenize import Split
@@ -19,19 +28,86 @@ from toknz.pretokenize import Split
 #: Words longer than this many bytes are cut into pieces of at most this size.
 MAX_WORD_BYTES = 1024
 
+
+@dataclass
+class WordTable:
+    """Distinct words and counts: word ``i`` is ``arena[offsets[i]:offsets[i + 1]]``, seen ``counts[i]`` times."""
+
+    arena: np.ndarray  # uint8
+    offsets: np.ndarray  # int64, n + 1
+    counts: np.ndarray  # int64, n
+
+    def __len__(self) -> int:
+        return int(self.counts.shape[0])
+
+    def to_dict(self) -> dict[bytes, int]:
+        raw = self.arena.tobytes()
+        offs = self.offsets.tolist()
+        return {raw[offs[i] : offs[i + 1]]: int(c) for i, c in enumerate(self.counts.tolist())}
+
+    @classmethod
+    def from_counts(cls, counts: Counter[bytes] | dict[bytes, int]) -> WordTable:
+        words = list(counts)
+        arena = np.frombuffer(b"".join(words), dtype=np.uint8).copy()
+        offsets = np.zeros(len(words) + 1, dtype=np.int64)
+        if words:
+            np.cumsum(
+                np.fromiter((len(w) for w in words), dtype=np.int64, count=len(words)),
+                out=offsets[1:],
+            )
+        return cls(
+            arena,
+            offsets,
+            np.fromiter((counts[w] for w in words), dtype=np.int64, count=len(words)),
+        )
+
+
+class _Accumulator:
+    """A growing word table in the parent process."""
+
+    def __init__(self) -> None:
+        from toknz_core.wordcount import new_table
+
+        self.state = new_table(1 << 16, 1 << 22)
+
+    def add(self, table: WordTable) -> None:
+        from toknz_core.wordcount import merge_tables
+
+        arena, offsets, counts, slots, n = self.state
+        self.state = merge_tables(
+            arena, offsets, counts, slots, n, table.arena, table.offsets, table.counts, len(table)
+        )
+
+    def result(self) -> WordTable:
+        arena, offsets, counts, _slots, n = self.state
+        return WordTable(arena[: offsets[n]].copy(), offsets[: n + 1].copy(), counts[:n].copy())
+
+
 # Set in each worker process (and in-process for one thread).
 _SPLITTER: Split | None = None
 _NORMALIZER: Normalizer | None = None
 _MAX_WORD = MAX_WORD_BYTES
+_COMPILED = False
 
 
 def _init_worker(
     splitter: Split, normalizer: Normalizer | None, max_word_bytes: int = MAX_WORD_BYTES
 ) -> None:
-    global _SPLITTER, _NORMALIZER, _MAX_WORD
+    global _SPLITTER, _NORMALIZER, _MAX_WORD, _COMPILED
     _SPLITTER = splitter
     _NORMALIZER = normalizer
     _MAX_WORD = max_word_bytes
+    _COMPILED = has_compiled_split(splitter)
+
+
+def has_compiled_split(splitter: Split) -> bool:
+    """True when ``splitter`` keeps all matches of a pattern with a compiled scanner."""
+    if not splitter.is_regex or splitter.invert or splitter.behavior not in ("Isolated", "Removed"):
+        return False
+    from toknz.fast_pretokenize import kind_of
+
+    # The supported patterns match every character, so Isolated keeps just the matches.
+    return kind_of(splitter.pattern) is not None and splitter.behavior == "Isolated"
 
 
 def cut_word(word: bytes, limit: int) -> list[bytes]:
@@ -56,22 +132,32 @@ def cut_word(word: bytes, limit: int) -> list[bytes]:
     return pieces
 
 
-def count_chunk(text: str) -> tuple[Counter[bytes], int, int]:
-    """Words of one chunk as UTF-8 bytes with their counts, the chunk's size in bytes, and words cut."""
+def count_chunk(text: str) -> tuple[WordTable, int, int]:
+    """Words of one chunk with their counts, the chunk's size in bytes, and how many words were cut."""
     assert _SPLITTER is not None
     size = len(text.encode("utf-8"))
     if _NORMALIZER is not None:
         text = _NORMALIZER.normalize(text)
+    if _COMPILED:
+        from toknz_core.wordcount import count_pieces, new_table
+
+        from toknz.fast_pretokenize import split_bytes
+
+        raw, offsets = split_bytes(_SPLITTER.pattern, text.encode("utf-8"), validate=False)
+        data = np.frombuffer(raw, dtype=np.uint8)
+        arena, woff, counts, slots, n, cut = count_pieces(
+            *new_table(1 << 12, 1 << 16), data, offsets[1:], _MAX_WORD
+        )
+        return WordTable(arena[: woff[n]], woff[: n + 1], counts[:n]), size, int(cut)
     words = _SPLITTER.split([text])
-    counts = Counter(w.encode("utf-8") for w in words)
+    counted = Counter(w.encode("utf-8") for w in words)
     cut = 0
-    long_words = [w for w in counts if len(w) > _MAX_WORD]
-    for w in long_words:
-        n = counts.pop(w)
-        cut += n
+    for w in [w for w in counted if len(w) > _MAX_WORD]:
+        n_seen = counted.pop(w)
+        cut += n_seen
         for piece in cut_word(w, _MAX_WORD):
-            counts[piece] += n
-    return counts, size, cut
+            counted[piece] += n_seen
+    return WordTable.from_counts(counted), size, cut
 
 
 def count_words(
@@ -82,25 +168,25 @@ def count_words(
     threads: int | None = None,
     max_word_bytes: int = MAX_WORD_BYTES,
     on_bytes: Callable[[int], None] | None = None,
-) -> tuple[Counter[bytes], int]:
+) -> tuple[WordTable, int]:
     """Count the words ``splitter`` makes of every chunk (after ``normalizer``).
 
     Words longer than ``max_word_bytes`` (long runs with no split point: DNA,
     minified code, base64) are cut into pieces of at most that many bytes, so
     that neither memory nor the merge loop blows up on them; the number of
-    words cut is returned beside the counts. ``threads`` worker processes
-    (default: all cores) count chunks in parallel; the result does not depend
+    words cut is returned beside the table. ``threads`` worker processes
+    (default: all cores) count chunks in parallel; the counts do not depend
     on the number of threads. ``on_bytes(n)`` is called with the size of each
     chunk counted.
     """
     threads = threads or os.cpu_count() or 1
-    total: Counter[bytes] = Counter()
+    total = _Accumulator()
     words_cut = 0
 
-    def add(result: tuple[Counter[bytes], int, int]) -> None:
+    def add(result: tuple[WordTable, int, int]) -> None:
         nonlocal words_cut
-        counts, size, cut = result
-        total.update(counts)
+        table, size, cut = result
+        total.add(table)
         words_cut += cut
         if on_bytes:
             on_bytes(size)
@@ -109,14 +195,27 @@ def count_words(
         _init_worker(splitter, normalizer, max_word_bytes)
         for chunk in chunks:
             add(count_chunk(chunk))
-        return total, words_cut
+        return total.result(), words_cut
+    if has_compiled_split(splitter) and normalizer is None:
+        # The compiled scanner and counter release the GIL: threads share the
+        # work with no process start-up and nothing to pickle.
+        _init_worker(splitter, normalizer, max_word_bytes)
+        with ThreadPoolExecutor(max_workers=threads) as threads_pool:
+            pending_t: list[Future[tuple[WordTable, int, int]]] = []
+            for chunk in chunks:
+                pending_t.append(threads_pool.submit(count_chunk, chunk))
+                if len(pending_t) >= 2 * threads:
+                    add(pending_t.pop(0).result())
+            for fut in pending_t:
+                add(fut.result())
+        return total.result(), words_cut
     with ProcessPoolExecutor(
         max_workers=threads,
         mp_context=get_context("fork") if hasattr(os, "fork") else None,
         initializer=_init_worker,
         initargs=(splitter, normalizer, max_word_bytes),
     ) as pool:
-        pending: list[Future[tuple[Counter[bytes], int, int]]] = []
+        pending: list[Future[tuple[WordTable, int, int]]] = []
         window = 2 * threads
         for chunk in chunks:
             pending.append(pool.submit(count_chunk, chunk))
@@ -124,4 +223,4 @@ def count_words(
                 add(pending.pop(0).result())
         for fut in pending:
             add(fut.result())
-    return total, words_cut
+    return total.result(), words_cut

@@ -14,12 +14,15 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from toknz.byte_level import byte_to_char, chars_to_bytes
 from toknz.errors import UsageError
+
+if TYPE_CHECKING:
+    from toknz.train.counting import WordTable
 
 #: No token limit: larger than any word.
 UNLIMITED = 2**62
@@ -49,7 +52,7 @@ def byte_alphabet_order() -> list[int]:
 
 
 def learn_merges(
-    word_counts: Mapping[bytes, int],
+    word_counts: Mapping[bytes, int] | WordTable,
     vocab_size: int,
     *,
     special_tokens: Sequence[str] = (),
@@ -57,7 +60,7 @@ def learn_merges(
     max_token_length: int | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> MergeResult:
-    """Run the merge kernel on ``word_counts`` (bytes -> count).
+    """Run the merge kernel on ``word_counts`` (bytes -> count, or a counted :class:`WordTable`).
 
     ``vocab_size`` counts special tokens, the 256 bytes and merged tokens; it
     must be at least ``256 + len(special_tokens)``. ``max_token_length`` (bytes,
@@ -97,15 +100,18 @@ def learn_merges(
     init_offsets = np.zeros(len(init_tokens) + 1, dtype=np.int64)
     np.cumsum([len(t) for t in init_tokens], out=init_offsets[1:])
 
-    words = [w for w, c in word_counts.items() if c > 0 and len(w) > 0]
-    counts = np.fromiter((word_counts[w] for w in words), dtype=np.int64, count=len(words))
-    flat = np.frombuffer(b"".join(words), dtype=np.uint8)
-    symbols = byte_id[flat] if flat.size else np.empty(0, dtype=np.int32)  # int32, merged in place
-    offsets = np.zeros(len(words) + 1, dtype=np.int64)
-    if words:
-        np.cumsum(
-            np.fromiter((len(w) for w in words), dtype=np.int64, count=len(words)), out=offsets[1:]
-        )
+    from toknz.train.counting import WordTable
+
+    table = (
+        word_counts
+        if isinstance(word_counts, WordTable)
+        else WordTable.from_counts({w: c for w, c in word_counts.items() if c > 0 and len(w) > 0})
+    )
+    counts = np.ascontiguousarray(table.counts, dtype=np.int64)
+    offsets = np.ascontiguousarray(table.offsets, dtype=np.int64)
+    symbols = (
+        byte_id[table.arena] if table.arena.size else np.empty(0, dtype=np.int32)
+    )  # int32, merged in place
 
     progress = np.zeros(4, dtype=np.int64)
     result: list[Any] = []
