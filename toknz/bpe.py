@@ -104,6 +104,7 @@ class BPE:
             "_unk_id",
             "_affixes",
             "_bytes_mode",
+            "_fast",
         ):
             state.pop(key, None)
         return state
@@ -195,6 +196,54 @@ class BPE:
         if not self._bytes_mode:
             raise FormatError("raw-byte pieces need a byte-level model without subword affixes")
         return self._encode_bytes_pieces(list(pieces))
+
+    @property
+    def has_fast_path(self) -> bool:
+        """True when whole documents can be encoded by :meth:`encode_split_bytes` (byte-level, no affixes, all 256 bytes)."""
+        return self._bytes_mode and not self._missing_bytes
+
+    def _fast_tables(self) -> tuple[Any, ...]:
+        tables = self.__dict__.get("_fast")
+        if tables is None:
+            from toknz_core.ranks import build_bytes_table
+
+            keys, ranks, ids = self.table
+            raws: list[bytes] = []
+            tids: list[int] = []
+            for tok, i in self.vocab.items():
+                raw = chars_to_bytes(tok)
+                if raw is not None and len(raw) > 1:
+                    raws.append(raw)
+                    tids.append(i)
+            tok_data = np.frombuffer(b"".join(raws), dtype=np.uint8)
+            tok_offsets = np.zeros(len(raws) + 1, dtype=np.int64)
+            np.cumsum(
+                np.fromiter((len(r) for r in raws), dtype=np.int64, count=len(raws)),
+                out=tok_offsets[1:],
+            )
+            tok_slots = build_bytes_table(tok_data, tok_offsets)
+            shortcut = self.merge_rule == "ranks" or self.ignore_merges
+            tables = (
+                self._byte_ids,
+                keys,
+                ranks,
+                ids,
+                tok_data,
+                tok_offsets,
+                tok_slots,
+                np.array(tids, dtype=np.int32),
+                shortcut,
+            )
+            self.__dict__["_fast"] = tables
+        return tables
+
+    def encode_split_bytes(self, data: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        """Encode a document given as UTF-8 bytes (read-only uint8 array) and piece end offsets (int64).
+
+        Compiled end to end (see :func:`toknz_core.encode.encode_pieces`);
+        requires :attr:`has_fast_path`. Returns int32 ids.
+        """
+        return _kernels().encode_pieces(data, ends, *self._fast_tables())
 
     def _check_cache_size(self) -> None:
         if len(self._cache) > CACHE_SIZE:

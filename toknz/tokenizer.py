@@ -243,12 +243,66 @@ class Tokenizer:
             for part, part_id in parts:
                 if part_id is not None:
                     ids.append(part_id)
+                elif self._compiled_kind() is not None:
+                    ids.extend(self._encode_compiled(part).tolist())
                 else:
                     ids.extend(
                         self.model.encode_pieces(pre_tokenize(self.pre_tokenizer, part, first))
                     )
                 first = False
         return ids
+
+    def _compiled_kind(self) -> int | None:
+        """The compiled scanner for this pipeline, when it is byte-level BPE after one GPT-style split."""
+        kind = self.__dict__.get("_kind", False)
+        if kind is False:
+            kind = None
+            if self.normalizer is None and self.model.has_fast_path:
+                from toknz.fast_pretokenize import kind_of
+                from toknz.pretokenize import PATTERNS, ByteLevel, PreTokenizerSequence, Split
+
+                pre = self.pre_tokenizer
+                steps = pre.steps if isinstance(pre, PreTokenizerSequence) else (pre,)
+                if (
+                    len(steps) == 2
+                    and isinstance(steps[0], Split)
+                    and isinstance(steps[1], ByteLevel)
+                    and not steps[1].use_regex
+                    and not steps[1].add_prefix_space
+                    and steps[0].is_regex
+                    and (steps[0].behavior, steps[0].invert)
+                    in (("Removed", True), ("Isolated", False))
+                ):
+                    # The compiled patterns match every character, so keeping
+                    # the matches (Removed + invert) and Isolated agree.
+                    kind = kind_of(steps[0].pattern)
+                elif (
+                    len(steps) == 1
+                    and isinstance(steps[0], ByteLevel)
+                    and steps[0].use_regex
+                    and not steps[0].add_prefix_space
+                ):
+                    kind = kind_of(PATTERNS["gpt2"])
+            self.__dict__["_kind"] = kind
+        return kind
+
+    def _encode_compiled(self, text: str) -> np.ndarray:
+        from toknz_core.pretok import split
+
+        from toknz.unicode_tables import load_table
+
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError:
+            # Lone surrogates: encode them as U+FFFD, as tiktoken does.
+            data = (
+                text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode("utf-8")
+            )
+        arr = np.frombuffer(data, dtype=np.uint8)
+        kind = self._compiled_kind()
+        assert kind is not None
+        ends = split(np.int64(kind), arr, load_table())
+        return self.model.encode_split_bytes(arr, ends)
 
     def encode(
         self,
@@ -284,6 +338,8 @@ class Tokenizer:
 
     def encode_to_numpy(self, text: str, **kwargs: Any) -> np.ndarray:
         """Like :meth:`encode`, returning a ``uint32`` array."""
+        if not kwargs and not self.added_tokens and self._compiled_kind() is not None and text:
+            return self._encode_compiled(text).astype(np.uint32)
         return np.asarray(self.encode(text, **kwargs), dtype=np.uint32)
 
     def encode_batch(
@@ -312,6 +368,42 @@ class Tokenizer:
         _ = self.model.table  # build once, before the threads race to do it
         with ThreadPoolExecutor(max_workers=threads) as pool:
             return list(pool.map(one, texts, chunksize=max(1, len(texts) // (threads * 4))))
+
+    def encode_batch_to_numpy(
+        self, texts: Sequence[str], *, num_threads: int | None = None, **kwargs: Any
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Encode many texts into one flat ``uint32`` array plus ``int64`` offsets (``len(texts) + 1``).
+
+        Text ``i`` is ``ids[offsets[i]:offsets[i + 1]]``. Keyword arguments are
+        those of :meth:`encode`; texts are spread over ``num_threads`` threads.
+        """
+        threads = num_threads or os.cpu_count() or 1
+        if not kwargs and not self.added_tokens and self._compiled_kind() is not None:
+
+            def one(text: str) -> np.ndarray:
+                if not isinstance(text, str):
+                    raise UsageError(
+                        f"encode_batch_to_numpy expects str items, got {type(text).__name__}"
+                    )
+                return self._encode_compiled(text) if text else np.empty(0, dtype=np.int32)
+
+            _ = self.model._fast_tables()
+            if threads <= 1 or len(texts) <= 1:
+                parts = [one(t) for t in texts]
+            else:
+                with ThreadPoolExecutor(max_workers=threads) as pool:
+                    parts = list(
+                        pool.map(one, texts, chunksize=max(1, len(texts) // (threads * 4)))
+                    )
+        else:
+            parts = [
+                np.asarray(ids, dtype=np.int64)
+                for ids in self.encode_batch(texts, num_threads=threads, **kwargs)
+            ]
+        offsets = np.zeros(len(parts) + 1, dtype=np.int64)
+        np.cumsum([p.shape[0] for p in parts], out=offsets[1:])
+        ids = np.concatenate(parts).astype(np.uint32) if parts else np.empty(0, dtype=np.uint32)
+        return ids, offsets
 
     def encode_ordinary_batch(
         self, texts: Sequence[str], *, num_threads: int | None = None

@@ -96,7 +96,7 @@ def pair_lookup(
     return ranks[slot], ids[slot]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _merge_scan(
     sym: np.ndarray, n: int, keys: np.ndarray, ranks: np.ndarray, ids: np.ndarray
 ) -> int:
@@ -319,3 +319,98 @@ def merge_words_below(
         pos += n
         out_offsets[w + 1] = pos
     return out[:pos], out_offsets
+
+
+@njit(cache=True, nogil=True)
+def encode_pieces(
+    data: np.ndarray,
+    ends: np.ndarray,
+    byte_ids: np.ndarray,
+    keys: np.ndarray,
+    ranks: np.ndarray,
+    ids: np.ndarray,
+    tok_data: np.ndarray,
+    tok_offsets: np.ndarray,
+    tok_slots: np.ndarray,
+    tok_ids: np.ndarray,
+    shortcut: bool,
+) -> np.ndarray:
+    """Encode a whole pre-split document: no Python between pieces.
+
+    ``data`` (uint8) is the document's bytes and ``ends`` (int64) the end
+    offset of each piece (the first starts at 0). Each piece becomes symbols
+    through ``byte_ids`` (int32, 256 entries, all present) and is merged with
+    the pair table ``(keys, ranks, ids)``. With ``shortcut``, a piece that is
+    itself a token (looked up in the byte-string table ``tok_*`` of
+    :mod:`toknz_core.ranks`, ``tok_ids`` mapping its entries to token ids)
+    encodes to that token: tiktoken's rule and ``ignore_merges``. Returns the
+    ids (int32).
+    """
+    out = np.empty(data.shape[0], dtype=np.int32)
+    scratch = np.empty(64, dtype=np.int32)
+    n_out = 0
+    start = 0
+    for p in range(ends.shape[0]):
+        end = ends[p]
+        n = end - start
+        if n <= 0:
+            continue
+        if n == 1:
+            out[n_out] = byte_ids[data[start]]
+            n_out += 1
+            start = end
+            continue
+        if shortcut:
+            t = _find_token_bytes(tok_data, tok_offsets, tok_slots, data, start, end)
+            if t >= 0:
+                out[n_out] = tok_ids[t]
+                n_out += 1
+                start = end
+                continue
+        if n > scratch.shape[0]:
+            scratch = np.empty(2 * n, dtype=np.int32)
+        for i in range(n):
+            scratch[i] = byte_ids[data[start + i]]
+        sym = scratch[:n]
+        if n > HEAP_THRESHOLD:
+            m = _merge_heap(sym, n, keys, ranks, ids)
+        else:
+            m = _merge_scan(sym, n, keys, ranks, ids)
+        for i in range(m):
+            out[n_out + i] = sym[i]
+        n_out += m
+        start = end
+    return out[:n_out]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _find_token_bytes(
+    tok_data: np.ndarray,
+    tok_offsets: np.ndarray,
+    tok_slots: np.ndarray,
+    q: np.ndarray,
+    q0: int,
+    q1: int,
+) -> int:
+    """Entry of the token whose bytes equal ``q[q0:q1]`` in a :func:`toknz_core.ranks.build_bytes_table` table, or -1."""
+    cap = tok_slots.shape[0]
+    h = np.uint64(0xCBF29CE484222325)
+    for i in range(q0, q1):
+        h ^= np.uint64(q[i])
+        h *= np.uint64(0x100000001B3)
+    slot = np.int64(h & np.uint64(cap - 1))
+    length = q1 - q0
+    while True:
+        t = tok_slots[slot]
+        if t < 0:
+            return -1
+        s = tok_offsets[t]
+        if tok_offsets[t + 1] - s == length:
+            same = True
+            for i in range(length):
+                if tok_data[s + i] != q[q0 + i]:
+                    same = False
+                    break
+            if same:
+                return t
+        slot = (slot + 1) & np.int64(cap - 1)
