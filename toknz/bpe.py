@@ -18,6 +18,7 @@ Two merge rules exist and both are exact:
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -105,6 +106,7 @@ class BPE:
             "_affixes",
             "_bytes_mode",
             "_fast",
+            "_word_caches",
         ):
             state.pop(key, None)
         return state
@@ -243,7 +245,16 @@ class BPE:
         Compiled end to end (see :func:`toknz_core.encode.encode_pieces`);
         requires :attr:`has_fast_path`. Returns int32 ids.
         """
-        return _kernels().encode_pieces(data, ends, *self._fast_tables())
+        kernels = _kernels()
+        # One word cache per thread: the kernel writes to it.
+        local = self.__dict__.get("_word_caches")
+        if local is None:
+            local = self.__dict__.setdefault("_word_caches", threading.local())
+        cache = getattr(local, "cache", None)
+        if cache is None:
+            cache = kernels.new_word_cache()
+            local.cache = cache
+        return kernels.encode_pieces(data, ends, *self._fast_tables(), *cache)
 
     def _check_cache_size(self) -> None:
         if len(self._cache) > CACHE_SIZE:

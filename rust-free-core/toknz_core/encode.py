@@ -321,6 +321,22 @@ def merge_words_below(
     return out[:pos], out_offsets
 
 
+#: Word cache: slots (a power of two), longest cached piece (bytes) and most ids per piece.
+CACHE_SLOTS = 1 << 13
+CACHE_WORD = 24
+CACHE_IDS = 6
+
+
+def new_word_cache() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """An empty word cache for :func:`encode_pieces`: (hashes, lengths, bytes, ids), about 600 KB."""
+    return (
+        np.zeros(CACHE_SLOTS, dtype=np.uint64),
+        np.full(CACHE_SLOTS, -1, dtype=np.int32),
+        np.zeros((CACHE_SLOTS, CACHE_WORD), dtype=np.uint8),
+        np.zeros((CACHE_SLOTS, CACHE_IDS + 1), dtype=np.int32),
+    )
+
+
 @njit(cache=True, nogil=True)
 def encode_pieces(
     data: np.ndarray,
@@ -334,6 +350,10 @@ def encode_pieces(
     tok_slots: np.ndarray,
     tok_ids: np.ndarray,
     shortcut: bool,
+    c_hash: np.ndarray,
+    c_len: np.ndarray,
+    c_bytes: np.ndarray,
+    c_ids: np.ndarray,
 ) -> np.ndarray:
     """Encode a whole pre-split document: no Python between pieces.
 
@@ -343,13 +363,19 @@ def encode_pieces(
     the pair table ``(keys, ranks, ids)``. With ``shortcut``, a piece that is
     itself a token (looked up in the byte-string table ``tok_*`` of
     :mod:`toknz_core.ranks`, ``tok_ids`` mapping its entries to token ids)
-    encodes to that token: tiktoken's rule and ``ignore_merges``. Returns the
-    ids (int32).
+    encodes to that token: tiktoken's rule and ``ignore_merges``.
+
+    ``c_*`` is a direct-mapped word cache (:func:`new_word_cache`) kept by the
+    caller across calls: short pieces seen before are answered from it without
+    touching the large tables. It only ever holds exact results, so it never
+    changes the output; one cache must not be shared by concurrent calls.
+    Returns the ids (int32).
     """
     out = np.empty(data.shape[0], dtype=np.int32)
     scratch = np.empty(64, dtype=np.int32)
     n_out = 0
     start = 0
+    cmask = np.uint64(c_hash.shape[0] - 1)
     for p in range(ends.shape[0]):
         end = ends[p]
         n = end - start
@@ -360,24 +386,53 @@ def encode_pieces(
             n_out += 1
             start = end
             continue
+        # The word cache.
+        h = np.uint64(0xCBF29CE484222325)
+        for i in range(start, end):
+            h ^= np.uint64(data[i])
+            h *= np.uint64(0x100000001B3)
+        h |= np.uint64(1)
+        slot = np.int64((h >> np.uint64(17)) & cmask)
+        cacheable = n <= CACHE_WORD
+        if cacheable and c_hash[slot] == h and c_len[slot] == n:
+            same = True
+            for i in range(n):
+                if c_bytes[slot, i] != data[start + i]:
+                    same = False
+                    break
+            if same:
+                m = c_ids[slot, 0]
+                for i in range(m):
+                    out[n_out + i] = c_ids[slot, 1 + i]
+                n_out += m
+                start = end
+                continue
+        m = 0
         if shortcut:
             t = _find_token_bytes(tok_data, tok_offsets, tok_slots, data, start, end)
             if t >= 0:
                 out[n_out] = tok_ids[t]
-                n_out += 1
-                start = end
-                continue
-        if n > scratch.shape[0]:
-            scratch = np.empty(2 * n, dtype=np.int32)
-        for i in range(n):
-            scratch[i] = byte_ids[data[start + i]]
-        sym = scratch[:n]
-        if n > HEAP_THRESHOLD:
-            m = _merge_heap(sym, n, keys, ranks, ids)
-        else:
-            m = _merge_scan(sym, n, keys, ranks, ids)
-        for i in range(m):
-            out[n_out + i] = sym[i]
+                m = 1
+        if m == 0:
+            if n > scratch.shape[0]:
+                scratch = np.empty(2 * n, dtype=np.int32)
+            for i in range(n):
+                scratch[i] = byte_ids[data[start + i]]
+            sym = scratch[:n]
+            if n > HEAP_THRESHOLD:
+                m = _merge_heap(sym, n, keys, ranks, ids)
+            else:
+                m = _merge_scan(sym, n, keys, ranks, ids)
+            for i in range(m):
+                out[n_out + i] = sym[i]
+        if cacheable and m <= CACHE_IDS:
+            c_hash[slot] = h
+            c_len[slot] = n
+            for i in range(n):
+                c_bytes[slot, i] = data[start + i]
+            c_ids[slot, 0] = m
+            for i in range(m):
+                c_ids[slot, 1 + i] = out[n_out + i]
         n_out += m
         start = end
     return out[:n_out]
