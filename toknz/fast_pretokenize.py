@@ -59,7 +59,7 @@ def _ends_to_str(text: str, data: np.ndarray, ends: np.ndarray) -> list[str]:
     for sep in _SEPARATORS:
         if sep not in text:
             joined = pretok.join_with_separator(data, ends, np.uint8(ord(sep)))
-            return str(joined, "utf-8", "surrogatepass").split(sep)
+            return str(joined.data, "utf-8", "surrogatepass").split(sep)
     raw = data.tobytes()
     pieces = []
     start = 0

@@ -126,6 +126,7 @@ def build_table() -> tuple[np.ndarray, dict[str, Any]]:
         raise UnicodeTableError(r"regex's \s does not hold CR and LF")
     table = pack_table(letter_m, number_m, space_m, masks["upperish"], masks["lowerish"], fold)
     assigned = _assigned_count()
+    _all_code_points.cache_clear()  # 4.4 MB, not needed after the build
     meta = {
         "regex_version": regex.__version__,
         "layout_version": LAYOUT_VERSION,
@@ -140,6 +141,7 @@ def _write_atomic(path: Path, write: Any) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
