@@ -27,6 +27,10 @@ from toknz.normalizers import Normalizer
 from toknz.postprocess import NoPostProcess, PostProcessor
 from toknz.pretokenize import PreTokenizer, pre_tokenize
 
+#: Texts at least this long take the compiled path (scanner + kernel, which loads
+#: its tables on first use); shorter ones the lighter `regex` path. Both are exact.
+COMPILED_MIN_CHARS = 2048
+
 AllSpecial = Literal["all"]
 SpecialSet = AllSpecial | Collection[str]
 
@@ -243,7 +247,7 @@ class Tokenizer:
             for part, part_id in parts:
                 if part_id is not None:
                     ids.append(part_id)
-                elif self._compiled_kind() is not None:
+                elif len(part) >= COMPILED_MIN_CHARS and self._compiled_kind() is not None:
                     ids.extend(self._encode_compiled(part).tolist())
                 else:
                     ids.extend(
@@ -338,7 +342,12 @@ class Tokenizer:
 
     def encode_to_numpy(self, text: str, **kwargs: Any) -> np.ndarray:
         """Like :meth:`encode`, returning a ``uint32`` array."""
-        if not kwargs and not self.added_tokens and self._compiled_kind() is not None and text:
+        if (
+            not kwargs
+            and not self.added_tokens
+            and len(text) >= COMPILED_MIN_CHARS
+            and self._compiled_kind() is not None
+        ):
             return self._encode_compiled(text).astype(np.uint32)
         return np.asarray(self.encode(text, **kwargs), dtype=np.uint32)
 
