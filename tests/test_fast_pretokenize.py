@@ -281,7 +281,14 @@ def _version_key(v: str) -> tuple[int, ...]:
 
 def test_unicode_version_is_what_regex_behaves_as() -> None:
     version = unicode_tables.unicode_version()
-    assert version in unicode_tables.UNICODE_TOTALS.values(), version
+    if version.startswith("unknown"):
+        # A `regex` release newer than the versions listed: it must know more
+        # characters than the newest of them, and then passes all its sentinels.
+        assigned = int(version.split("(")[1].split()[0])
+        assert assigned > max(unicode_tables.UNICODE_TOTALS), version
+        version = max(unicode_tables.UNICODE_TOTALS.values(), key=_version_key)
+    else:
+        assert version in unicode_tables.UNICODE_TOTALS.values(), version
     table = unicode_tables.load_table()
     for v, cp in SENTINELS.items():
         assigned = regex.match(r"\p{Cn}", chr(cp)) is None
