@@ -656,7 +656,11 @@ def load_ranks(path: str) -> list[bytes]:
 
 
 def show(b: bytes) -> str:
-    return repr(b.decode("utf-8", "backslashreplace"))
+    """A token for people: its text when it is whole UTF-8, else its bytes (b'\\xe3')."""
+    try:
+        return repr(b.decode("utf-8"))
+    except UnicodeDecodeError:
+        return repr(b)
 
 
 def first_diff(a: Sequence[Any], b: Sequence[Any]) -> int | None:
@@ -1082,7 +1086,7 @@ def markdown(
         "- counting / merging s: the phases toknz reports (`OUT.report.json`; merging "
         "includes building the tokenizer, writing is separate). `train call s`: for the "
         "peers, the library's training call measured inside the process (no import, no "
-        "writing); for toknz, counting + sorting + merging",
+        "writing); for toknz, the sum of the phases it reports before writing",
         "- peak RSS: the largest single process of the contender's tree (`os.wait4`); "
         "`all procs`: the summed RSS of the whole process tree, sampled every 0.1 s (it "
         "differs only for a contender that forks worker processes; pages shared after "

@@ -13,6 +13,7 @@ Examples::
 
     python corpora/build.py --kind mixed --size-mb 5          # small, fast (default)
     python corpora/build.py --kind code --size-mb 50 --out DIR
+    python corpora/build.py --kind code --size-mb 2100 --shard-mb 100 --out DIR   # ~2 GB
     python corpora/build.py --repo                            # rebuild corpora/ + MANIFEST
     python corpora/build.py --repo --check                    # compare a rebuild with MANIFEST
 
@@ -25,12 +26,22 @@ Texts are normalized the same way everywhere: valid UTF-8 (files that are not
 are skipped), ``\\n`` newlines, no NUL or other C0 control characters except
 tab, no byte-order mark. Whole documents (a source file, a help page, a
 chapter) are concatenated; no file-boundary markers are inserted.
+
+Large builds: each kind's components are filled first (tier 0); only once all of
+them are exhausted do the large package sources of tier 1 come in (for
+``--kind code``: the Linux 6.1 kernel's C and Documentation, OpenJDK 17's Java
+class library, Boost 1.81 headers, GCC 12, Free Pascal 3.2.2 and Erlang/OTP 25
+sources), so small corpora stay what they were. A tier 1 document whose text
+was already written is skipped (counted in the manifest), so no text repeats.
+``manifest.json`` also lists MB per component and the sha256 of every Debian
+package file used. See docs/training-at-scale.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import bz2
+import collections
 import dataclasses
 import functools
 import gzip
@@ -107,6 +118,8 @@ class Packages:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.versions: dict[str, str] = {}
+        # key ("deb:NAME") -> the package file fetched and its sha256 (for manifest.json)
+        self.files: dict[str, dict[str, str]] = {}
         self._apt_updated = False
 
     # Debian ---------------------------------------------------------------
@@ -123,6 +136,8 @@ class Packages:
         deb = debs[-1]
         version = _run(["dpkg-deb", "-f", str(deb), "Version"]).strip()
         self.versions[f"deb:{name}"] = version
+        if f"deb:{name}" not in self.files:
+            self.files[f"deb:{name}"] = {"file": deb.name, "sha256": _sha256_file(deb)}
         dest = ddir / f"{name}_{version.replace(':', '%3a')}"
         if not (dest / ".complete").exists():
             log(f"extracting {deb.name}")
@@ -196,6 +211,14 @@ class Packages:
                         shutil.copyfileobj(src, f)
         (dest / ".complete").write_text(version + "\n")
         return dest
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _run(cmd: list[str], cwd: Path | None = None) -> str:
@@ -486,6 +509,9 @@ class Component:
     sources: tuple[str, ...]  # keys into Packages.versions, or "python" for the stdlib
     docs: Callable[[Packages], Iterator[str]]
     sep: str = "\n"  # between documents (prose gets a blank line)
+    # Tier 0 components are filled first; higher tiers only once every lower one is
+    # exhausted, so adding large sources does not change the corpora the others make.
+    tier: int = 0
 
 
 # prose ---------------------------------------------------------------------
@@ -737,6 +763,113 @@ def js_docs(pk: Packages, modules: tuple[str, ...] | None = None) -> Iterator[st
             yield doc
 
 
+# large sources (tier 1: used only once the sources above are exhausted) ------
+
+LINUX_DOC_SKIP = (".svg", ".gif", ".png", ".jpg", ".jpeg", ".ico", ".pdf", ".ppm", ".c", ".h")
+# gcc-12-source: source files of gcc's languages and runtime libraries. libgo/ is left
+# out: it is a copy of Go's standard library, already taken from golang-1.19-src.
+GCC_SUFFIXES = (
+    ".c", ".h", ".cc", ".C", ".cpp", ".hpp", ".cxx", ".hh", ".tcc",
+    ".d", ".di", ".adb", ".ads", ".ada", ".f", ".f90", ".f95", ".f03", ".f08", ".F90",
+    ".md", ".def", ".m", ".mm",
+)  # fmt: skip
+GCC_EXCLUDE = ("libgo/",)
+
+
+def tar_docs(tarball: Path, want: Callable[[str], bool]) -> Iterator[str]:
+    """Whole files of a tarball, streamed in archive order: those whose path (first folder
+    dropped) ``want`` accepts; files over MAX_DOC_BYTES and non-UTF-8 files skipped."""
+    with tarfile.open(tarball, "r|*") as tar:
+        for m in tar:
+            if not m.isreg() or m.size > MAX_DOC_BYTES:
+                continue
+            rel = m.name.split("/", 1)[1] if "/" in m.name else m.name
+            if not want(rel):
+                continue
+            f = tar.extractfile(m)
+            if f is None:
+                continue
+            try:
+                text = f.read().decode("utf-8")
+            except UnicodeDecodeError:
+                continue
+            if doc := clean(text):
+                yield doc
+
+
+def _linux_tarball(pk: Packages) -> Path:
+    path = pk.deb("linux-source-6.1") / "usr/src/linux-source-6.1.tar.xz"
+    if not path.is_file():
+        raise BuildError(f"linux-source-6.1: no {path}")
+    return path
+
+
+def linux_c_docs(pk: Packages) -> Iterator[str]:
+    """C sources and headers (``*.c``, ``*.h``) of Linux 6.1, in archive order."""
+    yield from tar_docs(_linux_tarball(pk), lambda rel: rel.endswith((".c", ".h")))
+
+
+def linux_doc_docs(pk: Packages) -> Iterator[str]:
+    """The text files under Linux 6.1's ``Documentation/`` (reST, YAML bindings, plain text)."""
+    yield from tar_docs(
+        _linux_tarball(pk),
+        lambda rel: rel.startswith("Documentation/") and not rel.lower().endswith(LINUX_DOC_SKIP),
+    )
+
+
+def java_docs(pk: Packages) -> Iterator[str]:
+    """Java sources of the OpenJDK 17 class library (``lib/src.zip``), in hash order."""
+    import zipfile
+
+    path = pk.deb("openjdk-17-source") / "usr/lib/jvm/openjdk-17/lib/src.zip"
+    if not path.is_file():
+        raise BuildError(f"openjdk-17-source: no {path}")
+    with zipfile.ZipFile(path) as z:
+        infos = {
+            i.filename: i
+            for i in z.infolist()
+            if i.filename.endswith(".java") and i.file_size <= MAX_DOC_BYTES
+        }
+        for name in hash_order(infos):
+            try:
+                text = z.read(infos[name]).decode("utf-8")
+            except UnicodeDecodeError:
+                continue
+            if doc := clean(text):
+                yield doc
+
+
+def boost_docs(pk: Packages) -> Iterator[str]:
+    """C++ headers of Boost 1.81 (``usr/include/boost/**/*.hpp``, ``*.ipp``, ``*.h``)."""
+    base = pk.deb("libboost1.81-dev") / "usr/include/boost"
+    yield from code_docs(base, hash_order(files_under(base, (".hpp", ".ipp", ".h"))))
+
+
+def gcc_docs(pk: Packages) -> Iterator[str]:
+    """GCC 12 sources: compilers, runtime libraries and testsuites (C, C++, Ada, D, Fortran,
+    machine descriptions), archive order; ``libgo/`` left out."""
+    src = pk.deb("gcc-12-source") / "usr/src/gcc-12"
+    tarballs = sorted(src.glob("gcc-*.tar.*"))
+    if not tarballs:
+        raise BuildError(f"gcc-12-source: no gcc-*.tar.* in {src}")
+    yield from tar_docs(
+        tarballs[-1],
+        lambda rel: rel.endswith(GCC_SUFFIXES) and not rel.startswith(GCC_EXCLUDE),
+    )
+
+
+def pascal_docs(pk: Packages) -> Iterator[str]:
+    """Free Pascal 3.2.2 sources (``*.pas``, ``*.pp``, ``*.inc``); Latin-1 files are skipped."""
+    base = pk.deb("fpc-source-3.2.2") / "usr/share/fpcsrc/3.2.2"
+    yield from code_docs(base, hash_order(files_under(base, (".pas", ".pp", ".inc"))))
+
+
+def erlang_docs(pk: Packages) -> Iterator[str]:
+    """Erlang/OTP 25 sources (``*.erl``, ``*.hrl``) of every application."""
+    base = pk.deb("erlang-src") / "usr/lib/erlang/lib"
+    yield from code_docs(base, hash_order(files_under(base, (".erl", ".hrl"))))
+
+
 # natural languages -----------------------------------------------------------
 
 # Scripts that a paragraph must be written in (in part) to count as translated.
@@ -752,8 +885,9 @@ SCRIPTS = {
     "km": r"\u1780-\u17ff",
     "dz": r"\u0f00-\u0fff",
 }
+# (libreoffice-help-sk is left out: it ships no help pages, only a dependency on the Czech help)
 LO_LANGS = (
-    "ca cs da de dz el es et eu fi fr gl hi hu id it ja km ko nl om pl pt pt-br ru sk sl sv "
+    "ca cs da de dz el es et eu fi fr gl hi hu id it ja km ko nl om pl pt pt-br ru sl sv "
     "tr vi zh-cn zh-tw"
 ).split()
 DEFAULT_LANGS = "de fr es it pt ru ja zh-cn el ko pl nl tr cs".split()
@@ -771,6 +905,8 @@ def _in_script(para: str, lang: str) -> bool:
 def _lo_pages(pk: Packages, pkg: str) -> tuple[Path, list[str]]:
     help_dir = pk.deb(pkg) / "usr/share/libreoffice/help"
     dirs = [d for d in help_dir.iterdir() if (d / "text").is_dir()]
+    if len(dirs) > 1:  # e.g. libreoffice-help-ca also holds ca-valencia: take the package's own
+        dirs = [d for d in dirs if d.name.lower() == pkg.removeprefix("libreoffice-help-")]
     if len(dirs) != 1:
         raise BuildError(f"{pkg}: expected one language folder in {help_dir}, found {dirs}")
     base = dirs[0] / "text"
@@ -1014,6 +1150,86 @@ def code_components() -> list[Component]:
             (f"npm:{NPM_TYPESCRIPT.rpartition('@')[0]}",),
             js_docs,
         ),
+    ] + large_code_components()
+
+
+def large_code_components() -> list[Component]:
+    """Tier 1 of ``--kind code``: large package sources, used once the tier 0 ones run out."""
+    return [
+        Component(
+            "linux_c",
+            "code",
+            "c",
+            "GPL-2.0 (Linux; some files dual-licensed, see their SPDX lines)",
+            "linux-source-6.1 usr/src/linux-source-6.1.tar.xz *.c *.h, streamed in archive order",
+            ("deb:linux-source-6.1",),
+            linux_c_docs,
+            tier=1,
+        ),
+        Component(
+            "linux_docs",
+            "prose",
+            "en",
+            "GPL-2.0 (Linux documentation; some files CC-BY-4.0 or dual-licensed)",
+            "linux-source-6.1 tarball Documentation/** text (reST, YAML bindings, plain text; "
+            "images, *.c and *.h left out), archive order",
+            ("deb:linux-source-6.1",),
+            linux_doc_docs,
+            sep="\n\n",
+            tier=1,
+        ),
+        Component(
+            "java",
+            "code",
+            "java",
+            "GPL-2.0 with Classpath Exception (OpenJDK)",
+            "openjdk-17-source usr/lib/jvm/openjdk-17/lib/src.zip *.java",
+            ("deb:openjdk-17-source",),
+            java_docs,
+            tier=1,
+        ),
+        Component(
+            "cpp_boost",
+            "code",
+            "c++",
+            "BSL-1.0 (Boost)",
+            "libboost1.81-dev usr/include/boost/**/*.hpp *.ipp *.h",
+            ("deb:libboost1.81-dev",),
+            boost_docs,
+            tier=1,
+        ),
+        Component(
+            "gcc",
+            "code",
+            "c,c++,ada,d,fortran",
+            "GPL-3+ with GCC Runtime Library Exception (GCC)",
+            "gcc-12-source gcc-*.tar.xz "
+            + " ".join(f"*{x}" for x in GCC_SUFFIXES)
+            + " without libgo/ (Go stdlib copy), archive order",
+            ("deb:gcc-12-source",),
+            gcc_docs,
+            tier=1,
+        ),
+        Component(
+            "pascal",
+            "code",
+            "pascal",
+            "LGPL-2+ with static linking exception (FPC RTL/packages); GPL-2+ (compiler)",
+            "fpc-source-3.2.2 usr/share/fpcsrc/3.2.2/**/*.pas *.pp *.inc (UTF-8 files only)",
+            ("deb:fpc-source-3.2.2",),
+            pascal_docs,
+            tier=1,
+        ),
+        Component(
+            "erlang",
+            "code",
+            "erlang",
+            "Apache-2.0 (Erlang/OTP)",
+            "erlang-src usr/lib/erlang/lib/**/*.erl *.hrl",
+            ("deb:erlang-src",),
+            erlang_docs,
+            tier=1,
+        ),
     ]
 
 
@@ -1102,30 +1318,105 @@ class _Out:
         self.tmp.unlink(missing_ok=True)
 
 
+class _Shards:
+    """A component's output cut into files of at most ``shard_bytes`` at document boundaries:
+    ``<name>-000.txt``, ``<name>-001.txt``, ... (a document larger than that gets a file alone).
+    """
+
+    def __init__(self, outdir: Path, name: str, sep: str, shard_bytes: int) -> None:
+        self.outdir = outdir
+        self.name = name
+        self.sep = sep
+        self.shard_bytes = shard_bytes
+        self.parts: list[_Out] = []
+        self.size = 0
+        self.docs = 0
+
+    def add(self, doc: str) -> None:
+        cur = self.parts[-1] if self.parts else None
+        if cur is None or cur.size + cur.cost(doc) > self.shard_bytes:
+            cur = _Out(self.outdir / f"{self.name}-{len(self.parts):03d}.txt", self.sep)
+            self.parts.append(cur)
+        before = cur.size
+        cur.add(doc)
+        self.size += cur.size - before
+        self.docs += 1
+
+    def commit(self) -> None:
+        for part in self.parts:
+            part.commit()
+
+    def abort(self) -> None:
+        for part in self.parts:
+            part.abort()
+
+
+def _parts(o: _Out | _Shards) -> list[_Out]:
+    return o.parts if isinstance(o, _Shards) else [o]
+
+
+@dataclasses.dataclass
+class FillStats:
+    """What :func:`fill` skipped: exact repeats of a document already written (tier >= 1)."""
+
+    duplicate_docs: dict[str, int] = dataclasses.field(default_factory=dict)
+    duplicate_bytes: dict[str, int] = dataclasses.field(default_factory=dict)
+
+
 def fill(
-    comps: list[Component], weights: list[float], target: int, outdir: Path, pk: Packages
-) -> list[tuple[Component, _Out]]:
+    comps: list[Component],
+    weights: list[float],
+    target: int,
+    outdir: Path,
+    pk: Packages,
+    shard_bytes: int | None = None,
+    stats: FillStats | None = None,
+) -> list[tuple[Component, _Out | _Shards]]:
     """Write ``target`` bytes spread over components by weight (water-filling, whole documents).
 
     The component furthest below its share gets the next document; one that
-    runs out drops out and the others share what it could not give.
+    runs out drops out and the others share what it could not give. Components
+    of a higher ``tier`` get documents only once every lower-tier one has run
+    out, and a tier >= 1 document that repeats one already written (same
+    text, any component) is skipped and counted in ``stats``. ``shard_bytes``
+    cuts each component's output into files of at most that size.
     """
-    outs = [_Out(outdir / f"{c.name}.txt", c.sep) for c in comps]
+    outs: list[_Out | _Shards] = [
+        _Out(outdir / f"{c.name}.txt", c.sep)
+        if shard_bytes is None
+        else _Shards(outdir, c.name, c.sep, shard_bytes)
+        for c in comps
+    ]
+    stats = stats if stats is not None else FillStats()
     iters = [c.docs(pk) for c in comps]
-    heap = [(0.0, i) for i in range(len(comps))]
+    heap = [(c.tier, 0.0, i) for i, c in enumerate(comps)]
+    heapq.heapify(heap)
+    seen: set[bytes] = set()  # digests of the documents written, when a tier >= 1 can repeat them
+    dedupe = any(c.tier > 0 for c in comps)
     total = 0
     last_report = time.monotonic()
     try:
         while heap and total < target:
-            _, i = heapq.heappop(heap)
+            tier, prio, i = heapq.heappop(heap)
             doc = next(iters[i], None)
             if doc is None:
                 log(f"{comps[i].name}: source exhausted at {outs[i].size / 1e6:.1f} MB")
                 continue
+            if dedupe:
+                key = hashlib.blake2b(doc.encode("utf-8"), digest_size=16).digest()
+                if key in seen and tier > 0:
+                    name = comps[i].name
+                    stats.duplicate_docs[name] = stats.duplicate_docs.get(name, 0) + 1
+                    stats.duplicate_bytes[name] = stats.duplicate_bytes.get(name, 0) + len(
+                        doc.encode("utf-8")
+                    )
+                    heapq.heappush(heap, (tier, prio, i))
+                    continue
+                seen.add(key)
             before = outs[i].size
             outs[i].add(doc)
             total += outs[i].size - before
-            heapq.heappush(heap, (outs[i].size / weights[i], i))
+            heapq.heappush(heap, (tier, outs[i].size / weights[i], i))
             if time.monotonic() - last_report > 5:
                 log(f"{total / 1e6:.1f} / {target / 1e6:.1f} MB")
                 last_report = time.monotonic()
@@ -1134,14 +1425,22 @@ def fill(
             o.abort()
         raise
     for o in outs:
-        o.commit()
+        if o.docs:
+            o.commit()
+        else:
+            o.abort()  # a component that got no document leaves no (empty) file
     if total < target:
         log(f"warning: sources exhausted at {total / 1e6:.1f} MB of {target / 1e6:.1f} MB")
     return [(c, o) for c, o in zip(comps, outs, strict=True) if o.docs]
 
 
-def build_kind(kind: str, size_mb: float, out: Path, langs: list[str]) -> Path:
-    """Build a corpus of ``size_mb`` MB (10**6 bytes) of ``kind`` into ``out/<kind>-<size>mb``."""
+def build_kind(
+    kind: str, size_mb: float, out: Path, langs: list[str], shard_mb: float | None = None
+) -> Path:
+    """Build a corpus of ``size_mb`` MB (10**6 bytes) of ``kind`` into ``out/<kind>-<size>mb``.
+
+    ``shard_mb`` cuts each component's text into files of at most that many MB.
+    """
     pk = Packages(cache_root() / "downloads")
     groups = {
         "prose": prose_components,
@@ -1153,46 +1452,97 @@ def build_kind(kind: str, size_mb: float, out: Path, langs: list[str]) -> Path:
         for make in groups.values():
             group = make()
             comps += group
-            weights += [1.0 / len(group)] * len(group)
+            # each group gets an equal share of each tier, split evenly among its members
+            per_tier = collections.Counter(c.tier for c in group)
+            weights += [1.0 / per_tier[c.tier] for c in group]
     else:
         comps = groups[kind]()
         weights = [1.0] * len(comps)
     label = f"{size_mb:g}".replace(".", "_")
     outdir = out / f"{kind}-{label}mb"
     target = int(size_mb * 1_000_000)
+    old_files = _manifest_files(outdir / "manifest.json")
     log(f"building {kind} corpus of {size_mb:g} MB into {outdir}")
-    written = fill(comps, weights, target, outdir, pk)
+    stats = FillStats()
+    shard_bytes = None if shard_mb is None else int(shard_mb * 1_000_000)
+    written = fill(comps, weights, target, outdir, pk, shard_bytes, stats)
     if kind in ("multilingual", "mixed") and sum(o.size for _, o in written) < target:
         log(f"hint: more languages give more text: --langs {','.join(LO_LANGS)}")
     files: list[dict[str, object]] = []
+    components: list[dict[str, object]] = []
     for comp, o in written:
-        files.append(
-            {
-                "path": o.path.name,
-                "category": comp.category,
-                "language": comp.language,
-                "bytes": o.size,
-                "documents": o.docs,
-                "sha256": o.h.hexdigest(),
-                "sources": {s: pk.versions.get(s, "unused") for s in comp.sources},
-                "license": comp.license,
-                "extraction": comp.extraction,
+        sources = {s: pk.versions.get(s, "unused") for s in comp.sources}
+        for part in _parts(o):
+            files.append(
+                {
+                    "path": part.path.name,
+                    "category": comp.category,
+                    "language": comp.language,
+                    "bytes": part.size,
+                    "documents": part.docs,
+                    "sha256": part.h.hexdigest(),
+                    "sources": sources,
+                    "license": comp.license,
+                    "extraction": comp.extraction,
+                    "component": comp.name,
+                }
+            )
+        entry: dict[str, object] = {
+            "component": comp.name,
+            "category": comp.category,
+            "language": comp.language,
+            "tier": comp.tier,
+            "bytes": o.size,
+            "mb": round(o.size / 1e6, 1),
+            "documents": o.docs,
+            "files": [part.path.name for part in _parts(o)],
+            "sources": sources,
+        }
+        if comp.name in stats.duplicate_docs:
+            entry["duplicates_skipped"] = {
+                "documents": stats.duplicate_docs[comp.name],
+                "bytes": stats.duplicate_bytes[comp.name],
             }
-        )
+        components.append(entry)
+    used = sorted({s for comp, _ in written for s in comp.sources})
     manifest = {
         "kind": kind,
         "size_mb": size_mb,
         "bytes": sum(o.size for _, o in written),
         "built_with": f"corpora/build.py (python {platform.python_version()})",
         "files": files,
+        "components": components,
+        "packages": {
+            s: {"version": pk.versions.get(s, "unused"), **pk.files.get(s, {})} for s in used
+        },
     }
+    if shard_mb is not None:
+        manifest["shard_mb"] = shard_mb
     _write_atomic(
         outdir / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
     )
+    # Files an earlier build of this folder wrote and this one did not (other components,
+    # other sharding) would otherwise linger beside the new ones and be read with them.
+    for name in sorted(old_files - {str(f["path"]) for f in files}):
+        stale = outdir / name
+        if stale.parent == outdir and stale.is_file():
+            log(f"removing {name} (left by an earlier build of {outdir.name})")
+            stale.unlink()
     log(
         f"wrote {manifest['bytes']:,} bytes in {len(files)} files; manifest {outdir / 'manifest.json'}"
     )
+    for c in components:
+        log(f"  {c['component']:<12} {c['mb']:>9,.1f} MB  {c['documents']:>7,} documents")
     return outdir
+
+
+def _manifest_files(path: Path) -> set[str]:
+    """The file names an existing ``manifest.json`` lists (empty when none or unreadable)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return {str(f["path"]) for f in data.get("files", []) if "/" not in str(f["path"])}
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -1426,11 +1776,20 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="with --repo: rebuild into a temp folder and compare with MANIFEST",
     )
+    parser.add_argument(
+        "--shard-mb",
+        type=float,
+        default=None,
+        help="cut each source's text into files of at most this many MB "
+        "(<name>-000.txt, ...; default: one file per source)",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
     args = parser.parse_args(argv)
     _QUIET = args.quiet
     if args.size_mb <= 0:
         parser.error("--size-mb must be positive")
+    if args.shard_mb is not None and (args.shard_mb <= 0 or args.repo):
+        parser.error("--shard-mb must be positive and goes with --kind builds, not --repo")
     try:
         if args.repo:
             out = args.out or HERE
@@ -1440,7 +1799,13 @@ def main(argv: list[str] | None = None) -> int:
                     return build_repo(Path(tmp), check=True)
             return build_repo(out, check=False)
         langs = [s.strip() for s in args.langs.split(",") if s.strip()]
-        outdir = build_kind(args.kind, args.size_mb, args.out or cache_root() / "corpora", langs)
+        outdir = build_kind(
+            args.kind,
+            args.size_mb,
+            args.out or cache_root() / "corpora",
+            langs,
+            shard_mb=args.shard_mb,
+        )
         print(outdir)
         return 0
     except BuildError as exc:
