@@ -1271,6 +1271,7 @@ def write_atomic(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
         f.write(text)
+    os.chmod(tmp, 0o644)  # mkstemp makes it private; these are docs
     os.replace(tmp, path)
 
 
@@ -1312,6 +1313,7 @@ def plot(summary: dict, order: list[str], vocabs: list[int]) -> str | None:
         ax.set_xlabel("vocabulary size")
         ax.set_title(title)
     axes[0].set_yscale("log")
+    axes[0].set_ylim(bottom=1)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(7, len(order)), fontsize=8)
     fig.tight_layout(rect=(0, 0.08, 1, 1))

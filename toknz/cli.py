@@ -388,7 +388,7 @@ def inspect(tokenizer_name: str, pattern: str | None, as_json: bool, top: int) -
     "--threads",
     type=click.IntRange(1, 256),
     default=None,
-    help="Processes for counting (default: all cores).",
+    help="Threads (GPT split patterns) or processes (other patterns) for counting (default: all cores).",
 )
 @click.option(
     "--max-word-bytes",

@@ -182,7 +182,10 @@ def _vocab_with_added(tok: Tokenizer) -> dict[str, int]:
 
 def write_tokenizer_json(tok: Tokenizer, path: str | os.PathLike[str]) -> None:
     """Write ``tokenizer.json`` atomically."""
-    data = json.dumps(tokenizer_to_json(tok), ensure_ascii=False, indent=2).encode("utf-8")
+    # Compact separators let the C JSON encoder do the work (indent=2 falls back to pure Python).
+    data = json.dumps(tokenizer_to_json(tok), ensure_ascii=False, separators=(",", ":")).encode(
+        "utf-8"
+    )
     atomic_write(path, data)
 
 
