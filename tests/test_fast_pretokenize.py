@@ -188,6 +188,14 @@ def test_examples_match_regex(name: str) -> None:
         _check(name, text)
 
 
+def test_text_holding_the_separators() -> None:
+    """Text that holds the join separators (or all of them: the slicing path) splits the same."""
+    every = "".join(chr(c) for c in (*range(0x00, 0x09), *range(0x0E, 0x1C), 0x7F))
+    for text in ["a\x00b c", "x " + every + " y's\n", every * 3 + "\u00e9t\u00e9 \U0001f600"]:
+        for name in DISTINCT:
+            _check(name, text)
+
+
 @pytest.mark.parametrize("name", DISTINCT)
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=texts())

@@ -36,7 +36,9 @@ SUPPORTED: dict[str, int] = {
 
 # Separators tried, in order, for the join-and-split conversion to str: ASCII
 # controls that real text rarely holds. Text holding all of them is sliced.
-_SEPARATORS = tuple(chr(c) for c in (*range(0x00, 0x09), *range(0x0E, 0x1C), 0x7F))
+_SEPARATORS = tuple(
+    (bytes([c]), chr(c), np.uint8(c)) for c in (*range(0x00, 0x09), *range(0x0E, 0x1C), 0x7F)
+)
 
 
 def kind_of(pattern: str) -> int | None:
@@ -53,14 +55,14 @@ def _as_u8(data: bytes | bytearray | memoryview | np.ndarray) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8)
 
 
-def _ends_to_str(text: str, data: np.ndarray, ends: np.ndarray) -> list[str]:
+def _ends_to_str(text: str, raw: bytes, data: np.ndarray, ends: np.ndarray) -> list[str]:
     if ends.shape[0] == 1:
         return [text]
-    for sep in _SEPARATORS:
-        if sep not in text:
-            joined = pretok.join_with_separator(data, ends, np.uint8(ord(sep)))
+    # One C-level split of the re-joined text beats decoding piece by piece (2.5-6x).
+    for sep_byte, sep, sep_u8 in _SEPARATORS:
+        if sep_byte not in raw:  # memchr over the bytes: faster than searching the str
+            joined = pretok.join_with_separator(data, ends, sep_u8)
             return str(joined.data, "utf-8", "surrogatepass").split(sep)
-    raw = data.tobytes()
     pieces = []
     start = 0
     for end in ends.tolist():
@@ -84,9 +86,10 @@ def compiled_splitter(pattern: str) -> Callable[[str], list[str]] | None:
     def split(text: str) -> list[str]:
         if not text:
             return []
-        data = np.frombuffer(text.encode("utf-8", "surrogatepass"), dtype=np.uint8)
+        raw = text.encode("utf-8", "surrogatepass")
+        data = np.frombuffer(raw, dtype=np.uint8)
         ends = pretok.split(kind, data, table)
-        return _ends_to_str(text, data, ends)
+        return _ends_to_str(text, raw, data, ends)
 
     split.__doc__ = f"``regex.findall({pattern!r}, text)``, compiled."
     return split
