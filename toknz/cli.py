@@ -499,9 +499,5 @@ def fetch(names: Sequence[str], fetch_all: bool, list_only: bool, force: bool, q
         out.write(f"{name}\t{path}\n")
 
 
-def run() -> None:  # pragma: no cover - console entry point alias
-    main()
-
-
 if __name__ == "__main__":  # pragma: no cover
     main()

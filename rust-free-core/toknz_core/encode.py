@@ -24,6 +24,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from toknz_core.ranks import find_bytes_in, fnv1a
+
 NO_RANK = np.int32(2**31 - 1)
 _EMPTY_KEY = np.int64(-1)
 # Words longer than this use the heap-based merge.
@@ -387,11 +389,7 @@ def encode_pieces(
             start = end
             continue
         # The word cache.
-        h = np.uint64(0xCBF29CE484222325)
-        for i in range(start, end):
-            h ^= np.uint64(data[i])
-            h *= np.uint64(0x100000001B3)
-        h |= np.uint64(1)
+        h = fnv1a(data, start, end) | np.uint64(1)
         slot = np.int64((h >> np.uint64(17)) & cmask)
         cacheable = n <= CACHE_WORD
         if cacheable and c_hash[slot] == h and c_len[slot] == n:
@@ -409,7 +407,7 @@ def encode_pieces(
                 continue
         m = 0
         if shortcut:
-            t = _find_token_bytes(tok_data, tok_offsets, tok_slots, data, start, end)
+            t = find_bytes_in(tok_data, tok_offsets, tok_slots, data, start, end)
             if t >= 0:
                 out[n_out] = tok_ids[t]
                 m = 1
@@ -436,36 +434,3 @@ def encode_pieces(
         n_out += m
         start = end
     return out[:n_out]
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _find_token_bytes(
-    tok_data: np.ndarray,
-    tok_offsets: np.ndarray,
-    tok_slots: np.ndarray,
-    q: np.ndarray,
-    q0: int,
-    q1: int,
-) -> int:
-    """Entry of the token whose bytes equal ``q[q0:q1]`` in a :func:`toknz_core.ranks.build_bytes_table` table, or -1."""
-    cap = tok_slots.shape[0]
-    h = np.uint64(0xCBF29CE484222325)
-    for i in range(q0, q1):
-        h ^= np.uint64(q[i])
-        h *= np.uint64(0x100000001B3)
-    slot = np.int64(h & np.uint64(cap - 1))
-    length = q1 - q0
-    while True:
-        t = tok_slots[slot]
-        if t < 0:
-            return -1
-        s = tok_offsets[t]
-        if tok_offsets[t + 1] - s == length:
-            same = True
-            for i in range(length):
-                if tok_data[s + i] != q[q0 + i]:
-                    same = False
-                    break
-            if same:
-                return t
-        slot = (slot + 1) & np.int64(cap - 1)

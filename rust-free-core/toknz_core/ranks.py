@@ -15,22 +15,13 @@ _FNV_PRIME = np.uint64(0x100000001B3)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _fnv1a(data: np.ndarray, start: int, end: int) -> np.uint64:
+def fnv1a(data: np.ndarray, start: int, end: int) -> np.uint64:
+    """FNV-1a hash of ``data[start:end]``: the hash of every byte-string table in toknz_core."""
     h = _FNV_OFFSET
     for i in range(start, end):
         h ^= np.uint64(data[i])
         h *= _FNV_PRIME
     return h
-
-
-@njit(cache=True, nogil=True)
-def _bytes_equal(data: np.ndarray, a0: int, a1: int, b0: int, b1: int) -> bool:
-    if a1 - a0 != b1 - b0:
-        return False
-    for i in range(a1 - a0):
-        if data[a0 + i] != data[b0 + i]:
-            return False
-    return True
 
 
 @njit(cache=True, nogil=True)
@@ -43,25 +34,41 @@ def build_bytes_table(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     table = np.full(cap, -1, dtype=np.int64)
     mask = np.uint64(cap - 1)
     for t in range(n):
-        slot = np.int64(_fnv1a(data, offsets[t], offsets[t + 1]) & mask)
+        slot = np.int64(fnv1a(data, offsets[t], offsets[t + 1]) & mask)
         while table[slot] >= 0:
             slot = (slot + 1) & np.int64(cap - 1)
         table[slot] = t
     return table
 
 
-@njit(cache=True, nogil=True)
-def find_bytes(data: np.ndarray, offsets: np.ndarray, table: np.ndarray, q0: int, q1: int) -> int:
-    """Index of the token whose bytes equal ``data[q0:q1]``, or -1."""
+@njit(cache=True, nogil=True, inline="always")
+def find_bytes_in(
+    data: np.ndarray, offsets: np.ndarray, table: np.ndarray, q: np.ndarray, q0: int, q1: int
+) -> int:
+    """Index of the token whose bytes equal ``q[q0:q1]`` in a :func:`build_bytes_table` table, or -1."""
     cap = table.shape[0]
-    slot = np.int64(_fnv1a(data, q0, q1) & np.uint64(cap - 1))
+    slot = np.int64(fnv1a(q, q0, q1) & np.uint64(cap - 1))
+    length = q1 - q0
     while True:
         t = table[slot]
         if t < 0:
             return -1
-        if _bytes_equal(data, offsets[t], offsets[t + 1], q0, q1):
-            return t
+        s = offsets[t]
+        if offsets[t + 1] - s == length:
+            same = True
+            for i in range(length):
+                if data[s + i] != q[q0 + i]:
+                    same = False
+                    break
+            if same:
+                return t
         slot = (slot + 1) & np.int64(cap - 1)
+
+
+@njit(cache=True, nogil=True)
+def find_bytes(data: np.ndarray, offsets: np.ndarray, table: np.ndarray, q0: int, q1: int) -> int:
+    """Index of the token whose bytes equal ``data[q0:q1]``, or -1."""
+    return find_bytes_in(data, offsets, table, data, q0, q1)
 
 
 @njit(cache=True, nogil=True)

@@ -26,11 +26,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from toknz_core.ranks import fnv1a
+
 #: Pair changes buffered before they are applied (20 bytes each).
 CHANGE_BUFFER = 1 << 18
-
-_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
-_FNV_PRIME = np.uint64(0x100000001B3)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -100,21 +99,12 @@ def _rehash_pairs(
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _fnv(data: np.ndarray, start: int, end: int) -> np.uint64:
-    h = _FNV_OFFSET
-    for i in range(start, end):
-        h ^= np.uint64(data[i])
-        h *= _FNV_PRIME
-    return h
-
-
-@njit(cache=True, nogil=True, inline="always")
 def _find_token(
     table: np.ndarray, tok_bytes: np.ndarray, tok_off: np.ndarray, q: np.ndarray, qlen: int
 ) -> tuple[np.int64, np.int64]:
     """Return ``(slot, id)``: the id of the token whose bytes are ``q[:qlen]`` (or -1) and its slot."""
     mask = np.uint64(table.shape[0] - 1)
-    slot = np.int64(_fnv(q, 0, qlen) & mask)
+    slot = np.int64(fnv1a(q, 0, qlen) & mask)
     while True:
         t = table[slot]
         if t < 0:
@@ -141,7 +131,7 @@ def _token_table(tok_bytes: np.ndarray, tok_off: np.ndarray, n_tokens: int, cap:
         e = tok_off[t + 1]
         if e == s:
             continue  # special tokens have no bytes here and are never merged
-        slot = np.int64(_fnv(tok_bytes, s, e) & mask)
+        slot = np.int64(fnv1a(tok_bytes, s, e) & mask)
         while table[slot] >= 0:
             slot = np.int64((np.uint64(slot) + np.uint64(1)) & mask)
         table[slot] = t

@@ -19,17 +19,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
-_FNV_PRIME = np.uint64(0x100000001B3)
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _fnv(data: np.ndarray, start: int, end: int) -> np.uint64:
-    h = _FNV_OFFSET
-    for i in range(start, end):
-        h ^= np.uint64(data[i])
-        h *= _FNV_PRIME
-    return h
+from toknz_core.ranks import fnv1a
 
 
 def new_table(
@@ -54,7 +44,7 @@ def _rehash(arena: np.ndarray, offsets: np.ndarray, n_words: int, cap: int) -> n
     slots = np.full(cap, -1, dtype=np.int64)
     mask = np.uint64(cap - 1)
     for t in range(n_words):
-        slot = np.int64(_fnv(arena, offsets[t], offsets[t + 1]) & mask)
+        slot = np.int64(fnv1a(arena, offsets[t], offsets[t + 1]) & mask)
         while slots[slot] >= 0:
             slot = np.int64((np.uint64(slot) + np.uint64(1)) & mask)
         slots[slot] = t
@@ -109,7 +99,7 @@ def _add(
     """Add ``weight`` to word ``data[start:end]`` (room reserved by the caller); return the new word count."""
     mask = np.uint64(slots.shape[0] - 1)
     length = end - start
-    slot = np.int64(_fnv(data, start, end) & mask)
+    slot = np.int64(fnv1a(data, start, end) & mask)
     while True:
         t = slots[slot]
         if t < 0:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from toknz.added_tokens import AddedToken
 from toknz.bpe import BPE
@@ -156,7 +156,3 @@ def save_tokenizer(
         write_ranks(path, _ranks_of(tok))
     else:
         raise UsageError(f"unknown format {fmt!r}; expected 'json' or 'tiktoken'")
-
-
-def describe(obj: Any) -> str:  # pragma: no cover - tiny helper for messages
-    return type(obj).__name__
