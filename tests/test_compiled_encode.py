@@ -1,7 +1,7 @@
 """The compiled encode path (scanner + kernel + word cache) against tiktoken and `tokenizers` on generated text.
 
-Short texts normally take the `regex` path; here the threshold is lowered so
-that every generated text goes through the compiled one.
+Tokenizers whose pipeline has a compiled scanner encode every text through it;
+the tests check that they do (``_compiled_encoder``) before comparing ids.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from helpers import TIKTOKEN_NAMES
 from hypothesis import HealthCheck, given, settings
 from strategies import texts
 
-import toknz.tokenizer as tokenizer_module
+import toknz
 
 SETTINGS = settings(
     max_examples=120,
@@ -22,17 +22,10 @@ SETTINGS = settings(
 )
 
 
-@pytest.fixture()
-def compiled_always(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(tokenizer_module, "COMPILED_MIN_CHARS", 1)
-
-
 @pytest.mark.parametrize("name", TIKTOKEN_NAMES)
-def test_compiled_path_equals_tiktoken(
-    name: str, toknz_tok: Any, tiktoken_enc: Any, compiled_always: None
-) -> None:
+def test_compiled_path_equals_tiktoken(name: str, toknz_tok: Any, tiktoken_enc: Any) -> None:
     tok, enc = toknz_tok(name), tiktoken_enc(name)
-    assert tok._compiled_kind() is not None
+    assert tok._compiled_encoder() is not None
 
     @SETTINGS
     @given(texts())
@@ -48,11 +41,9 @@ def test_compiled_path_equals_tiktoken(
 
 
 @pytest.mark.parametrize("name", ["llama3", "qwen3", "gpt4o", "gptoss"])
-def test_compiled_path_equals_tokenizers(
-    name: str, toknz_tok: Any, hf_tok: Any, compiled_always: None
-) -> None:
+def test_compiled_path_equals_tokenizers(name: str, toknz_tok: Any, hf_tok: Any) -> None:
     tok, hf = toknz_tok(name), hf_tok(name)
-    assert tok._compiled_kind() is not None or name == "qwen3"  # qwen3 has an NFC normalizer
+    assert tok._compiled_encoder() is not None or name == "qwen3"  # qwen3 has an NFC normalizer
 
     @SETTINGS
     @given(texts())
@@ -64,10 +55,38 @@ def test_compiled_path_equals_tokenizers(
     check()
 
 
-def test_batch_to_numpy_matches_single(toknz_tok: Any, compiled_always: None) -> None:
+def test_batch_to_numpy_matches_single(toknz_tok: Any) -> None:
     tok = toknz_tok("cl100k_base")
     docs = ["hello world " * 50, "", "x", "ünïcödé 12345 " * 40, "a\n\n b" * 100]
     ids, offsets = tok.encode_batch_to_numpy(docs, num_threads=2)
     assert offsets.tolist()[0] == 0 and len(offsets) == len(docs) + 1
     for i, doc in enumerate(docs):
         assert ids[offsets[i] : offsets[i + 1]].tolist() == tok.encode_ordinary(doc)
+
+
+@pytest.mark.parametrize("name", ["cl100k_base", "o200k_base", "r50k_base"])
+def test_compiled_path_equals_regex_path(name: str, toknz_tok: Any) -> None:
+    """The compiled scanner + kernel against the `regex` pre-tokenizer + per-piece BPE."""
+    from toknz.pretokenize import pre_tokenize
+
+    tok = toknz_tok(name)
+
+    @SETTINGS
+    @given(texts())
+    def check(text: str) -> None:
+        slow = tok.model.encode_pieces(pre_tokenize(tok.pre_tokenizer, text, True))
+        assert tok.encode_ordinary(text) == slow
+        assert tok.encode_ordinary_to_numpy(text).tolist() == slow
+
+    check()
+
+
+def test_to_numpy_with_specials(toknz_tok: Any) -> None:
+    tok = toknz_tok("cl100k_base")
+    text = "a <|endoftext|> b " * 300
+    want = tok.encode(text, allowed_special="all")
+    assert tok.encode_to_numpy(text, allowed_special="all").tolist() == want
+    ids, offsets = tok.encode_batch_to_numpy([text, "x"], allowed_special="all", num_threads=2)
+    assert ids[offsets[0] : offsets[1]].tolist() == want
+    with pytest.raises(toknz.SpecialTokenError):
+        tok.encode_to_numpy(text)

@@ -19,7 +19,7 @@ Two merge rules exist and both are exact:
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,6 +107,7 @@ class BPE:
             "_bytes_mode",
             "_fast",
             "_word_caches",
+            "_pairs",
         ):
             state.pop(key, None)
         return state
@@ -130,10 +131,16 @@ class BPE:
         return tok.encode("utf-8")
 
     def pair_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """``(left, right, rank, new_id)`` int32 arrays of every mergeable pair."""
-        if self.merge_rule == "ranks":
-            return self._pairs_from_ranks()
-        return self._pairs_from_merges()
+        """``(left, right, rank, new_id)`` int32 arrays of every mergeable pair (computed once)."""
+        pairs = self.__dict__.get("_pairs")
+        if pairs is None:
+            pairs = (
+                self._pairs_from_ranks()
+                if self.merge_rule == "ranks"
+                else self._pairs_from_merges()
+            )
+            self.__dict__["_pairs"] = pairs
+        return pairs  # type: ignore[no-any-return]
 
     def _pairs_from_merges(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         prefix_len = len(self.continuing_subword_prefix or "")
@@ -201,15 +208,19 @@ class BPE:
 
     @property
     def has_fast_path(self) -> bool:
-        """True when whole documents can be encoded by :meth:`encode_split_bytes` (byte-level, no affixes, all 256 bytes)."""
+        """True when whole documents can take the compiled path of :meth:`text_encoder` (byte-level, no affixes, all 256 bytes)."""
         return self._bytes_mode and not self._missing_bytes
 
-    def _fast_tables(self) -> tuple[Any, ...]:
-        tables = self.__dict__.get("_fast")
-        if tables is None:
+    def _fast_tables(self) -> tuple[Any, ...] | None:
+        """The tables of :func:`toknz_core.docencode.encode_pieces` (after ``byte_ids``...), or None.
+
+        None when the model's ids or ranks do not fit the compact pair table.
+        """
+        tables = self.__dict__.get("_fast", False)
+        if tables is False:
+            from toknz_core import docencode
             from toknz_core.ranks import build_bytes_table
 
-            keys, ranks, ids = self.table
             raws: list[bytes] = []
             tids: list[int] = []
             for tok, i in self.vocab.items():
@@ -223,38 +234,63 @@ class BPE:
                 np.fromiter((len(r) for r in raws), dtype=np.int64, count=len(raws)),
                 out=tok_offsets[1:],
             )
-            tok_slots = build_bytes_table(tok_data, tok_offsets)
-            shortcut = self.merge_rule == "ranks" or self.ignore_merges
-            tables = (
-                self._byte_ids,
-                keys,
-                ranks,
-                ids,
-                tok_data,
-                tok_offsets,
-                tok_slots,
-                np.array(tids, dtype=np.int32),
-                shortcut,
-            )
+            tok_ids = np.array(tids, dtype=np.int32)
+            pairs, rank_ids, ok = docencode.build_compact_pairs(*self.pair_arrays())
+            tables = None
+            if ok:
+                short8, short24 = docencode.build_short_tokens(tok_data, tok_offsets, tok_ids)
+                tables = (
+                    self._byte_ids,
+                    pairs,
+                    rank_ids,
+                    docencode.byte_pair_ranks(self._byte_ids, pairs),
+                    self.merge_rule == "ranks" or self.ignore_merges,
+                    short8,
+                    short24,
+                    tok_data,
+                    tok_offsets,
+                    build_bytes_table(tok_data, tok_offsets),
+                    tok_ids,
+                )
             self.__dict__["_fast"] = tables
-        return tables
+        return tables  # type: ignore[no-any-return]
 
-    def encode_split_bytes(self, data: np.ndarray, ends: np.ndarray) -> np.ndarray:
-        """Encode a document given as UTF-8 bytes (read-only uint8 array) and piece end offsets (int64).
-
-        Compiled end to end (see :func:`toknz_core.encode.encode_pieces`);
-        requires :attr:`has_fast_path`. Returns int32 ids.
-        """
-        kernels = _kernels()
-        # One word cache per thread: the kernel writes to it.
+    def _word_cache(self) -> np.ndarray:
+        # One word cache per thread: the kernels write to it.
         local = self.__dict__.get("_word_caches")
         if local is None:
             local = self.__dict__.setdefault("_word_caches", threading.local())
         cache = getattr(local, "cache", None)
         if cache is None:
-            cache = kernels.new_word_cache()
+            from toknz_core.docencode import new_word_cache
+
+            cache = new_word_cache()
             local.cache = cache
-        return kernels.encode_pieces(data, ends, *self._fast_tables(), *cache)
+        return cache
+
+    def text_encoder(
+        self, kind: int, class_table: np.ndarray
+    ) -> Callable[[np.ndarray], np.ndarray] | None:
+        """A function from one document's UTF-8 bytes (uint8 array) to its ids (int32 array).
+
+        The document is split by the compiled pattern ``kind`` of
+        :mod:`toknz_core.pretok` (``class_table``: its Unicode class table) and
+        encoded in the same kernel call (:func:`toknz_core.docencode.encode_text_bytes`).
+        None unless :attr:`has_fast_path` and the tables fit. Safe from several threads.
+        """
+        tables = self._fast_tables() if self.has_fast_path else None
+        if tables is None:
+            return None
+        from toknz_core.docencode import encode_text_bytes
+
+        kind64 = np.int64(kind)
+        word_cache = self._word_cache
+
+        def encode(data: np.ndarray) -> np.ndarray:
+            ids: np.ndarray = encode_text_bytes(kind64, data, class_table, *tables, word_cache())  # type: ignore[call-arg]
+            return ids
+
+        return encode
 
     def _check_cache_size(self) -> None:
         if len(self._cache) > CACHE_SIZE:

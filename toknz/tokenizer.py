@@ -13,7 +13,7 @@ refused with :class:`~toknz.errors.SpecialTokenError` unless it is allowed
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
@@ -26,10 +26,6 @@ from toknz.errors import InputError, SpecialTokenError, UsageError
 from toknz.normalizers import Normalizer
 from toknz.postprocess import NoPostProcess, PostProcessor
 from toknz.pretokenize import PreTokenizer, pre_tokenize
-
-#: Texts at least this long take the compiled path (scanner + kernel, which loads
-#: its tables on first use); shorter ones the lighter `regex` path. Both are exact.
-COMPILED_MIN_CHARS = 2048
 
 AllSpecial = Literal["all"]
 SpecialSet = AllSpecial | Collection[str]
@@ -230,31 +226,53 @@ class Tokenizer:
             self._finders[wanted] = matcher
         return matcher.find_first(text)
 
-    def _encode_text(self, text: str, allowed: frozenset[str]) -> list[int]:
-        ids: list[int] = []
+    def _encode_parts(self, text: str, allowed: frozenset[str]) -> list[np.ndarray | list[int]]:
+        """Ids of ``text`` as consecutive parts: int32 arrays from the compiled path, lists otherwise."""
         raw_matcher = self._matcher(allowed, False)
         norm_matcher = self._matcher(allowed, True)
+        compiled = self._compiled_encoder()
+        if compiled is not None and not raw_matcher and not norm_matcher:
+            return [self._encode_compiled(text)] if text else []
+        parts: list[np.ndarray | list[int]] = []
         first = True
         for segment, token_id in (
             raw_matcher.split(text) if raw_matcher else ([(text, None)] if text else [])
         ):
             if token_id is not None:
-                ids.append(token_id)
+                parts.append([token_id])
                 first = False
                 continue
             normalized = self.normalizer.normalize(segment) if self.normalizer else segment
-            parts = norm_matcher.split(normalized) if norm_matcher else [(normalized, None)]
-            for part, part_id in parts:
-                if part_id is not None:
-                    ids.append(part_id)
-                elif len(part) >= COMPILED_MIN_CHARS and self._compiled_kind() is not None:
-                    ids.extend(self._encode_compiled(part).tolist())
+            pieces = norm_matcher.split(normalized) if norm_matcher else [(normalized, None)]
+            for piece, piece_id in pieces:
+                if piece_id is not None:
+                    parts.append([piece_id])
+                elif compiled is not None:
+                    parts.append(self._encode_compiled(piece))
                 else:
-                    ids.extend(
-                        self.model.encode_pieces(pre_tokenize(self.pre_tokenizer, part, first))
+                    parts.append(
+                        self.model.encode_pieces(pre_tokenize(self.pre_tokenizer, piece, first))
                     )
                 first = False
+        return parts
+
+    def _encode_text(self, text: str, allowed: frozenset[str]) -> list[int]:
+        parts = self._encode_parts(text, allowed)
+        if len(parts) == 1:
+            only = parts[0]
+            return only.tolist() if isinstance(only, np.ndarray) else only
+        ids: list[int] = []
+        for part in parts:
+            ids.extend(part.tolist() if isinstance(part, np.ndarray) else part)
         return ids
+
+    def _encode_array(self, text: str, allowed: frozenset[str]) -> np.ndarray:
+        parts = self._encode_parts(text, allowed)
+        if len(parts) == 1 and isinstance(parts[0], np.ndarray):
+            return parts[0].astype(np.uint32)
+        if not parts:
+            return np.empty(0, dtype=np.uint32)
+        return np.concatenate([np.asarray(p, dtype=np.uint32) for p in parts])
 
     def _compiled_kind(self) -> int | None:
         """The compiled scanner for this pipeline, when it is byte-level BPE after one GPT-style split."""
@@ -290,11 +308,22 @@ class Tokenizer:
             self.__dict__["_kind"] = kind
         return kind
 
+    def _compiled_encoder(self) -> Callable[[np.ndarray], np.ndarray] | None:
+        """The compiled bytes -> ids function of :meth:`BPE.text_encoder`, or None without one."""
+        fn = self.__dict__.get("_compiled_fn", False)
+        if fn is False:
+            kind = self._compiled_kind()
+            fn = None
+            if kind is not None:
+                from toknz.unicode_tables import load_table
+
+                fn = self.model.text_encoder(kind, load_table())
+            self.__dict__["_compiled_fn"] = fn
+        return fn  # type: ignore[return-value]
+
     def _encode_compiled(self, text: str) -> np.ndarray:
-        from toknz_core.pretok import split
-
-        from toknz.unicode_tables import load_table
-
+        fn = self._compiled_encoder()
+        assert fn is not None
         try:
             data = text.encode("utf-8")
         except UnicodeEncodeError:
@@ -302,11 +331,7 @@ class Tokenizer:
             data = (
                 text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode("utf-8")
             )
-        arr = np.frombuffer(data, dtype=np.uint8)
-        kind = self._compiled_kind()
-        assert kind is not None
-        ends = split(np.int64(kind), arr, load_table())
-        return self.model.encode_split_bytes(arr, ends)
+        return fn(np.frombuffer(data, dtype=np.uint8))
 
     def encode(
         self,
@@ -340,16 +365,29 @@ class Tokenizer:
             raise UsageError(f"encode_ordinary expects str, got {type(text).__name__}")
         return self._encode_text(text, frozenset())
 
-    def encode_to_numpy(self, text: str, **kwargs: Any) -> np.ndarray:
-        """Like :meth:`encode`, returning a ``uint32`` array."""
-        if (
-            not kwargs
-            and not self.added_tokens
-            and len(text) >= COMPILED_MIN_CHARS
-            and self._compiled_kind() is not None
-        ):
-            return self._encode_compiled(text).astype(np.uint32)
-        return np.asarray(self.encode(text, **kwargs), dtype=np.uint32)
+    def encode_to_numpy(
+        self,
+        text: str,
+        *,
+        allowed_special: SpecialSet = frozenset(),
+        disallowed_special: SpecialSet = "all",
+        add_special_tokens: bool = False,
+    ) -> np.ndarray:
+        """Like :meth:`encode`, returning a ``uint32`` array (no Python list in between)."""
+        if not isinstance(text, str):
+            raise UsageError(f"encode_to_numpy expects str, got {type(text).__name__}")
+        allowed, disallowed = self._resolve_special(allowed_special, disallowed_special)
+        self._check_disallowed(text, disallowed)
+        ids = self._encode_array(text, allowed)
+        if add_special_tokens:
+            return np.asarray(self.post_processor.process(ids.tolist()), dtype=np.uint32)
+        return ids
+
+    def encode_ordinary_to_numpy(self, text: str) -> np.ndarray:
+        """:meth:`encode_ordinary` as a ``uint32`` array."""
+        if not isinstance(text, str):
+            raise UsageError(f"encode_ordinary_to_numpy expects str, got {type(text).__name__}")
+        return self._encode_array(text, frozenset())
 
     def encode_batch(
         self,
@@ -374,45 +412,50 @@ class Tokenizer:
         if threads <= 1 or len(texts) <= 1:
             return [one(t) for t in texts]
         # Threads help because the regex engine and the Numba kernel release the GIL.
-        _ = self.model.table  # build once, before the threads race to do it
+        if self._compiled_encoder() is None:
+            _ = self.model.table  # build once, before the threads race to do it
         with ThreadPoolExecutor(max_workers=threads) as pool:
             return list(pool.map(one, texts, chunksize=max(1, len(texts) // (threads * 4))))
 
     def encode_batch_to_numpy(
-        self, texts: Sequence[str], *, num_threads: int | None = None, **kwargs: Any
+        self,
+        texts: Sequence[str],
+        *,
+        num_threads: int | None = None,
+        allowed_special: SpecialSet = frozenset(),
+        disallowed_special: SpecialSet = "all",
+        add_special_tokens: bool = False,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Encode many texts into one flat ``uint32`` array plus ``int64`` offsets (``len(texts) + 1``).
 
         Text ``i`` is ``ids[offsets[i]:offsets[i + 1]]``. Keyword arguments are
-        those of :meth:`encode`; texts are spread over ``num_threads`` threads.
+        those of :meth:`encode`; texts are spread over ``num_threads`` threads
+        (the compiled kernels release the GIL).
         """
         threads = num_threads or os.cpu_count() or 1
-        if not kwargs and not self.added_tokens and self._compiled_kind() is not None:
+        allowed, disallowed = self._resolve_special(allowed_special, disallowed_special)
 
-            def one(text: str) -> np.ndarray:
-                if not isinstance(text, str):
-                    raise UsageError(
-                        f"encode_batch_to_numpy expects str items, got {type(text).__name__}"
-                    )
-                return self._encode_compiled(text) if text else np.empty(0, dtype=np.int32)
+        def one(text: str) -> np.ndarray:
+            if not isinstance(text, str):
+                raise UsageError(
+                    f"encode_batch_to_numpy expects str items, got {type(text).__name__}"
+                )
+            self._check_disallowed(text, disallowed)
+            ids = self._encode_array(text, allowed)
+            if add_special_tokens:
+                ids = np.asarray(self.post_processor.process(ids.tolist()), dtype=np.uint32)
+            return ids
 
-            _ = self.model._fast_tables()
-            if threads <= 1 or len(texts) <= 1:
-                parts = [one(t) for t in texts]
-            else:
-                with ThreadPoolExecutor(max_workers=threads) as pool:
-                    parts = list(
-                        pool.map(one, texts, chunksize=max(1, len(texts) // (threads * 4)))
-                    )
+        self._compiled_encoder()  # build the tables once, before the threads race to do it
+        if threads <= 1 or len(texts) <= 1:
+            parts = [one(t) for t in texts]
         else:
-            parts = [
-                np.asarray(ids, dtype=np.int64)
-                for ids in self.encode_batch(texts, num_threads=threads, **kwargs)
-            ]
+            with ThreadPoolExecutor(max_workers=threads) as pool:
+                parts = list(pool.map(one, texts, chunksize=max(1, len(texts) // (threads * 4))))
         offsets = np.zeros(len(parts) + 1, dtype=np.int64)
         np.cumsum([p.shape[0] for p in parts], out=offsets[1:])
-        ids = np.concatenate(parts).astype(np.uint32) if parts else np.empty(0, dtype=np.uint32)
-        return ids, offsets
+        ids = np.concatenate(parts) if parts else np.empty(0, dtype=np.uint32)
+        return ids.astype(np.uint32, copy=False), offsets
 
     def encode_ordinary_batch(
         self, texts: Sequence[str], *, num_threads: int | None = None

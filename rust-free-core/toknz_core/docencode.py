@@ -1,0 +1,514 @@
+"""Whole-document BPE encoding: UTF-8 bytes in, token ids out, in one compiled call.
+
+:func:`encode_text_bytes` splits a document with a compiled pattern
+(:mod:`toknz_core.pretok`) and encodes every piece without returning to Python.
+Encoding is bound by memory latency, not arithmetic: a piece seen before costs
+one cache line, a new one costs a few probes of the model's tables. So the
+tables here are compact (one 8-byte word per pair, tokens' bytes inline) and
+the word cache keeps one 64-byte record per piece.
+
+Tables (built once per model by :func:`build_document_tables`):
+
+- *pairs*: open addressing, one ``uint64`` per slot: ``left << 44 | right << 24 |
+  rank`` (all ones: empty), so ids must be below 2**20 and ranks below 2**24;
+  ``rank_ids[rank]`` is the id a merge of that rank produces (one id per rank,
+  true of every BPE model: tiktoken's ranks and ``tokenizers``' merge lists).
+- *byte_pairs*: the rank of the pair of every two bytes (65,536 ``int64``), so
+  the first scan of a word touches no large table.
+- *short tokens*: for the shortcut rule (a piece that is a token encodes to it),
+  tokens of 2-8 bytes as rows ``(bytes, length | id << 8)`` and of 9-24 bytes
+  as rows ``(bytes0, bytes1, bytes2, length | id << 8)``; longer pieces use the
+  byte-string table of :mod:`toknz_core.ranks`.
+
+Ties, heap merging of long pieces and the shortcut follow
+:mod:`toknz_core.encode` exactly; the tests compare the two.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from toknz_core.encode import HEAP_THRESHOLD, NO_RANK, _heap_pop, _heap_push
+from toknz_core.pretok import split
+from toknz_core.ranks import find_bytes_in
+
+#: Word cache: slots (a power of two); pieces up to CACHE_WORD bytes giving up to CACHE_IDS ids.
+CACHE_SLOTS = 1 << 15
+CACHE_WORD = 24
+CACHE_IDS = 8
+#: Largest id and rank the compact pair table holds.
+MAX_ID = (1 << 20) - 2
+MAX_RANK = (1 << 24) - 2
+
+_EMPTY = np.uint64(0xFFFFFFFFFFFFFFFF)
+_RANK_MASK = np.uint64((1 << 24) - 1)
+_NO_RANK64 = np.int64(NO_RANK)
+# Hash tables are kept at most this full (open addressing, linear probing).
+_LOAD = 0.7
+
+
+def new_word_cache() -> np.ndarray:
+    """An empty word cache for :func:`encode_pieces`: one 64-byte record per slot, 2 MiB.
+
+    Record ``s`` is ``cache[s]`` (8 ``uint64``): the piece's bytes packed
+    little-endian into words 0-2 (zero-padded), its length and id count in
+    word 3 (0: empty slot), and up to 8 int32 ids packed two per word in 4-7.
+    """
+    return np.zeros((CACHE_SLOTS, 8), dtype=np.uint64)
+
+
+def table_size(n: int) -> int:
+    """Slots of an open-addressing table for ``n`` entries (load at most 0.7)."""
+    return int(n / _LOAD) + 16
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _slot(h: np.uint64, cap: int) -> int:
+    """Map a 32-bit hash onto ``range(cap)`` (multiply-shift, no power of two needed)."""
+    return np.int64((h * np.uint64(cap)) >> np.uint64(32))  # type: ignore[return-value]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _pair_hash(a: np.int64, b: np.int64) -> np.uint64:
+    h = (np.uint64(a) << np.uint64(20) | np.uint64(b)) * np.uint64(0x9E3779B97F4A7C15)
+    return h >> np.uint64(32)
+
+
+@njit(cache=True, nogil=True)
+def build_compact_pairs(
+    left: np.ndarray, right: np.ndarray, rank: np.ndarray, new_id: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """The compact pair table and ``rank_ids`` from a model's pairs (int32 arrays of one length).
+
+    A pair listed twice keeps its later entry, as :func:`toknz_core.encode.build_pair_table`.
+    Returns ``(pairs, rank_ids, ok)``; ``ok`` is False when an id or rank is out of
+    range or one rank produces two different ids (then the tables must not be used).
+    """
+    n = left.shape[0]
+    cap = int(n / 0.7) + 16
+    table = np.full(cap, _EMPTY, dtype=np.uint64)
+    top = 0
+    for i in range(n):
+        top = max(top, rank[i])
+    rank_ids = np.full(top + 1, -1, dtype=np.int32)
+    ok = True
+    for i in range(n):
+        a, b, r, t = left[i], right[i], rank[i], new_id[i]
+        if a < 0 or b < 0 or t < 0 or a > MAX_ID or b > MAX_ID or r < 0 or r > MAX_RANK:
+            ok = False
+            continue
+        key = np.uint64(a) << np.uint64(44) | np.uint64(b) << np.uint64(24)
+        slot = _slot(_pair_hash(a, b), cap)
+        while table[slot] != _EMPTY and (table[slot] & ~_RANK_MASK) != key:
+            slot = slot + 1 if slot + 1 < cap else 0
+        table[slot] = key | np.uint64(r)
+    # Ranks -> ids from the entries that won.
+    for i in range(n):
+        a, b, r, t = left[i], right[i], rank[i], new_id[i]
+        if not ok:
+            break
+        if _compact_rank(table, np.int64(a), np.int64(b)) != r:
+            continue  # overwritten by a later entry of the same pair
+        if rank_ids[r] >= 0 and rank_ids[r] != t:
+            ok = False
+        rank_ids[r] = t
+    return table, rank_ids, ok
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _compact_rank(table: np.ndarray, a: np.int64, b: np.int64) -> np.int64:
+    """Rank of the merge of symbols (a, b), or ``NO_RANK``."""
+    cap = table.shape[0]
+    key = np.uint64(a) << np.uint64(44) | np.uint64(b) << np.uint64(24)
+    slot = _slot(_pair_hash(a, b), cap)
+    while True:
+        e = table[slot]
+        if (e & ~_RANK_MASK) == key:
+            return np.int64(e & _RANK_MASK)
+        if e == _EMPTY:
+            return _NO_RANK64
+        slot = slot + 1 if slot + 1 < cap else 0
+
+
+@njit(cache=True, nogil=True)
+def compact_pair_lookup(table: np.ndarray, rank_ids: np.ndarray, a: int, b: int) -> tuple[int, int]:
+    """``(rank, new_id)`` of pair ``(a, b)`` in the compact table, or ``(NO_RANK, -1)``."""
+    r = _compact_rank(table, np.int64(a), np.int64(b))
+    if r == _NO_RANK64:
+        return int(NO_RANK), -1
+    return int(r), int(rank_ids[r])
+
+
+@njit(cache=True, nogil=True)
+def byte_pair_ranks(byte_ids: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """Rank (or ``NO_RANK``) of the merge of the symbols of bytes ``x`` and ``y`` at ``x * 256 + y``."""
+    out = np.empty(65536, dtype=np.int64)
+    for x in range(256):
+        for y in range(256):
+            out[x * 256 + y] = _compact_rank(table, np.int64(byte_ids[x]), np.int64(byte_ids[y]))
+    return out
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _merge_scan(
+    sym: np.ndarray,
+    n: int,
+    table: np.ndarray,
+    rank_ids: np.ndarray,
+    prank: np.ndarray,
+    byte_pairs: np.ndarray,
+    data: np.ndarray,
+    start: int,
+) -> int:
+    """Merge ``sym[:n]``, the symbols of bytes ``data[start:start + n]``, in place by scanning.
+
+    ``prank`` is scratch of at least ``n`` int64. Returns the new length.
+    """
+    for i in range(n - 1):
+        prank[i] = byte_pairs[np.int64(data[start + i]) * 256 + np.int64(data[start + i + 1])]
+    while n > 1:
+        best = _NO_RANK64
+        at = -1
+        for i in range(n - 1):
+            if prank[i] < best:  # strict: equal ranks go to the leftmost pair
+                best = prank[i]
+                at = i
+        if at < 0:
+            break
+        sym[at] = rank_ids[best]
+        for j in range(at + 1, n - 1):
+            sym[j] = sym[j + 1]
+        for j in range(at + 1, n - 2):
+            prank[j] = prank[j + 1]
+        n -= 1
+        if at > 0:
+            prank[at - 1] = _compact_rank(table, np.int64(sym[at - 1]), np.int64(sym[at]))
+        if at < n - 1:
+            prank[at] = _compact_rank(table, np.int64(sym[at]), np.int64(sym[at + 1]))
+    return n
+
+
+@njit(cache=True, nogil=True)
+def _merge_heap(sym: np.ndarray, n: int, table: np.ndarray, rank_ids: np.ndarray) -> int:
+    """Merge ``sym[:n]`` with a heap of (rank, position) over a linked list; return the new length.
+
+    The heap orders by rank, then by the left symbol's original position, so it
+    picks what the scanning merge picks; stale entries are skipped on pop.
+    """
+    nxt = np.empty(n, dtype=np.int64)
+    prv = np.empty(n, dtype=np.int64)
+    alive = np.ones(n, dtype=np.bool_)
+    for i in range(n):
+        nxt[i] = i + 1 if i + 1 < n else -1
+        prv[i] = i - 1
+    heap = np.empty(3 * n + 4, dtype=np.int64)
+    size = 0
+    for i in range(n - 1):
+        r = _compact_rank(table, np.int64(sym[i]), np.int64(sym[i + 1]))
+        if r != _NO_RANK64:
+            size = _heap_push(heap, size, (r << np.int64(32)) | np.int64(i))
+    while size > 0:
+        item, size = _heap_pop(heap, size)
+        rank = item >> np.int64(32)
+        pos = item & np.int64(0xFFFFFFFF)
+        if not alive[pos]:
+            continue
+        right = nxt[pos]
+        if right < 0:
+            continue
+        if _compact_rank(table, np.int64(sym[pos]), np.int64(sym[right])) != rank:
+            continue
+        sym[pos] = rank_ids[rank]
+        alive[right] = False
+        after = nxt[right]
+        nxt[pos] = after
+        if after >= 0:
+            prv[after] = pos
+        before = prv[pos]
+        if before >= 0:
+            r = _compact_rank(table, np.int64(sym[before]), np.int64(sym[pos]))
+            if r != _NO_RANK64:
+                size = _heap_push(heap, size, (r << np.int64(32)) | before)
+        if after >= 0:
+            r = _compact_rank(table, np.int64(sym[pos]), np.int64(sym[after]))
+            if r != _NO_RANK64:
+                size = _heap_push(heap, size, (r << np.int64(32)) | pos)
+    m = 0
+    i = 0
+    while i >= 0:
+        sym[m] = sym[i]
+        m += 1
+        i = nxt[i]
+    return m
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _pack_bytes(data: np.ndarray, start: int, stop: int) -> np.uint64:
+    """``data[start:stop]`` (at most 8 bytes) as a little-endian integer, zero-padded."""
+    w = np.uint64(0)
+    for i in range(start, stop):
+        w |= np.uint64(data[i]) << np.uint64(8 * (i - start))
+    return w
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _pack_word(data: np.ndarray, start: int, end: int) -> tuple[np.uint64, np.uint64, np.uint64]:
+    """``data[start:end]`` (at most ``CACHE_WORD`` bytes) as three little-endian words."""
+    w0 = _pack_bytes(data, start, min(end, start + 8))
+    w1 = np.uint64(0)
+    w2 = np.uint64(0)
+    if end - start > 8:
+        w1 = _pack_bytes(data, start + 8, min(end, start + 16))
+        if end - start > 16:
+            w2 = _pack_bytes(data, start + 16, end)
+    return w0, w1, w2
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _word_hash(w0: np.uint64, w1: np.uint64, w2: np.uint64, n: int) -> np.uint64:
+    """A 32-bit hash of a packed piece."""
+    h = (w0 ^ np.uint64(n)) * np.uint64(0x9E3779B97F4A7C15)
+    h = (h ^ w1) * np.uint64(0xC2B2AE3D27D4EB4F)
+    h = (h ^ w2) * np.uint64(0x165667B19E3779F9)
+    return h >> np.uint64(32)
+
+
+@njit(cache=True, nogil=True)
+def build_short_tokens(
+    tok_data: np.ndarray, tok_offsets: np.ndarray, tok_ids: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The short-token tables ``(short8, short24)`` of the tokens ``tok_data[tok_offsets[t]:tok_offsets[t + 1]]``.
+
+    ``short8`` rows (2 ``uint64``) hold tokens of 2-8 bytes, ``short24`` rows
+    (4 ``uint64``) tokens of 9-24 bytes; the last word of a row is
+    ``length | id << 8`` (0: empty). Ids come from ``tok_ids``.
+    """
+    n_tok = tok_offsets.shape[0] - 1
+    n8 = 0
+    n24 = 0
+    for t in range(n_tok):
+        n = tok_offsets[t + 1] - tok_offsets[t]
+        if 2 <= n <= 8:
+            n8 += 1
+        elif 8 < n <= CACHE_WORD:
+            n24 += 1
+    cap8 = int(n8 / 0.7) + 16
+    cap24 = int(n24 / 0.7) + 16
+    short8 = np.zeros((cap8, 2), dtype=np.uint64)
+    short24 = np.zeros((cap24, 4), dtype=np.uint64)
+    for t in range(n_tok):
+        s, e = tok_offsets[t], tok_offsets[t + 1]
+        n = e - s
+        if n < 2 or n > CACHE_WORD:
+            continue
+        w0, w1, w2 = _pack_word(tok_data, s, e)
+        meta = np.uint64(n) | (np.uint64(tok_ids[t]) << np.uint64(8))
+        h = _word_hash(w0, w1, w2, n)
+        if n <= 8:
+            slot = _slot(h, cap8)
+            while short8[slot, 1] != np.uint64(0):
+                slot = slot + 1 if slot + 1 < cap8 else 0
+            short8[slot, 0] = w0
+            short8[slot, 1] = meta
+        else:
+            slot = _slot(h, cap24)
+            while short24[slot, 3] != np.uint64(0):
+                slot = slot + 1 if slot + 1 < cap24 else 0
+            short24[slot, 0] = w0
+            short24[slot, 1] = w1
+            short24[slot, 2] = w2
+            short24[slot, 3] = meta
+    return short8, short24
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _find_short_token(
+    short8: np.ndarray,
+    short24: np.ndarray,
+    w0: np.uint64,
+    w1: np.uint64,
+    w2: np.uint64,
+    n: int,
+    h: np.uint64,
+) -> np.int64:
+    """Id of the token of ``n`` (2-24) bytes packed as ``w0, w1, w2`` (hash ``h``), or -1."""
+    if n <= 8:
+        cap = short8.shape[0]
+        slot = _slot(h, cap)
+        while True:
+            meta = short8[slot, 1]
+            if meta == np.uint64(0):
+                return np.int64(-1)
+            if (meta & np.uint64(0xFF)) == np.uint64(n) and short8[slot, 0] == w0:
+                return np.int64(meta >> np.uint64(8))
+            slot = slot + 1 if slot + 1 < cap else 0
+    cap = short24.shape[0]
+    slot = _slot(h, cap)
+    while True:
+        meta = short24[slot, 3]
+        if meta == np.uint64(0):
+            return np.int64(-1)
+        if (
+            (meta & np.uint64(0xFF)) == np.uint64(n)
+            and short24[slot, 0] == w0
+            and short24[slot, 1] == w1
+            and short24[slot, 2] == w2
+        ):
+            return np.int64(meta >> np.uint64(8))
+        slot = slot + 1 if slot + 1 < cap else 0
+
+
+@njit(cache=True, nogil=True)
+def encode_pieces(
+    data: np.ndarray,
+    ends: np.ndarray,
+    byte_ids: np.ndarray,
+    pairs: np.ndarray,
+    rank_ids: np.ndarray,
+    byte_pairs: np.ndarray,
+    shortcut: bool,
+    short8: np.ndarray,
+    short24: np.ndarray,
+    tok_data: np.ndarray,
+    tok_offsets: np.ndarray,
+    tok_slots: np.ndarray,
+    tok_ids: np.ndarray,
+    cache: np.ndarray,
+) -> np.ndarray:
+    """Encode a whole pre-split document: no Python between pieces.
+
+    ``data`` (uint8) is the document's bytes and ``ends`` (int64) the end
+    offset of each piece (the first starts at 0). Each piece becomes symbols
+    through ``byte_ids`` (int32, 256 entries, all present) and is merged with
+    the compact pair table ``(pairs, rank_ids, byte_pairs)``. With ``shortcut``,
+    a piece that is itself a token encodes to that token (tiktoken's rule and
+    ``ignore_merges``), looked up in ``short8``/``short24`` when it has at most
+    ``CACHE_WORD`` bytes, else in the byte-string table ``tok_*`` of
+    :mod:`toknz_core.ranks` (``tok_ids``: its entries' ids).
+
+    ``cache`` is a direct-mapped word cache (:func:`new_word_cache`) kept by
+    the caller across calls: short pieces seen before are answered from one
+    cache line. It only ever holds exact results, so it never changes the
+    output; one cache must not be shared by concurrent calls. Returns int32 ids.
+    """
+    out = np.empty(data.shape[0], dtype=np.int32)
+    scratch = np.empty(64, dtype=np.int32)
+    prank = np.empty(64, dtype=np.int64)
+    n_out = 0
+    start = 0
+    cmask = np.uint64(cache.shape[0] - 1)
+    for p in range(ends.shape[0]):
+        end = ends[p]
+        n = end - start
+        if n <= 0:
+            continue
+        if n == 1:
+            out[n_out] = byte_ids[data[start]]
+            n_out += 1
+            start = end
+            continue
+        cacheable = n <= CACHE_WORD
+        slot = np.int64(0)
+        w0 = np.uint64(0)
+        w1 = np.uint64(0)
+        w2 = np.uint64(0)
+        h = np.uint64(0)
+        if cacheable:
+            w0, w1, w2 = _pack_word(data, start, end)
+            h = _word_hash(w0, w1, w2, n)
+            slot = np.int64(h & cmask)
+            meta = cache[slot, 3]
+            if (
+                (meta & np.uint64(0xFF)) == np.uint64(n)
+                and cache[slot, 0] == w0
+                and cache[slot, 1] == w1
+                and cache[slot, 2] == w2
+            ):
+                m = np.int64(meta >> np.uint64(8))
+                for i in range(m):
+                    word = cache[slot, 4 + (i >> 1)]
+                    out[n_out + i] = np.int32(
+                        (word >> np.uint64(32 * (i & 1))) & np.uint64(0xFFFFFFFF)
+                    )
+                n_out += m
+                start = end
+                continue
+        m = 0
+        if shortcut:
+            if cacheable:
+                t = _find_short_token(short8, short24, w0, w1, w2, n, h)
+                if t >= 0:
+                    out[n_out] = np.int32(t)
+                    m = 1
+            else:
+                k = find_bytes_in(tok_data, tok_offsets, tok_slots, data, start, end)
+                if k >= 0:
+                    out[n_out] = tok_ids[k]
+                    m = 1
+        if m == 0:
+            if n > scratch.shape[0]:
+                scratch = np.empty(2 * n, dtype=np.int32)
+                prank = np.empty(2 * n, dtype=np.int64)
+            for i in range(n):
+                scratch[i] = byte_ids[data[start + i]]
+            sym = scratch[:n]
+            if n > HEAP_THRESHOLD:
+                m = _merge_heap(sym, n, pairs, rank_ids)
+            else:
+                m = _merge_scan(sym, n, pairs, rank_ids, prank, byte_pairs, data, start)
+            for i in range(m):
+                out[n_out + i] = sym[i]
+        if cacheable and m <= CACHE_IDS:
+            cache[slot, 0] = w0
+            cache[slot, 1] = w1
+            cache[slot, 2] = w2
+            cache[slot, 3] = np.uint64(n) | (np.uint64(m) << np.uint64(8))
+            for j in range(4):
+                cache[slot, 4 + j] = np.uint64(0)
+            for i in range(m):
+                cache[slot, 4 + (i >> 1)] |= np.uint64(np.uint32(out[n_out + i])) << np.uint64(
+                    32 * (i & 1)
+                )
+        n_out += m
+        start = end
+    return out[:n_out]
+
+
+@njit(cache=True, nogil=True)
+def encode_text_bytes(
+    kind: int,
+    data: np.ndarray,
+    class_table: np.ndarray,
+    byte_ids: np.ndarray,
+    pairs: np.ndarray,
+    rank_ids: np.ndarray,
+    byte_pairs: np.ndarray,
+    shortcut: bool,
+    short8: np.ndarray,
+    short24: np.ndarray,
+    tok_data: np.ndarray,
+    tok_offsets: np.ndarray,
+    tok_slots: np.ndarray,
+    tok_ids: np.ndarray,
+    cache: np.ndarray,
+) -> np.ndarray:
+    """Split ``data`` (one document's UTF-8 bytes) with the compiled pattern ``kind``
+    (:mod:`toknz_core.pretok`; ``class_table`` its Unicode class table) and encode
+    it with :func:`encode_pieces`: text bytes to ids in one call."""
+    return encode_pieces(
+        data,
+        split(kind, data, class_table),
+        byte_ids,
+        pairs,
+        rank_ids,
+        byte_pairs,
+        shortcut,
+        short8,
+        short24,
+        tok_data,
+        tok_offsets,
+        tok_slots,
+        tok_ids,
+        cache,
+    )
