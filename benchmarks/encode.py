@@ -72,7 +72,16 @@ MD_INTRO = (
 CATEGORIES = ("prose", "code", "multilingual")
 ENCODINGS = ("cl100k_base", "o200k_base")
 HF_JSON = {"cl100k_base": "gpt35turbo", "o200k_base": "gpt4o"}
-CONTENDERS = ("toknz", "tiktoken", "tokenizers", "gigatoken")
+CONTENDERS = ("toknz", "toknz-numpy", "tiktoken", "tokenizers", "gigatoken")
+STARTUP_CONTENDERS = ("toknz", "tiktoken", "tokenizers", "gigatoken")
+#: The toknz API each contender is compared with: the one returning the same kind of output.
+TOKNZ_SAME_OUTPUT = {
+    "toknz": "toknz",
+    "toknz-numpy": "toknz-numpy",
+    "tiktoken": "toknz",
+    "tokenizers": "toknz",
+    "gigatoken": "toknz-numpy",
+}
 REFERENCE = "tiktoken"
 BATCH_THREADS = 2
 SEED = 0
@@ -86,12 +95,15 @@ MODE_TEXT = {
 API_TEXT = {
     "single": {
         "toknz": "`encode_ordinary(doc)` -> list",
+        "toknz-numpy": "`encode_ordinary_to_numpy(doc)` -> numpy uint32",
         "tiktoken": "`encode_ordinary(doc)` -> list",
         "tokenizers": "`encode(doc, add_special_tokens=False).ids` -> list",
         "gigatoken": "`encode(doc)` -> numpy uint32",
     },
     "batch": {
         "toknz": f"`encode_ordinary_batch(docs, num_threads={BATCH_THREADS})` -> lists",
+        "toknz-numpy": "`encode_batch_to_numpy(docs, disallowed_special=(), "
+        f"num_threads={BATCH_THREADS})` -> flat numpy uint32 + offsets",
         "tiktoken": f"`encode_ordinary_batch(docs, num_threads={BATCH_THREADS})` -> lists",
         "tokenizers": "`encode_batch(docs, add_special_tokens=False)` + `.ids`, "
         f"RAYON_NUM_THREADS={BATCH_THREADS}",
@@ -435,6 +447,7 @@ def build_contenders(encoding: str, mode: str) -> tuple[dict[str, Encoder], froz
     if mode == "single":
         fns = {
             "toknz": lambda docs: [tk.encode_ordinary(d) for d in docs],
+            "toknz-numpy": lambda docs: [tk.encode_ordinary_to_numpy(d) for d in docs],
             "tiktoken": lambda docs: [tt.encode_ordinary(d) for d in docs],
             "tokenizers": lambda docs: [hf.encode(d, add_special_tokens=False).ids for d in docs],
             "gigatoken": lambda docs: [gg.encode(d) for d in docs],
@@ -443,6 +456,9 @@ def build_contenders(encoding: str, mode: str) -> tuple[dict[str, Encoder], froz
         n = BATCH_THREADS
         fns = {
             "toknz": lambda docs: tk.encode_ordinary_batch(list(docs), num_threads=n),
+            "toknz-numpy": lambda docs: tk.encode_batch_to_numpy(
+                list(docs), disallowed_special=(), num_threads=n
+            ),
             "tiktoken": lambda docs: tt.encode_ordinary_batch(list(docs), num_threads=n),
             "tokenizers": lambda docs: [
                 e.ids for e in hf.encode_batch(list(docs), add_special_tokens=False)
@@ -454,6 +470,9 @@ def build_contenders(encoding: str, mode: str) -> tuple[dict[str, Encoder], froz
 
 def as_lists(result: Any) -> list[list[int]]:
     """Per-document ids as plain lists, whatever the library returned."""
+    if isinstance(result, tuple) and len(result) == 2:  # flat ids + offsets
+        ids, offsets = result
+        return [ids[offsets[i] : offsets[i + 1]].tolist() for i in range(len(offsets) - 1)]
     if hasattr(result, "tolist") and not isinstance(result, list):  # numpy
         return result.tolist()
     if type(result).__module__.startswith("awkward"):
@@ -692,7 +711,7 @@ def measure_startup(encoding: str, repeats: int) -> list[dict[str, Any]]:
     paths = {"rank": str(fetch.require(encoding)), "json": str(fetch.require(HF_JSON[encoding]))}
     rows = []
     for r in range(repeats):
-        for name in CONTENDERS:  # alternate A B C D, fresh process each
+        for name in STARTUP_CONTENDERS:  # alternate A B C D, fresh process each
             code = startup_code(name, encoding, paths)
             t = time.perf_counter()
             proc = subprocess.run(
@@ -732,17 +751,18 @@ def summarize(rows: list[dict[str, Any]]) -> dict[tuple[str, str, str, str], dic
         key = (row["encoding"], row["mode"], row["category"], row["contender"])
         by_key.setdefault(key, []).append(row)
     toknz_speed = {
-        (r["encoding"], r["mode"], r["category"], r["round"]): r["mb_per_s"]
+        (r["encoding"], r["mode"], r["category"], r["round"], r["contender"]): r["mb_per_s"]
         for r in rows
-        if r["contender"] == "toknz" and "error" not in r
+        if r["contender"].startswith("toknz") and "error" not in r
     }
     out = {}
     for key, rs in by_key.items():
         ok = [r for r in rs if "error" not in r]
+        same = TOKNZ_SAME_OUTPUT[key[3]]
         ratios = [
-            toknz_speed[(r["encoding"], r["mode"], r["category"], r["round"])] / r["mb_per_s"]
+            toknz_speed[(r["encoding"], r["mode"], r["category"], r["round"], same)] / r["mb_per_s"]
             for r in ok
-            if (r["encoding"], r["mode"], r["category"], r["round"]) in toknz_speed
+            if (r["encoding"], r["mode"], r["category"], r["round"], same) in toknz_speed
         ]
         bad = [r for r in ok if r.get("ids_match") is False]
         out[key] = {
@@ -834,7 +854,9 @@ def markdown(
         f"- method: every contender is warmed up on the warm-up slice, then the contenders "
         f"alternate ({' '.join(CONTENDERS)}) on each round's fresh slice; the table gives the "
         "median MB/s over the rounds and the median over rounds of toknz's speed divided by "
-        "the contender's on the same slice (below 1: toknz is slower). `cpu/wall` is the "
+        "the contender's on the same slice (below 1: toknz is slower), toknz using the API "
+        "that returns the same kind of output (lists: `toknz`; NumPy arrays: `toknz-numpy`). "
+        "`cpu/wall` is the "
         "process CPU time over wall time during the call: the cores actually used. Each mode "
         "runs in its own fresh process.",
         "- ids: every contender's ids are compared with tiktoken's (`encode_ordinary`) on "
@@ -848,7 +870,7 @@ def markdown(
             lines += [f"### {enc}, {MODE_TEXT[mode]}", ""]
             head = ["contender", "API"]
             head += [f"{c} MB/s" for c in cats]
-            head += [f"toknz ÷ it, {c}" for c in cats]
+            head += [f"toknz ÷ it, {c}" for c in cats]  # toknz's API with the same output
             head += ["cpu/wall", "ids vs tiktoken"]
             lines.append("| " + " | ".join(head) + " |")
             lines.append(
@@ -858,12 +880,11 @@ def markdown(
                 ss = [summary.get((enc, mode, c, name)) for c in cats]
                 if not any(ss):
                     continue
-                cells = [f"**{name}**" if name == "toknz" else name, API_TEXT[mode][name]]
+                mine = name.startswith("toknz")
+                cells = [f"**{name}**" if mine else name, API_TEXT[mode][name]]
                 cells += [fmt_cell(s, fmt_speed(s["mb_per_s"])) if s else "—" for s in ss]
                 cells += [
-                    fmt_cell(s, "1" if name == "toknz" else fmt_ratio(s["toknz_ratio"]))
-                    if s
-                    else "—"
+                    fmt_cell(s, "1" if mine else fmt_ratio(s["toknz_ratio"])) if s else "—"
                     for s in ss
                 ]
                 cpw = [s["cpu_per_wall"] for s in ss if s and s["rounds_ok"]]
@@ -906,10 +927,10 @@ def markdown(
         ]
         rs_by = {
             n: [r for r in startup if r.get("contender") == n and "error" not in r]
-            for n in CONTENDERS
+            for n in STARTUP_CONTENDERS
         }
         base = med([r["import_load_encode_s"] for r in rs_by["toknz"]])
-        for name in CONTENDERS:
+        for name in STARTUP_CONTENDERS:
             rs = rs_by[name]
             if not rs:
                 errs = [r["error"] for r in startup if r.get("contender") == name and "error" in r]

@@ -90,3 +90,17 @@ def test_to_numpy_with_specials(toknz_tok: Any) -> None:
     assert ids[offsets[0] : offsets[1]].tolist() == want
     with pytest.raises(toknz.SpecialTokenError):
         tok.encode_to_numpy(text)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_batch_paths_match_single(toknz_tok: Any, threads: int) -> None:
+    tok = toknz_tok("o200k_base")
+    docs = ["", "x", "hello world " * 50, "\ud800 lone surrogate", "", "日本語のテキスト " * 30]
+    docs += [f"doc {i}: 12345 ünïcödé\n\n  b" * (i % 7) for i in range(40)]
+    want = [tok.encode_ordinary(d) for d in docs]
+    assert tok.encode_ordinary_batch(docs, num_threads=threads) == want
+    ids, offsets = tok.encode_batch_to_numpy(docs, num_threads=threads, disallowed_special=())
+    assert [ids[offsets[i] : offsets[i + 1]].tolist() for i in range(len(docs))] == want
+    assert tok.encode_batch([], num_threads=threads) == []
+    with pytest.raises(toknz.SpecialTokenError):
+        tok.encode_batch(["fine", "<|endoftext|>"], num_threads=threads)

@@ -18,7 +18,6 @@ Two merge rules exist and both are exact:
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -106,7 +105,7 @@ class BPE:
             "_affixes",
             "_bytes_mode",
             "_fast",
-            "_word_caches",
+            "_free_caches",
             "_pairs",
         ):
             state.pop(key, None)
@@ -255,18 +254,25 @@ class BPE:
             self.__dict__["_fast"] = tables
         return tables  # type: ignore[no-any-return]
 
-    def _word_cache(self) -> np.ndarray:
-        # One word cache per thread: the kernels write to it.
-        local = self.__dict__.get("_word_caches")
-        if local is None:
-            local = self.__dict__.setdefault("_word_caches", threading.local())
-        cache = getattr(local, "cache", None)
-        if cache is None:
+    def _take_word_cache(self) -> np.ndarray:
+        """A word cache for one kernel call, from the model's pool (a new one when all are in use).
+
+        Caches outlive threads (a thread pool's threads come and go), so a batch
+        on fresh threads still finds the words earlier calls cached. Give it back
+        with :meth:`_give_word_cache`.
+        """
+        free = self.__dict__.get("_free_caches")
+        if free is None:
+            free = self.__dict__.setdefault("_free_caches", [])
+        try:
+            return free.pop()  # type: ignore[no-any-return]
+        except IndexError:
             from toknz_core.docencode import new_word_cache
 
-            cache = new_word_cache()
-            local.cache = cache
-        return cache
+            return new_word_cache()
+
+    def _give_word_cache(self, cache: np.ndarray) -> None:
+        self.__dict__["_free_caches"].append(cache)
 
     def text_encoder(
         self, kind: int, class_table: np.ndarray
@@ -284,11 +290,44 @@ class BPE:
         from toknz_core.docencode import encode_text_bytes
 
         kind64 = np.int64(kind)
-        word_cache = self._word_cache
+        take, give = self._take_word_cache, self._give_word_cache
 
         def encode(data: np.ndarray) -> np.ndarray:
-            ids: np.ndarray = encode_text_bytes(kind64, data, class_table, *tables, word_cache())  # type: ignore[call-arg]
+            cache = take()
+            try:
+                ids: np.ndarray = encode_text_bytes(kind64, data, class_table, *tables, cache)  # type: ignore[call-arg]
+            finally:
+                give(cache)
             return ids
+
+        return encode
+
+    def batch_encoder(
+        self, kind: int, class_table: np.ndarray
+    ) -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None:
+        """Like :meth:`text_encoder`, for many documents in one call.
+
+        The function takes the documents' UTF-8 bytes back to back (uint8) and
+        their ``n_docs + 1`` int64 offsets, and returns ``(ids, id_offsets)``
+        (:func:`toknz_core.docencode.encode_documents`).
+        """
+        tables = self._fast_tables() if self.has_fast_path else None
+        if tables is None:
+            return None
+        from toknz_core.docencode import encode_documents
+
+        kind64 = np.int64(kind)
+        take, give = self._take_word_cache, self._give_word_cache
+
+        def encode(data: np.ndarray, doc_offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            cache = take()
+            try:
+                out: tuple[np.ndarray, np.ndarray] = encode_documents(  # type: ignore[call-arg]
+                    kind64, data, doc_offsets, class_table, *tables, cache
+                )
+            finally:
+                give(cache)
+            return out
 
         return encode
 

@@ -28,6 +28,16 @@ from toknz.postprocess import NoPostProcess, PostProcessor
 from toknz.pretokenize import PreTokenizer, pre_tokenize
 
 AllSpecial = Literal["all"]
+
+
+def _utf8(text: str) -> bytes:
+    """``text`` as UTF-8; lone surrogates become U+FFFD, as tiktoken does."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode("utf-8")
+
+
 SpecialSet = AllSpecial | Collection[str]
 
 
@@ -324,14 +334,62 @@ class Tokenizer:
     def _encode_compiled(self, text: str) -> np.ndarray:
         fn = self._compiled_encoder()
         assert fn is not None
-        try:
-            data = text.encode("utf-8")
-        except UnicodeEncodeError:
-            # Lone surrogates: encode them as U+FFFD, as tiktoken does.
-            data = (
-                text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode("utf-8")
-            )
-        return fn(np.frombuffer(data, dtype=np.uint8))
+        return fn(np.frombuffer(_utf8(text), dtype=np.uint8))
+
+    def _compiled_batch(
+        self,
+        texts: Sequence[str],
+        allowed: frozenset[str],
+        disallowed: frozenset[str],
+        threads: int,
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(int32 ids, offsets)`` of ``texts`` in a few kernel calls, or None without that path.
+
+        The texts are cut into contiguous groups of about equal bytes, one
+        compiled call per group, spread over ``threads`` threads.
+        """
+        if self._matcher(allowed, False) or self._matcher(allowed, True):
+            return None
+        fn = self.__dict__.get("_compiled_batch_fn", False)
+        if fn is False:
+            kind = self._compiled_kind()
+            fn = None
+            if kind is not None:
+                from toknz.unicode_tables import load_table
+
+                fn = self.model.batch_encoder(kind, load_table())
+            self.__dict__["_compiled_batch_fn"] = fn
+        if fn is None:
+            return None
+        for text in texts:
+            if not isinstance(text, str):
+                raise UsageError(f"batch encoding expects str items, got {type(text).__name__}")
+            self._check_disallowed(text, disallowed)
+        datas = [_utf8(t) for t in texts]
+        sizes = np.zeros(len(datas) + 1, dtype=np.int64)
+        np.cumsum(np.fromiter(map(len, datas), dtype=np.int64, count=len(datas)), out=sizes[1:])
+        n_groups = max(1, min(len(datas), threads * 4 if threads > 1 else 1))
+        cuts = np.searchsorted(sizes, np.linspace(0, sizes[-1], n_groups + 1), side="left")
+        cuts[0], cuts[-1] = 0, len(datas)
+        bounds = [(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:], strict=True) if b > a]
+
+        def group(bound: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+            a, b = bound
+            data = np.frombuffer(b"".join(datas[a:b]), dtype=np.uint8)
+            return fn(data, sizes[a : b + 1] - sizes[a])
+
+        if threads <= 1 or len(bounds) <= 1:
+            results = [group(bd) for bd in bounds]
+        else:
+            with ThreadPoolExecutor(max_workers=threads) as pool:
+                results = list(pool.map(group, bounds))
+        offsets = np.zeros(len(datas) + 1, dtype=np.int64)
+        base = 0
+        for (a, b), (_, offs) in zip(bounds, results, strict=True):
+            offsets[a + 1 : b + 1] = offs[1:] + base
+            base += int(offs[-1])
+        all_ids = np.concatenate([r[0] for r in results]) if results else np.empty(0, np.int32)
+        return all_ids, offsets
 
     def encode(
         self,
@@ -409,6 +467,12 @@ class Tokenizer:
             ids = self._encode_text(text, allowed)
             return self.post_processor.process(ids) if add_special_tokens else ids
 
+        if not add_special_tokens:
+            fast = self._compiled_batch(texts, allowed, disallowed, threads)
+            if fast is not None:
+                ids, offsets = fast
+                bounds = offsets.tolist()
+                return [ids[bounds[i] : bounds[i + 1]].tolist() for i in range(len(texts))]
         if threads <= 1 or len(texts) <= 1:
             return [one(t) for t in texts]
         # Threads help because the regex engine and the Numba kernel release the GIL.
@@ -446,6 +510,10 @@ class Tokenizer:
                 ids = np.asarray(self.post_processor.process(ids.tolist()), dtype=np.uint32)
             return ids
 
+        if not add_special_tokens:
+            fast = self._compiled_batch(texts, allowed, disallowed, threads)
+            if fast is not None:
+                return fast[0].astype(np.uint32), fast[1]
         self._compiled_encoder()  # build the tables once, before the threads race to do it
         if threads <= 1 or len(texts) <= 1:
             parts = [one(t) for t in texts]

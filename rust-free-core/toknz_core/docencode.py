@@ -512,3 +512,58 @@ def encode_text_bytes(
         tok_ids,
         cache,
     )
+
+
+@njit(cache=True, nogil=True)
+def encode_documents(
+    kind: int,
+    data: np.ndarray,
+    doc_offsets: np.ndarray,
+    class_table: np.ndarray,
+    byte_ids: np.ndarray,
+    pairs: np.ndarray,
+    rank_ids: np.ndarray,
+    byte_pairs: np.ndarray,
+    shortcut: bool,
+    short8: np.ndarray,
+    short24: np.ndarray,
+    tok_data: np.ndarray,
+    tok_offsets: np.ndarray,
+    tok_slots: np.ndarray,
+    tok_ids: np.ndarray,
+    cache: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`encode_text_bytes` over many documents in CSR layout, in one call.
+
+    Document ``d`` is ``data[doc_offsets[d]:doc_offsets[d + 1]]`` (``int64``
+    offsets, non-decreasing); each is split and encoded on its own. Returns
+    ``(ids, id_offsets)``: the int32 ids of all documents back to back and the
+    ``n_docs + 1`` offsets of each document's ids.
+    """
+    n_docs = doc_offsets.shape[0] - 1
+    total = doc_offsets[n_docs] - doc_offsets[0] if n_docs > 0 else np.int64(0)
+    out = np.empty(total, dtype=np.int32)
+    id_offsets = np.zeros(max(n_docs, 0) + 1, dtype=np.int64)
+    k = 0
+    for d in range(n_docs):
+        doc = data[doc_offsets[d] : doc_offsets[d + 1]]
+        ids = encode_pieces(
+            doc,
+            split(kind, doc, class_table),
+            byte_ids,
+            pairs,
+            rank_ids,
+            byte_pairs,
+            shortcut,
+            short8,
+            short24,
+            tok_data,
+            tok_offsets,
+            tok_slots,
+            tok_ids,
+            cache,
+        )
+        out[k : k + ids.shape[0]] = ids
+        k += ids.shape[0]
+        id_offsets[d + 1] = k
+    return out[:k], id_offsets
