@@ -6,6 +6,9 @@
     python benchmarks/pretokenize.py --patterns cl100k o200k --rounds 5
     python benchmarks/pretokenize.py --clock cpu --compile   # CPU time; also a cold compile
 
+A full run (no ``--quick``, ``--mb`` or ``--patterns``) replaces the section
+"## Pre-tokenization" of docs/benchmarks.md with its table.
+
 Inputs: the prose, code and multilingual files of ``corpora/MANIFEST``, cut into
 documents of about 10 KB at line ends; every contender splits every document
 with one call per document, on one thread. Contenders:
@@ -43,12 +46,21 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "rust-free-core")]
 
 import regex  # noqa: E402
+from _common import (  # noqa: E402
+    describe_machine,
+    git_state,
+    library_versions,
+    load_average,
+    machine_info,
+    write_section,
+)
 
 from toknz.fast_pretokenize import compiled_splitter, split_bytes  # noqa: E402
 from toknz.pretokenize import PATTERNS  # noqa: E402
 
 CATEGORIES = ("prose", "code", "multilingual")
 DOC_BYTES = 10_000
+DEFAULT_PATTERNS = ["r50k", "cl100k", "o200k", "llama3", "qwen"]
 
 
 def corpus_documents(limit_mb: float | None) -> dict[str, list[str]]:
@@ -126,9 +138,58 @@ def first_call_cost(
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def report(
+    rows: list[tuple[str, str, float, float, float]],
+    sizes: dict[str, int],
+    args: argparse.Namespace,
+    started: str,
+    load_start: str,
+    warm: dict[str, float],
+    cold: dict[str, float],
+) -> str:
+    """The markdown section of docs/benchmarks.md for one full run."""
+    versions = library_versions(("toknz", "numba", "numpy", "regex"))
+    lines = [
+        "## Pre-tokenization",
+        "",
+        "_Written by `benchmarks/pretokenize.py`; re-running it replaces this section only._",
+        "",
+        f"- command: `python benchmarks/pretokenize.py` ({started})",
+        f"- machine: {describe_machine(machine_info())}; load average at start {load_start}, "
+        f"at end {load_average()}",
+        "- versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()),
+        f"- repo: {git_state()}",
+        "- input: all of corpora/ per category, cut into documents of ~10 KB at line ends: "
+        + ", ".join(f"{c} {sizes[c] / 1e6:.2f} MB" for c in CATEGORIES),
+        f"- method: one thread, one call per document, best of {args.rounds} rounds "
+        f"({args.clock} clock), MB/s of UTF-8 input; the pieces of every document are "
+        "checked against `regex` first. `regex`: `regex.findall(pattern, doc)`; `str`: "
+        "`toknz.fast_pretokenize.compiled_splitter` (str in, list of str out); `bytes`: "
+        "`toknz.fast_pretokenize.split_bytes` on the UTF-8 bytes (offsets out, the form the "
+        "encoder and the training word counter use)",
+        "",
+        "| pattern | corpus | `regex` MB/s | `str` MB/s | `bytes` MB/s | `str` ÷ `regex` "
+        "| `bytes` ÷ `regex` |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, category, r, s, b in rows:
+        lines.append(
+            f"| {name} | {category} | {r:.1f} | {s:.1f} | {b:.1f} | {s / r:.1f}× | {b / r:.1f}× |"
+        )
+    lines += [
+        "",
+        "First call in a fresh process (median of 3, seconds): import of "
+        f"`toknz.fast_pretokenize` {warm['import']:.3f}, class-table load {warm['table']:.3f}, "
+        f"first split (Numba loading its cached code) {warm['first_call']:.3f}; with an empty "
+        f"table cache the table is built from `regex` in {cold['table']:.3f}.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--patterns", nargs="*", default=["r50k", "cl100k", "o200k", "llama3", "qwen"])
+    ap.add_argument("--patterns", nargs="*", default=DEFAULT_PATTERNS)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--mb", type=float, default=None, help="at most this many MB per category")
     ap.add_argument("--quick", action="store_true", help="0.3 MB per category, 2 rounds")
@@ -159,6 +220,9 @@ def main() -> None:
     print(
         f"{'pattern':8} {'corpus':13} {'regex':>8} {'str':>8} {'bytes':>8} {'str x':>7} {'bytes x':>8}"
     )
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    load_start = load_average()
+    rows: list[tuple[str, str, float, float, float]] = []
     for name in args.patterns:
         pattern = PATTERNS[name]
         compiled = regex.compile(pattern)
@@ -183,6 +247,7 @@ def main() -> None:
                 )
             mb = sizes[category] / 1e6
             r, s, b = (mb / best[k] for k in ("regex", "str", "bytes"))
+            rows.append((name, category, r, s, b))
             print(f"{name:8} {category:13} {r:8.1f} {s:8.1f} {b:8.1f} {s / r:6.1f}x {b / r:7.1f}x")
     print("(MB/s of UTF-8 input; best of", args.rounds, "rounds)")
     print()
@@ -199,6 +264,13 @@ def main() -> None:
         f"  with an empty table cache: table build {cold['table']:.3f} "
         f"(total {sum(cold.values()):.3f})"
     )
+    full = not args.quick and args.mb is None and args.patterns == DEFAULT_PATTERNS
+    if full:
+        write_section(
+            "## Pre-tokenization",
+            report(rows, sizes, args, started, load_start, med, cold),
+        )
+        print("wrote docs/benchmarks.md ('## Pre-tokenization')")
     if args.compile:
         with tempfile.TemporaryDirectory() as empty:
             fresh = first_call_cost("cl100k", None, numba_cache=empty)

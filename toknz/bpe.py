@@ -18,6 +18,7 @@ Two merge rules exist and both are exact:
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,16 @@ from toknz.errors import FormatError
 
 #: Pieces kept in the per-model cache before it is cleared.
 CACHE_SIZE = 1 << 16
+
+
+#: Before the Numba kernels are loaded, pieces to merge totalling at most this many bytes
+#: are merged in Python: a short first encode then costs no kernel loading (about a second).
+PYTHON_MERGE_BYTES = 4096
+
+
+def kernels_loaded() -> bool:
+    """True once the Numba encoding kernels are imported in this process."""
+    return "toknz_core.encode" in sys.modules or "toknz_core.docencode" in sys.modules
 
 
 def _kernels() -> Any:
@@ -107,6 +118,7 @@ class BPE:
             "_fast",
             "_free_caches",
             "_pairs",
+            "_merge_ranks",
         ):
             state.pop(key, None)
         return state
@@ -383,6 +395,16 @@ class BPE:
                 new_offsets.append(new_offsets[-1] + len(word))
             symbols = np.concatenate(keep) if keep else symbols[:0]
             offsets = np.array(new_offsets, dtype=np.int64)
+        if not self._missing_bytes and not kernels_loaded() and len(flat) <= PYTHON_MERGE_BYTES:
+            # Before the Numba kernels are loaded, a few short pieces are cheaper in Python.
+            try:
+                done = {p: self._merge_python(p) for p in todo}
+            except KeyError:
+                pass  # a merge makes a token missing from the vocabulary: the kernel path says so
+            else:
+                cache.update(done)
+                filled.update(done)
+                return filled
         keys, ranks, ids = self.table
         merged, out_offsets = _kernels().merge_words(
             symbols.astype(np.int32), offsets, keys, ranks, ids
@@ -392,6 +414,40 @@ class BPE:
         for w, p in enumerate(todo):
             filled[p] = cache[p] = tuple(merged_list[bounds[w] : bounds[w + 1]])
         return filled
+
+    def _merge_python(self, piece: bytes) -> tuple[int, ...]:
+        """BPE on one piece in pure Python (every byte has a token): the kernels' twin.
+
+        The lowest-ranked pair merges first, the leftmost among equal ranks;
+        tiktoken's rank of a pair is the rank of the concatenated token.
+        """
+        vocab = self.vocab
+        chars = byte_to_char()
+        parts = [chars[b] for b in piece]
+        if self.merge_rule == "ranks":
+
+            def rank_of(a: str, b: str) -> int | None:
+                return vocab.get(a + b)
+
+        else:
+            ranks = self.__dict__.get("_merge_ranks")
+            if ranks is None:
+                ranks = {pair: r for r, pair in enumerate(self.merges)}  # a later merge wins
+                self.__dict__["_merge_ranks"] = ranks
+
+            def rank_of(a: str, b: str) -> int | None:
+                return ranks.get((a, b))
+
+        while len(parts) > 1:
+            best, at = None, -1
+            for i in range(len(parts) - 1):
+                r = rank_of(parts[i], parts[i + 1])
+                if r is not None and (best is None or r < best):
+                    best, at = r, i
+            if at < 0:
+                break
+            parts[at : at + 2] = [parts[at] + parts[at + 1]]
+        return tuple(vocab[t] for t in parts)
 
     def _unknown_bytes(self, word: np.ndarray) -> np.ndarray:
         out: list[int] = []

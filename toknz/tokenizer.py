@@ -20,7 +20,7 @@ from typing import Any, Literal
 import numpy as np
 
 from toknz.added_tokens import AddedToken, AddedTokenMatcher
-from toknz.bpe import BPE
+from toknz.bpe import BPE, kernels_loaded
 from toknz.decoders import Decoder, split_per_token
 from toknz.errors import InputError, SpecialTokenError, UsageError
 from toknz.normalizers import Normalizer
@@ -28,6 +28,11 @@ from toknz.postprocess import NoPostProcess, PostProcessor
 from toknz.pretokenize import PreTokenizer, pre_tokenize
 
 AllSpecial = Literal["all"]
+
+#: Texts shorter than this, encoded before the Numba kernels are loaded, take the
+#: `regex` path with BPE in Python, so that a first short encode costs no kernel
+#: loading; the first longer text (or batch) loads the compiled path for good.
+PYTHON_PATH_CHARS = 2048
 
 
 def _utf8(text: str) -> bytes:
@@ -240,7 +245,15 @@ class Tokenizer:
         """Ids of ``text`` as consecutive parts: int32 arrays from the compiled path, lists otherwise."""
         raw_matcher = self._matcher(allowed, False)
         norm_matcher = self._matcher(allowed, True)
-        compiled = self._compiled_encoder()
+        if (
+            len(text) < PYTHON_PATH_CHARS
+            and "_compiled_fn" not in self.__dict__
+            and not kernels_loaded()
+        ):
+            # A short text before the kernels are loaded: the regex path, merging in Python.
+            compiled = None
+        else:
+            compiled = self._compiled_encoder()
         if compiled is not None and not raw_matcher and not norm_matcher:
             return [self._encode_compiled(text)] if text else []
         parts: list[np.ndarray | list[int]] = []

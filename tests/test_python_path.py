@@ -1,0 +1,104 @@
+"""The start-up path: short texts encoded before the Numba kernels load, with BPE in Python.
+
+``BPE._merge_python`` is compared with the kernels on generated pieces, and a
+fresh process encodes short texts without importing a kernel, giving the ids
+of the compiled path.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from strategies import texts
+from toknz_core.encode import merge_words
+
+from toknz.byte_level import bytes_to_chars
+from toknz.pretokenize import pre_tokenize
+
+
+def kernel_merge(model: Any, raw: bytes) -> list[int]:
+    """The Numba merge of one piece (no whole-token shortcut)."""
+    keys, ranks, ids = model.table
+    sym = model._byte_ids[np.frombuffer(raw, dtype=np.uint8)].astype(np.int32)
+    out, _ = merge_words(sym, np.array([0, len(sym)], dtype=np.int64), keys, ranks, ids)
+    return [int(x) for x in out]
+
+
+SETTINGS = settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+
+
+@pytest.mark.parametrize("name", ["cl100k_base", "o200k_base", "llama3", "gpt2-hf"])
+def test_python_merge_matches_kernels(name: str, toknz_tok: Any) -> None:
+    model = toknz_tok(name).model
+    tok = toknz_tok(name)
+    shortcut = model.merge_rule == "ranks" or model.ignore_merges
+
+    @SETTINGS
+    @given(texts())
+    def check(text: str) -> None:
+        for piece in pre_tokenize(tok.pre_tokenizer, text, True):
+            raw = piece.encode("utf-8")
+            if shortcut and len(raw) > 1 and bytes_to_chars(raw) in model.vocab:
+                continue  # a whole token: encoded by the shortcut, never merged
+            assert list(model._merge_python(raw)) == kernel_merge(model, raw), raw
+
+    check()
+
+
+@pytest.mark.parametrize("name", ["cl100k_base", "llama3", "gpt2-hf"])
+def test_python_merge_ties_go_left(name: str, toknz_tok: Any) -> None:
+    """Runs of one character: the same pair at several places, the leftmost merges first."""
+    model = toknz_tok(name).model
+    for piece in [
+        "zzz",
+        "kkk",
+        "zzzzzzz",
+        "qqqqq",
+        "xxxxxxxxxxx",
+        " ñññññ",
+        "ŋŋŋŋŋŋŋ",
+        "\u3042" * 7,
+    ]:
+        raw = piece.encode("utf-8")
+        assert list(model._merge_python(raw)) == kernel_merge(model, raw), piece
+
+
+FRESH = r"""
+import json, sys
+import toknz
+tok = toknz.load(sys.argv[1])
+ids = [tok.encode_ordinary(t) for t in json.loads(sys.argv[2])]
+loaded = [m for m in sys.modules if m.startswith("toknz_core.") and m != "toknz_core"]
+print(json.dumps({"ids": ids, "kernels": loaded}))
+"""
+
+
+@pytest.mark.parametrize("name", ["cl100k_base", "llama3"])
+def test_fresh_process_short_texts_load_no_kernel(name: str, toknz_tok: Any) -> None:
+    samples = [
+        "hello",
+        "Hello, world! It's 2026.",
+        "  indented\n\n\tcode(x) += 1;",
+        "日本語とEnglishの混在 ünïcödé",
+        "supercalifragilisticexpialidocious antidisestablishmentarianism",
+    ]
+    out = subprocess.run(
+        [sys.executable, "-c", FRESH, name, json.dumps(samples)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    got = json.loads(out.stdout)
+    tok = toknz_tok(name)
+    assert got["ids"] == [tok.encode_ordinary(t) for t in samples]
+    assert not any(m in ("toknz_core.encode", "toknz_core.docencode") for m in got["kernels"])
