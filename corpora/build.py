@@ -31,7 +31,10 @@ Large builds: each kind's components are filled first (tier 0); only once all of
 them are exhausted do the large package sources of tier 1 come in (for
 ``--kind code``: the Linux 6.1 kernel's C and Documentation, OpenJDK 17's Java
 class library, Boost 1.81 headers, GCC 12, Free Pascal 3.2.2 and Erlang/OTP 25
-sources), so small corpora stay what they were. A tier 1 document whose text
+sources), so small corpora stay what they were. Tier 2 (binutils, GDB, the rest of
+the Linux tree, Emacs Lisp, Racket, LaTeX, MediaWiki's PHP, Go's tests, large
+Python packages, Perl, Ruby, SBCL) comes in only once tier 1 is exhausted; with it
+``--kind code`` and ``--kind mixed`` reach 2.1 GB. A tier >= 1 document whose text
 was already written is skipped (counted in the manifest), so no text repeats.
 ``manifest.json`` also lists MB per component and the sha256 of every Debian
 package file used. See docs/training-at-scale.md.
@@ -870,6 +873,152 @@ def erlang_docs(pk: Packages) -> Iterator[str]:
     yield from code_docs(base, hash_order(files_under(base, (".erl", ".hrl"))))
 
 
+# more large sources (tier 2: used only once every tier 1 source is exhausted) ---
+
+# Linux files that are neither C nor Documentation/: device trees, assembly, Kconfig and
+# Makefiles, scripts. JSON (perf event tables) and images are left out.
+LINUX_OTHER_SUFFIXES = (
+    ".dts", ".dtsi", ".S", ".s", ".sh", ".py", ".pl", ".rs", ".awk", ".lds", ".cocci",
+    ".y", ".l", ".tc", ".bpf", ".rst", ".txt",
+)  # fmt: skip
+# binutils and gdb: source and tests, no translations (.po) and no expected-output dumps
+# (.d) of the assembler tests
+BINUTILS_SUFFIXES = (
+    ".c", ".h", ".cc", ".y", ".s", ".S", ".exp", ".em", ".sc", ".sh", ".texi", ".py", ".tcl",
+)  # fmt: skip
+# folders shared with gcc-12-source (libiberty, include, ...) or with each other stay out:
+# binutils-source gives binutils' own programs, gdb-source only gdb's
+BINUTILS_DIRS = (
+    "bfd/", "binutils/", "gas/", "ld/", "gold/", "gprof/", "gprofng/", "opcodes/",
+    "libctf/", "libsframe/", "elfcpp/", "cpu/",
+)  # fmt: skip
+GDB_DIRS = ("gdb/", "gdbserver/", "gdbsupport/", "sim/")
+TEX_SUFFIXES = (".sty", ".cls", ".def", ".tex", ".ldf", ".bst", ".lua", ".cfg", ".clo", ".fd")
+
+
+def package_docs(
+    base: Path, suffixes: tuple[str, ...], exclude: Iterable[str] = ()
+) -> Iterator[str]:
+    """Whole files under ``base`` ending in ``suffixes``, in hash order; symbolic links are
+    skipped (a package's links can point at absolute paths outside it)."""
+    rels = files_under(base, suffixes, exclude)
+    yield from code_docs(base, hash_order(r for r in rels if not (base / r).is_symlink()))
+
+
+def linux_other_docs(pk: Packages) -> Iterator[str]:
+    """Linux 6.1 files outside ``Documentation/`` that are not C: device trees, assembly,
+    Kconfig and Makefiles, scripts; archive order."""
+
+    def want(rel: str) -> bool:
+        if rel.startswith("Documentation/"):
+            return False
+        name = rel.rsplit("/", 1)[-1]
+        return rel.endswith(LINUX_OTHER_SUFFIXES) or name.startswith(("Kconfig", "Makefile"))
+
+    yield from tar_docs(_linux_tarball(pk), want)
+
+
+def go_test_docs(pk: Packages) -> Iterator[str]:
+    """The ``_test.go`` files of the Go 1.19 standard library (testdata left out)."""
+    base = pk.deb("golang-1.19-src") / "usr/share/go-1.19/src"
+    rels = hash_order(files_under(base, (".go",), exclude=("testdata",)))
+    yield from code_docs(base, [r for r in rels if r.endswith("_test.go")])
+
+
+def binutils_docs(pk: Packages) -> Iterator[str]:
+    """GNU binutils 2.40: bfd, the assembler, linkers, opcodes and tools with their tests."""
+    src = pk.deb("binutils-source") / "usr/src/binutils"
+    tarballs = sorted(src.glob("binutils-*.tar.*"))
+    if not tarballs:
+        raise BuildError(f"binutils-source: no binutils-*.tar.* in {src}")
+    yield from tar_docs(
+        tarballs[-1], lambda rel: rel.startswith(BINUTILS_DIRS) and rel.endswith(BINUTILS_SUFFIXES)
+    )
+
+
+def gdb_docs(pk: Packages) -> Iterator[str]:
+    """GDB 13.1: ``gdb/``, ``gdbserver/``, ``gdbsupport/`` and the simulators ``sim/``."""
+    path = pk.deb("gdb-source") / "usr/src/gdb.tar.xz"
+    if not path.is_file():
+        raise BuildError(f"gdb-source: no {path}")
+    yield from tar_docs(
+        path, lambda rel: rel.startswith(GDB_DIRS) and rel.endswith(BINUTILS_SUFFIXES)
+    )
+
+
+def emacs_lisp_docs(pk: Packages) -> Iterator[str]:
+    """Emacs 28.2's Lisp sources (``*.el.gz``, decompressed; over MAX_DOC_BYTES skipped)."""
+    base = pk.deb("emacs-el") / "usr/share/emacs"
+    for rel in hash_order(files_under(base, (".el.gz", ".el"))):
+        data = (base / rel).read_bytes()
+        if rel.endswith(".gz"):
+            data = gzip.decompress(data)
+        if len(data) > MAX_DOC_BYTES:
+            continue
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        if doc := clean(text):
+            yield doc
+
+
+def common_lisp_docs(pk: Packages) -> Iterator[str]:
+    """SBCL 2.2.9's Common Lisp sources (``*.lisp``)."""
+    base = pk.deb("sbcl-source") / "usr/share/sbcl-source"
+    yield from package_docs(base, (".lisp", ".lisp-expr", ".asd"))
+
+
+def racket_docs(pk: Packages) -> Iterator[str]:
+    """Racket 8.7: the ``collects`` and the distribution's ``pkgs`` (``*.rkt``, Scribble
+    ``*.scrbl`` documentation sources, ``*.ss``, ``*.scm``)."""
+    base = pk.deb("racket-common") / "usr/share/racket"
+    yield from package_docs(base, (".rkt", ".scrbl", ".ss", ".scm"))
+
+
+def latex_docs(pk: Packages) -> Iterator[str]:
+    """LaTeX packages and classes of TeX Live 2022's ``texlive-latex-extra``."""
+    base = pk.deb("texlive-latex-extra") / "usr/share/texlive/texmf-dist"
+    yield from package_docs(base, TEX_SUFFIXES)
+
+
+# pure-Python Debian packages: (package, module folder, folders left out)
+PYTHON_PKGS = (
+    ("python3-sympy", "sympy", ("rubi", "_antlr")),  # rules translated by a script; a parser
+    ("python3-django", "django", ()),
+    ("python3-pandas", "pandas", ()),
+    ("python3-statsmodels", "statsmodels", ("results",)),  # tables of reference numbers
+    ("python3-twisted", "twisted", ()),
+    ("python3-sklearn", "sklearn", ()),
+    ("python3-networkx", "networkx", ()),
+)
+
+
+def python_pkg_docs(pk: Packages) -> Iterator[str]:
+    """Python sources of large pure-Python packages, one package after another."""
+    for pkg, name, exclude in PYTHON_PKGS:
+        base = pk.deb(pkg) / "usr/lib/python3/dist-packages" / name
+        yield from package_docs(base, (".py",), exclude)
+
+
+def perl_docs(pk: Packages) -> Iterator[str]:
+    """Perl 5.36's standard modules and scripts (``*.pm``, ``*.pl``), then its POD manuals."""
+    yield from package_docs(pk.deb("perl-modules-5.36") / "usr/share/perl/5.36.0", (".pm", ".pl"))
+    yield from package_docs(pk.deb("perl-doc") / "usr/share/perl/5.36.0/pod", (".pod",))
+
+
+def ruby_docs(pk: Packages) -> Iterator[str]:
+    """Ruby 3.1's standard library and bundled gems (``*.rb``, RBS signatures ``*.rbs``)."""
+    yield from package_docs(pk.deb("libruby3.1") / "usr/lib/ruby", (".rb", ".rbs"))
+
+
+def php_docs(pk: Packages) -> Iterator[str]:
+    """PHP sources of MediaWiki 1.39 with its bundled extensions and libraries
+    (SecureLinkFixer's generated domain list left out)."""
+    base = pk.deb("mediawiki") / "usr/share/mediawiki"
+    yield from package_docs(base, (".php",), exclude=("SecureLinkFixer",))
+
+
 # natural languages -----------------------------------------------------------
 
 # Scripts that a paragraph must be written in (in part) to count as translated.
@@ -1095,62 +1244,66 @@ def prose_components() -> list[Component]:
 
 
 def code_components() -> list[Component]:
-    return [
-        Component(
-            "python",
-            "code",
-            "python",
-            "PSF-2.0",
-            "the running interpreter's stdlib *.py (no tests, no site-packages)",
-            ("python",),
-            python_stdlib_docs,
-        ),
-        Component(
-            "c",
-            "code",
-            "c",
-            "LGPL-2.1+ and others (libxcrypt); LGPL-2.1+ (glibc)",
-            "libxcrypt-source lib/ and test/ *.c *.h, then glibc-source tarball *.c *.h",
-            ("deb:libxcrypt-source", "deb:glibc-source"),
-            c_docs,
-        ),
-        Component(
-            "go",
-            "code",
-            "go",
-            "BSD-3-Clause (Go)",
-            "golang-1.19-src src/**/*.go without _test.go and testdata",
-            ("deb:golang-1.19-src",),
-            go_docs,
-        ),
-        Component(
-            "rust",
-            "code",
-            "rust",
-            "MIT OR Apache-2.0 (Rust)",
-            "rust-src library/ then compiler/ **/*.rs without tests and benches",
-            ("deb:rust-src",),
-            rust_docs,
-        ),
-        Component(
-            "typescript",
-            "code",
-            "typescript",
-            "MIT (effect)",
-            f"npm {NPM_EFFECT} src/**/*.ts",
-            (f"npm:{NPM_EFFECT.rpartition('@')[0]}",),
-            ts_docs,
-        ),
-        Component(
-            "javascript",
-            "code",
-            "javascript",
-            "Apache-2.0 (TypeScript)",
-            f"npm {NPM_TYPESCRIPT} lib/typescript.js split into its bundled modules",
-            (f"npm:{NPM_TYPESCRIPT.rpartition('@')[0]}",),
-            js_docs,
-        ),
-    ] + large_code_components()
+    return (
+        [
+            Component(
+                "python",
+                "code",
+                "python",
+                "PSF-2.0",
+                "the running interpreter's stdlib *.py (no tests, no site-packages)",
+                ("python",),
+                python_stdlib_docs,
+            ),
+            Component(
+                "c",
+                "code",
+                "c",
+                "LGPL-2.1+ and others (libxcrypt); LGPL-2.1+ (glibc)",
+                "libxcrypt-source lib/ and test/ *.c *.h, then glibc-source tarball *.c *.h",
+                ("deb:libxcrypt-source", "deb:glibc-source"),
+                c_docs,
+            ),
+            Component(
+                "go",
+                "code",
+                "go",
+                "BSD-3-Clause (Go)",
+                "golang-1.19-src src/**/*.go without _test.go and testdata",
+                ("deb:golang-1.19-src",),
+                go_docs,
+            ),
+            Component(
+                "rust",
+                "code",
+                "rust",
+                "MIT OR Apache-2.0 (Rust)",
+                "rust-src library/ then compiler/ **/*.rs without tests and benches",
+                ("deb:rust-src",),
+                rust_docs,
+            ),
+            Component(
+                "typescript",
+                "code",
+                "typescript",
+                "MIT (effect)",
+                f"npm {NPM_EFFECT} src/**/*.ts",
+                (f"npm:{NPM_EFFECT.rpartition('@')[0]}",),
+                ts_docs,
+            ),
+            Component(
+                "javascript",
+                "code",
+                "javascript",
+                "Apache-2.0 (TypeScript)",
+                f"npm {NPM_TYPESCRIPT} lib/typescript.js split into its bundled modules",
+                (f"npm:{NPM_TYPESCRIPT.rpartition('@')[0]}",),
+                js_docs,
+            ),
+        ]
+        + large_code_components()
+        + more_code_components()
+    )
 
 
 def large_code_components() -> list[Component]:
@@ -1230,6 +1383,129 @@ def large_code_components() -> list[Component]:
             erlang_docs,
             tier=1,
         ),
+    ]
+
+
+def more_code_components() -> list[Component]:
+    """Tier 2 of ``--kind code``: more package sources, used once every tier 1 one runs out
+    (so the corpora tiers 0 and 1 make stay what they were)."""
+    tier2 = [
+        (
+            "binutils",
+            "c,assembly",
+            "GPL-3+ (GNU binutils; bfd, opcodes: GPL-3+)",
+            "binutils-source binutils-2.40.tar.xz "
+            + " ".join(BINUTILS_DIRS)
+            + " files "
+            + " ".join(f"*{x}" for x in BINUTILS_SUFFIXES)
+            + ", archive order",
+            ("deb:binutils-source",),
+            binutils_docs,
+        ),
+        (
+            "gdb",
+            "c,c++,tcl",
+            "GPL-3+ (GDB)",
+            "gdb-source gdb.tar.xz "
+            + " ".join(GDB_DIRS)
+            + " files "
+            + " ".join(f"*{x}" for x in BINUTILS_SUFFIXES)
+            + ", archive order",
+            ("deb:gdb-source",),
+            gdb_docs,
+        ),
+        (
+            "linux_other",
+            "assembly,devicetree,kconfig,make,shell",
+            "GPL-2.0 (Linux; some files dual-licensed, see their SPDX lines)",
+            "linux-source-6.1 tarball files outside Documentation/: "
+            + " ".join(f"*{x}" for x in LINUX_OTHER_SUFFIXES)
+            + " Kconfig* Makefile*, archive order",
+            ("deb:linux-source-6.1",),
+            linux_other_docs,
+        ),
+        (
+            "emacs_lisp",
+            "emacs-lisp",
+            "GPL-3+ (GNU Emacs)",
+            "emacs-el usr/share/emacs/**/*.el.gz decompressed",
+            ("deb:emacs-el",),
+            emacs_lisp_docs,
+        ),
+        (
+            "racket",
+            "racket",
+            "MIT OR Apache-2.0 (Racket)",
+            "racket-common usr/share/racket/{collects,pkgs}/**/*.rkt *.scrbl *.ss *.scm",
+            ("deb:racket-common",),
+            racket_docs,
+        ),
+        (
+            "latex",
+            "latex",
+            "LPPL-1.3c and others (each package's own; see texlive-latex-extra's copyright)",
+            "texlive-latex-extra usr/share/texlive/texmf-dist/** "
+            + " ".join(f"*{x}" for x in TEX_SUFFIXES),
+            ("deb:texlive-latex-extra",),
+            latex_docs,
+        ),
+        (
+            "php",
+            "php",
+            "GPL-2.0+ (MediaWiki); bundled libraries under their own free licenses",
+            "mediawiki usr/share/mediawiki/**/*.php (extensions-core/SecureLinkFixer left out)",
+            ("deb:mediawiki",),
+            php_docs,
+        ),
+        (
+            "go_tests",
+            "go",
+            "BSD-3-Clause (Go)",
+            "golang-1.19-src src/**/*_test.go without testdata",
+            ("deb:golang-1.19-src",),
+            go_test_docs,
+        ),
+        (
+            "python_pkgs",
+            "python",
+            "BSD-3-Clause (SymPy, Django, pandas, statsmodels, scikit-learn, NetworkX); "
+            "MIT (Twisted)",
+            "dist-packages/<module>/**/*.py of "
+            + ", ".join(
+                f"{pkg} ({mod}" + "".join(f"; no {x}/" for x in excl) + ")"
+                for pkg, mod, excl in PYTHON_PKGS
+            ),
+            tuple(f"deb:{pkg}" for pkg, _, _ in PYTHON_PKGS),
+            python_pkg_docs,
+        ),
+        (
+            "perl",
+            "perl",
+            "GPL-1+ or Artistic (Perl)",
+            "perl-modules-5.36 usr/share/perl/5.36.0/**/*.pm *.pl, then perl-doc pod/*.pod",
+            ("deb:perl-modules-5.36", "deb:perl-doc"),
+            perl_docs,
+        ),
+        (
+            "ruby",
+            "ruby",
+            "Ruby or BSD-2-Clause (Ruby); bundled gems under their own free licenses",
+            "libruby3.1 usr/lib/ruby/**/*.rb *.rbs",
+            ("deb:libruby3.1",),
+            ruby_docs,
+        ),
+        (
+            "common_lisp",
+            "common-lisp",
+            "public domain and BSD-style (SBCL)",
+            "sbcl-source usr/share/sbcl-source/**/*.lisp *.lisp-expr *.asd",
+            ("deb:sbcl-source",),
+            common_lisp_docs,
+        ),
+    ]
+    return [
+        Component(name, "code", lang, lic, extraction, sources, docs, tier=2)
+        for name, lang, lic, extraction, sources, docs in tier2
     ]
 
 
