@@ -190,8 +190,17 @@ def _merge_scan(
 
 
 @njit(cache=True, nogil=True)
-def _merge_heap(sym: np.ndarray, n: int, table: np.ndarray, rank_ids: np.ndarray) -> int:
-    """Merge ``sym[:n]`` with a heap of (rank, position) over a linked list; return the new length.
+def _merge_heap(
+    sym: np.ndarray,
+    n: int,
+    table: np.ndarray,
+    rank_ids: np.ndarray,
+    byte_pairs: np.ndarray,
+    data: np.ndarray,
+    start: int,
+) -> int:
+    """Merge ``sym[:n]``, the symbols of ``data[start:start + n]``, with a heap of
+    (rank, position) over a linked list; return the new length.
 
     The heap orders by rank, then by the left symbol's original position, so it
     picks what the scanning merge picks; stale entries are skipped on pop.
@@ -205,7 +214,7 @@ def _merge_heap(sym: np.ndarray, n: int, table: np.ndarray, rank_ids: np.ndarray
     heap = np.empty(3 * n + 4, dtype=np.int64)
     size = 0
     for i in range(n - 1):
-        r = _compact_rank(table, np.int64(sym[i]), np.int64(sym[i + 1]))
+        r = byte_pairs[np.int64(data[start + i]) * 256 + np.int64(data[start + i + 1])]
         if r != _NO_RANK64:
             size = _heap_push(heap, size, (r << np.int64(32)) | np.int64(i))
     while size > 0:
@@ -454,7 +463,7 @@ def encode_pieces(
                 scratch[i] = byte_ids[data[start + i]]
             sym = scratch[:n]
             if n > HEAP_THRESHOLD:
-                m = _merge_heap(sym, n, pairs, rank_ids)
+                m = _merge_heap(sym, n, pairs, rank_ids, byte_pairs, data, start)
             else:
                 m = _merge_scan(sym, n, pairs, rank_ids, prank, byte_pairs, data, start)
             for i in range(m):
