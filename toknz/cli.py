@@ -314,16 +314,247 @@ def decode(
     show_default=True,
     help="How many longest tokens to list.",
 )
-def inspect(tokenizer_name: str, pattern: str | None, as_json: bool, top: int) -> None:
+@click.option(
+    "--merge-stats",
+    is_flag=True,
+    help="Add merge-list statistics: share of merges that are digits, whitespace, code "
+    "punctuation or each script, and what cleaning the list skipped.",
+)
+@click.option(
+    "--merges",
+    "merge_limit",
+    type=click.IntRange(1),
+    default=None,
+    help="Analyse only the first K (cleaned) merges (default: all).",
+)
+@click.option(
+    "--category",
+    "categories",
+    multiple=True,
+    metavar="NAME=PATH",
+    help="Sample text of a category (repeatable): report where it first becomes frequent "
+    "in the merge order. Implies --merge-stats.",
+)
+@click.option(
+    "--diff",
+    "diff_name",
+    default=None,
+    metavar="NAME|PATH",
+    help="Compare the merge list with another tokenizer's: shared prefix, first divergence, "
+    "merges unique to each. Implies --merge-stats.",
+)
+def inspect(
+    tokenizer_name: str,
+    pattern: str | None,
+    as_json: bool,
+    top: int,
+    merge_stats: bool,
+    merge_limit: int | None,
+    categories: Sequence[str],
+    diff_name: str | None,
+) -> None:
     """Describe a tokenizer: sizes, pipeline, special tokens, longest tokens, byte and script statistics."""
-    from toknz.inspect import describe_tokenizer, format_report
+    from toknz.inspect import describe_merges, describe_tokenizer, format_merges, format_report
 
+    parsed = _parse_categories(categories) if categories else {}
     tok = _load(tokenizer_name, pattern)
     report = describe_tokenizer(tok, top=top)
+    if merge_stats or parsed or diff_name or merge_limit:
+        other = _load(diff_name, None) if diff_name else None
+        report["merges_report"] = describe_merges(
+            tok, merges=merge_limit, categories=parsed or None, diff=other
+        )
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False, indent=2))
     else:
         click.echo(format_report(report))
+        if "merges_report" in report:
+            click.echo(format_merges(report["merges_report"]))
+
+
+# --------------------------------------------------------------------- mixture
+
+
+def _parse_categories(items: Sequence[str]) -> dict[str, str]:
+    """``NAME=PATH`` options -> {name: path}; a missing ``=``, empty name or repeated name is a usage error."""
+    from toknz.errors import UsageError
+
+    out: dict[str, str] = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        name = name.strip()
+        if not sep or not name or not path:
+            raise UsageError(f"--category {item!r}: expected NAME=PATH")
+        if name in out:
+            raise UsageError(f"--category: the name {name!r} is given twice")
+        out[name] = path
+    return out
+
+
+def _bar(share: float, width: int = 40) -> str:
+    cells = share * width
+    full = int(cells)
+    part = " ▏▎▍▌▋▊▉"[int((cells - full) * 8)]
+    return ("█" * full + (part if full < width else "")).rstrip()
+
+
+def _write_plot(path: str, result: Any) -> None:
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from toknz.formats._io import atomic_write
+
+    ranked = result.ranked()
+    names = [n for n, _ in ranked][::-1]
+    shares = [100 * w for _, w in ranked][::-1]
+    fig, ax = plt.subplots(figsize=(7, 0.35 * len(names) + 1.2))
+    xerr = None
+    if result.intervals:
+        xerr = [
+            [
+                max(0.0, s - 100 * result.intervals[n][0])
+                for n, s in zip(names, shares, strict=True)
+            ],
+            [
+                max(0.0, 100 * result.intervals[n][1] - s)
+                for n, s in zip(names, shares, strict=True)
+            ],
+        ]
+    ax.barh(names, shares, xerr=xerr, color="#4c72b0", capsize=3)
+    ax.set_xlabel("share of training bytes (%)")
+    ax.set_title(f"inferred mixture of {result.tokenizer} ({result.merges_used:,} merges)")
+    fig.tight_layout()
+    suffix = path.rsplit(".", 1)[-1].lower()
+    buf = io.BytesIO()
+    fig.savefig(buf, format=suffix, dpi=120)
+    plt.close(fig)
+    atomic_write(path, buf.getvalue())
+
+
+@main.command()
+@_tokenizer_option
+@_pattern_option
+@click.option(
+    "--category",
+    "categories",
+    multiple=True,
+    required=True,
+    metavar="NAME=PATH",
+    help="A category and its sample text: a file or folder (repeatable; at least two).",
+)
+@click.option(
+    "--merges",
+    type=int,
+    default=None,
+    help="How many merges to use (default: the first 30,000, or all when fewer).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the result as JSON (weights by bytes, slack, constraints, time, skipped merges).",
+)
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write a bar chart (.png, .svg or .pdf).",
+)
+@click.option(
+    "--bootstrap",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="Resample each category's words N times for a 95% interval per weight.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for --bootstrap.")
+@click.option(
+    "--threads",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Threads or processes for counting words (default: all cores).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars and no summary.")
+def mixture(
+    tokenizer_name: str,
+    pattern: str | None,
+    categories: Sequence[str],
+    merges: int | None,
+    output: str | None,
+    plot: str | None,
+    bootstrap: int,
+    seed: int,
+    threads: int | None,
+    quiet: bool,
+) -> None:
+    """Infer the data mixture a BPE tokenizer was trained on, from sample text per category.
+
+    Replays the tokenizer's merges over each category's sample (normalized and
+    pre-tokenized as the tokenizer does) and solves a linear program for the
+    categories' shares (Hayase et al., 2024). Prints the shares of training
+    bytes, largest first.
+    """
+    from toknz.analysis import infer_mixture
+    from toknz.errors import UsageError
+
+    parsed = _parse_categories(categories)
+    if len(parsed) < 2:
+        raise UsageError(
+            f"give at least two categories with --category NAME=PATH (got {len(parsed)})"
+        )
+    if merges is not None and merges < 1:
+        raise UsageError(f"--merges must be at least 1, got {merges}")
+    if plot is not None and not plot.lower().endswith((".png", ".svg", ".pdf")):
+        raise UsageError(f"--plot {plot}: use a .png, .svg or .pdf file name")
+    tok = _load(tokenizer_name, pattern)
+    result = infer_mixture(
+        tok,
+        parsed,
+        merges=merges,
+        threads=threads,
+        bootstrap=bootstrap,
+        seed=seed,
+        progress=not quiet and sys.stderr.isatty(),
+    )
+    width = max(len(n) for n in parsed)
+    for name, share in result.ranked():
+        interval = ""
+        if result.intervals:
+            lo, hi = result.intervals[name]
+            interval = f"  [{100 * lo:5.1f}, {100 * hi:5.1f}]"
+        click.echo(f"{name:<{width}}  {100 * share:6.2f}%{interval}  {_bar(share)}")
+    if output is not None:
+        from toknz.formats._io import atomic_write
+
+        atomic_write(
+            output,
+            (json.dumps(result.to_json(), ensure_ascii=False, indent=2) + "\n").encode("utf-8"),
+        )
+    if plot is not None:
+        _write_plot(plot, result)
+    if not quiet:
+        skipped = result.merge_report["skipped"]
+        click.echo(
+            f"{result.tokenizer}: {result.merges_used:,} merges ({result.steps_active:,} seen in the samples), "
+            f"slack {result.slack:.3g}, {result.constraints:,} constraints in {result.rounds} rounds, "
+            f"{result.seconds['total']:.1f} s"
+            + (
+                f"; skipped merges: {', '.join(f'{k} {v:,}' for k, v in skipped.items())}"
+                if skipped
+                else ""
+            ),
+            err=True,
+        )
+        if not result.converged:
+            click.echo("warning: the LP stopped before every constraint held", err=True)
+        for path in (output, plot):
+            if path is not None:
+                click.echo(f"wrote {path}", err=True)
 
 
 # --------------------------------------------------------------------- train

@@ -132,3 +132,41 @@ def format_report(report: dict[str, Any]) -> str:
     for cls, n in report["token_classes"].items():
         lines.append(f"    {cls:20s} {n:>7,}  {100 * n / total:5.1f}%")
     return "\n".join(lines)
+
+
+def describe_merges(
+    tok: Tokenizer,
+    *,
+    merges: int | None = None,
+    categories: dict[str, Any] | None = None,
+    diff: Tokenizer | None = None,
+    threshold: float = 1e-4,
+) -> dict[str, Any]:
+    """Merge-list statistics (see :mod:`toknz.analysis.merge_stats`) as a JSON-ready dict.
+
+    ``merges`` limits the analysis to the first cleaned merges (default
+    all); ``categories`` (name -> sample path or paths) adds where each
+    category first becomes frequent; ``diff`` compares with another
+    tokenizer's merge list. Raises :class:`~toknz.errors.UsageError` for a
+    tokenizer with no merges.
+    """
+    from toknz.analysis.merge_stats import diff_merges, first_frequent, merge_classes
+    from toknz.analysis.merges import merge_list
+
+    cleaned = merge_list(tok, merges)
+    out: dict[str, Any] = {
+        "merge_classes": merge_classes(cleaned),
+        "merge_cleaning": cleaned.report(),
+    }
+    if categories:
+        out["first_frequent"] = first_frequent(tok, categories, cleaned, threshold=threshold)
+    if diff is not None:
+        out["diff"] = diff_merges(tok, diff, limit=merges)
+    return out
+
+
+def format_merges(report: dict[str, Any]) -> str:
+    """Render :func:`describe_merges`'s report as plain text."""
+    from toknz.analysis.merge_stats import format_merge_report
+
+    return format_merge_report(report)

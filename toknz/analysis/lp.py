@@ -1,0 +1,330 @@
+"""The data-mixture linear program, solved with HiGHS and lazy constraint generation.
+
+Variables: category weights ``alpha_i >= 0`` with ``sum alpha_i = 1`` (in
+pair units: each category's counts are divided by its number of pairs
+before the first merge), a slack ``v_t >= 0`` per merge step and a slack
+``v_p >= 0`` per competing pair. For every active step ``t`` and pair
+``p`` other than the merged one ``m(t)``::
+
+    sum_i alpha_i (c_i[m(t), t] - c_i[p, t]) / pairs_i + v_t + v_p >= 0
+
+and the objective is ``min sum v_t + sum v_p`` (Hayase et al., 2024).
+
+There are |pairs| x T such constraints, so they are generated lazily:
+the LP starts from the strongest competitor of each step under the
+uniform mixture; each round walks the steps once
+(:func:`toknz_core.lpscan.find_violations`, which keeps every pair's mixed
+count up to date from the per-step changes), adds the most violated
+constraints (at most ``per_step`` per step and ``max_add`` per round) and
+re-solves, warm-started, until no constraint is violated by more than the
+tolerance. The optimum is then that of the full LP. Counts are scaled to
+"per million pairs" inside the solver so its tolerances fit the numbers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from toknz.analysis.replay import PairCounts
+from toknz.errors import UsageError
+
+#: Counts are given to the solver per this many pairs.
+SCALE = 1e6
+
+
+@dataclass
+class LPInputs:
+    """Every category's replay in one global pair index (see :mod:`toknz_core.lpscan`)."""
+
+    init_offsets: np.ndarray
+    init_pairs: np.ndarray
+    init_counts: np.ndarray
+    step_offsets: np.ndarray
+    delta_pairs: np.ndarray
+    delta_values: np.ndarray
+    merge_counts: np.ndarray
+    merge_pairs: np.ndarray
+    n_pairs: int
+    denominators: np.ndarray
+
+    @property
+    def n_categories(self) -> int:
+        return int(self.merge_counts.shape[0])
+
+    @property
+    def steps(self) -> int:
+        return int(self.merge_pairs.shape[0])
+
+
+@dataclass
+class LPSolution:
+    """The optimum: weights in pair units, total slack (pair-fraction units), and how it was found."""
+
+    pair_weights: np.ndarray
+    slack: float
+    merge_slack: np.ndarray
+    constraints: int
+    pair_slacks: int
+    rounds: int
+    converged: bool
+    largest_violation: float
+    seconds: float
+
+
+def build_inputs(counts: Sequence[PairCounts], merge_keys: np.ndarray) -> LPInputs:
+    """Map every category's pair keys (and the merged pairs' keys) to one global index."""
+    if not counts:
+        raise UsageError("no categories to solve for")
+    steps = counts[0].steps
+    if any(c.steps != steps for c in counts) or merge_keys.shape[0] != steps:
+        raise UsageError("every category must be replayed over the same merges")
+    keys = np.unique(
+        np.concatenate(
+            [merge_keys.astype(np.int64)]
+            + [c.init_keys for c in counts]
+            + [np.unique(c.delta_keys) for c in counts]
+        )
+    )
+
+    def index(k: np.ndarray) -> np.ndarray:
+        return np.searchsorted(keys, k).astype(np.int32)
+
+    n = len(counts)
+    init_offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum([c.init_keys.shape[0] for c in counts], out=init_offsets[1:])
+    step_offsets = np.empty((n, steps + 1), dtype=np.int64)
+    base = 0
+    for i, c in enumerate(counts):
+        step_offsets[i] = c.delta_offsets + base
+        base += int(c.delta_offsets[-1])
+    denominators = np.array([max(c.total_pairs, 1) for c in counts], dtype=np.float64)
+    return LPInputs(
+        init_offsets,
+        np.concatenate([index(c.init_keys) for c in counts]),
+        np.concatenate([c.init_counts for c in counts]),
+        step_offsets,
+        np.concatenate([index(c.delta_keys) for c in counts]),
+        np.concatenate([c.delta_values for c in counts]),
+        np.stack([c.merge_counts for c in counts]),
+        index(merge_keys.astype(np.int64)),
+        int(keys.shape[0]),
+        denominators,
+    )
+
+
+def _highs() -> Any:
+    try:
+        import highspy
+    except ImportError:  # pragma: no cover - a dependency
+        raise UsageError("mixture inference needs highspy (pip install highspy)") from None
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("random_seed", 0)
+    return h
+
+
+class _Model:
+    """The growing LP in HiGHS: columns alpha (n), v_t (T), then v_p as pairs are first used."""
+
+    def __init__(self, n: int, steps: int) -> None:
+        import highspy
+
+        self.n = n
+        self.steps = steps
+        self.h = _highs()
+        self.inf = highspy.kHighsInf
+        cols = n + steps
+        costs = np.concatenate([np.zeros(n), np.ones(steps)])
+        lower = np.zeros(cols)
+        upper = np.concatenate([np.ones(n), np.full(steps, self.inf)])
+        self.h.addCols(cols, costs, lower, upper, 0, np.zeros(0, np.int32), [], [])
+        self.h.addRows(
+            1,
+            np.ones(1),
+            np.ones(1),
+            n,
+            np.zeros(1, dtype=np.int32),
+            np.arange(n, dtype=np.int32),
+            np.ones(n),
+        )
+        self.pair_col: dict[int, int] = {}
+        self.rows = 0
+        self.seen: set[tuple[int, int]] = set()
+
+    def add(self, steps: np.ndarray, pairs: np.ndarray, coef: np.ndarray) -> int:
+        """Add rows ``coef[r] . alpha + v_steps[r] + v_pairs[r] >= 0``; returns how many were new."""
+        new_pairs = [int(p) for p in dict.fromkeys(pairs.tolist()) if int(p) not in self.pair_col]
+        if new_pairs:
+            first = self.n + self.steps + len(self.pair_col)
+            for j, p in enumerate(new_pairs):
+                self.pair_col[p] = first + j
+            k = len(new_pairs)
+            self.h.addCols(
+                k, np.ones(k), np.zeros(k), np.full(k, self.inf), 0, np.zeros(0, np.int32), [], []
+            )
+        starts: list[int] = []
+        index: list[int] = []
+        value: list[float] = []
+        for r in range(steps.shape[0]):
+            starts.append(len(index))
+            nz = np.nonzero(coef[r])[0]
+            index.extend(nz.tolist())
+            value.extend(coef[r, nz].tolist())
+            index.append(self.n + int(steps[r]))
+            value.append(1.0)
+            index.append(self.pair_col[int(pairs[r])])
+            value.append(1.0)
+        m = steps.shape[0]
+        if m:
+            self.h.addRows(
+                m,
+                np.zeros(m),
+                np.full(m, self.inf),
+                len(index),
+                np.array(starts, dtype=np.int32),
+                np.array(index, dtype=np.int32),
+                np.array(value, dtype=np.float64),
+            )
+        self.rows += m
+        return m
+
+    def solve(self) -> tuple[np.ndarray, float]:
+        import highspy
+
+        self.h.run()
+        status = self.h.getModelStatus()
+        if status != highspy.HighsModelStatus.kOptimal:
+            raise UsageError(f"the LP solver stopped without an optimum ({status})")
+        x = np.asarray(self.h.getSolution().col_value, dtype=np.float64)
+        return x, float(self.h.getInfo().objective_function_value)
+
+
+def solve_mixture_lp(
+    data: LPInputs,
+    *,
+    active: np.ndarray | None = None,
+    per_step: int = 3,
+    max_add: int = 10_000,
+    initial_per_step: int = 1,
+    tolerance: float = 1e-9,
+    max_rounds: int = 1000,
+    on_round: Callable[[int, int], None] | None = None,
+) -> LPSolution:
+    """Solve the mixture LP over ``data`` with lazy constraint generation.
+
+    ``active[t]`` (bool, default all) says which steps get constraints;
+    ``tolerance`` is the violation (in pair-fraction units) below which a
+    constraint counts as satisfied. ``on_round(round, constraints)`` is
+    called after each solve. Returns weights in pair units (summing to 1)
+    and the total slack; ``converged`` is False only when ``max_rounds``
+    ran out with constraints still violated.
+    """
+    from toknz_core.lpscan import constraint_counts, find_violations
+
+    start = time.perf_counter()
+    n, steps = data.n_categories, data.steps
+    act = (
+        np.ones(steps, dtype=np.bool_)
+        if active is None
+        else np.ascontiguousarray(active, dtype=np.bool_)
+    )
+    scale = SCALE / data.denominators
+    tol = tolerance * SCALE
+    model = _Model(n, steps)
+    alpha = np.full(n, 1.0 / n)
+    merge_slack = np.zeros(steps)
+    pair_slack = np.zeros(data.n_pairs)
+
+    def scan(strongest: bool, k: int, limit: int) -> tuple[np.ndarray, np.ndarray, float]:
+        return find_violations(
+            alpha * scale,
+            merge_slack,
+            pair_slack,
+            act,
+            data.init_offsets,
+            data.init_pairs,
+            data.init_counts,
+            data.step_offsets,
+            data.delta_pairs,
+            data.delta_values,
+            data.merge_counts,
+            data.merge_pairs,
+            tol,
+            k,
+            limit,
+            strongest,
+        )
+
+    def add(found_t: np.ndarray, found_p: np.ndarray) -> int:
+        keep = [
+            r
+            for r, key in enumerate(zip(found_t.tolist(), found_p.tolist(), strict=True))
+            if key not in model.seen
+        ]
+        if not keep:
+            return 0
+        t_new = found_t[keep]
+        p_new = found_p[keep]
+        order = np.argsort(t_new, kind="stable")
+        t_new, p_new = t_new[order], p_new[order]
+        model.seen.update(zip(t_new.tolist(), p_new.tolist(), strict=True))
+        diff = constraint_counts(
+            t_new,
+            p_new,
+            data.n_pairs,
+            data.init_offsets,
+            data.init_pairs,
+            data.init_counts,
+            data.step_offsets,
+            data.delta_pairs,
+            data.delta_values,
+            data.merge_counts,
+        )
+        return model.add(t_new, p_new, diff * scale[None, :])
+
+    seed_t, seed_p, _ = scan(True, initial_per_step, 2**62)
+    add(seed_t, seed_p)
+    rounds = 0
+    objective = 0.0
+    worst = 0.0
+    converged = False
+    while True:
+        x, objective = model.solve()
+        rounds += 1
+        alpha = np.clip(x[:n], 0.0, None)
+        alpha /= alpha.sum() or 1.0
+        merge_slack = x[n : n + steps].copy()
+        pair_slack[:] = 0.0
+        for p, col in model.pair_col.items():
+            pair_slack[p] = x[col]
+        if on_round is not None:
+            on_round(rounds, model.rows)
+        found_t, found_p, worst = scan(False, per_step, max_add)
+        if found_t.shape[0] == 0:
+            converged = True
+            break
+        if add(found_t, found_p) == 0:
+            # Only constraints already in the LP: violated within the solver's own tolerance.
+            converged = True
+            break
+        if rounds >= max_rounds:
+            break
+    return LPSolution(
+        alpha,
+        objective / SCALE,
+        merge_slack / SCALE,
+        model.rows,
+        len(model.pair_col),
+        rounds,
+        converged,
+        worst / SCALE,
+        time.perf_counter() - start,
+    )
+
+
+__all__ = ["SCALE", "LPInputs", "LPSolution", "build_inputs", "solve_mixture_lp"]
