@@ -146,3 +146,23 @@ def test_compact_table_refuses_what_it_cannot_hold(
 ) -> None:
     cols = [np.array([e[k] for e in entries], dtype=np.int32) for k in range(4)]
     assert not kernels.build_compact_pairs(*cols)[2]
+
+
+@SETTINGS
+@given(merge_tables(), documents(), st.sets(st.integers(0, ALPHABET - 1), max_size=2))
+def test_bytes_without_a_token_are_dropped(
+    entries: list[tuple[int, int, int, int]], pieces: list[bytes], missing: set[int]
+) -> None:
+    """A byte with no token vanishes and its neighbours may merge (the `tokenizers` BPE model)."""
+    entries = [e for e in entries if e[0] not in missing and e[1] not in missing]
+    twin = {(a, b): (r, n) for a, b, r, n in entries}
+    want = [i for p in pieces for i in twin_merge([b for b in p if b not in missing], twin)]
+    tables = list(tables_for(entries, {}, shortcut=False))
+    byte_ids = np.arange(256, dtype=np.int32)
+    for b in missing:
+        byte_ids[b] = -1
+    tables[0] = byte_ids
+    tables[3] = kernels.byte_pair_ranks(byte_ids, tables[1])
+    for cache in caches():
+        assert run(pieces, tuple(tables), cache) == want
+        assert run(pieces, tuple(tables), cache) == want

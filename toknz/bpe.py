@@ -219,8 +219,12 @@ class BPE:
 
     @property
     def has_fast_path(self) -> bool:
-        """True when whole documents can take the compiled path of :meth:`text_encoder` (byte-level, no affixes, all 256 bytes)."""
-        return self._bytes_mode and not self._missing_bytes
+        """True when whole documents can take the compiled path of :meth:`text_encoder`.
+
+        Byte-level, no affixes, and every byte a token or no unknown token (missing bytes dropped).
+        """
+        # Bytes with no token are dropped by the kernel; an unknown token needs the slow path.
+        return self._bytes_mode and (not self._missing_bytes or self._unk_id < 0)
 
     def _fast_tables(self) -> tuple[Any, ...] | None:
         """The tables of :func:`toknz_core.docencode.encode_pieces` (after ``byte_ids``...), or None.

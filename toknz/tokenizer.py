@@ -255,6 +255,8 @@ class Tokenizer:
         else:
             compiled = self._compiled_encoder()
         if compiled is not None and not raw_matcher and not norm_matcher:
+            if self.normalizer is not None:
+                text = self.normalizer.normalize(text)
             return [self._encode_compiled(text)] if text else []
         parts: list[np.ndarray | list[int]] = []
         first = True
@@ -302,7 +304,7 @@ class Tokenizer:
         kind = self.__dict__.get("_kind", False)
         if kind is False:
             kind = None
-            if self.normalizer is None and self.model.has_fast_path:
+            if self.model.has_fast_path:
                 from toknz.fast_pretokenize import kind_of
                 from toknz.pretokenize import PATTERNS, ByteLevel, PreTokenizerSequence, Split
 
@@ -378,7 +380,8 @@ class Tokenizer:
             if not isinstance(text, str):
                 raise UsageError(f"batch encoding expects str items, got {type(text).__name__}")
             self._check_disallowed(text, disallowed)
-        datas = [_utf8(t) for t in texts]
+        norm = self.normalizer
+        datas = [_utf8(norm.normalize(t) if norm is not None else t) for t in texts]
         sizes = np.zeros(len(datas) + 1, dtype=np.int64)
         np.cumsum(np.fromiter(map(len, datas), dtype=np.int64, count=len(datas)), out=sizes[1:])
         n_groups = max(1, min(len(datas), threads * 4 if threads > 1 else 1))

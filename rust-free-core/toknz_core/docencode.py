@@ -143,10 +143,13 @@ def compact_pair_lookup(table: np.ndarray, rank_ids: np.ndarray, a: int, b: int)
 @njit(cache=True, nogil=True)
 def byte_pair_ranks(byte_ids: np.ndarray, table: np.ndarray) -> np.ndarray:
     """Rank (or ``NO_RANK``) of the merge of the symbols of bytes ``x`` and ``y`` at ``x * 256 + y``."""
-    out = np.empty(65536, dtype=np.int64)
+    out = np.full(65536, _NO_RANK64, dtype=np.int64)
     for x in range(256):
         for y in range(256):
-            out[x * 256 + y] = _compact_rank(table, np.int64(byte_ids[x]), np.int64(byte_ids[y]))
+            if byte_ids[x] >= 0 and byte_ids[y] >= 0:
+                out[x * 256 + y] = _compact_rank(
+                    table, np.int64(byte_ids[x]), np.int64(byte_ids[y])
+                )
     return out
 
 
@@ -160,13 +163,19 @@ def _merge_scan(
     byte_pairs: np.ndarray,
     data: np.ndarray,
     start: int,
+    raw: bool,
 ) -> int:
-    """Merge ``sym[:n]``, the symbols of bytes ``data[start:start + n]``, in place by scanning.
+    """Merge ``sym[:n]`` in place by scanning; return the new length.
 
-    ``prank`` is scratch of at least ``n`` int64. Returns the new length.
+    With ``raw``, ``sym[:n]`` are the symbols of the bytes ``data[start:start + n]``
+    and the first ranks come from ``byte_pairs``; otherwise from the pair table.
+    ``prank`` is scratch of at least ``n`` int64.
     """
     for i in range(n - 1):
-        prank[i] = byte_pairs[np.int64(data[start + i]) * 256 + np.int64(data[start + i + 1])]
+        if raw:
+            prank[i] = byte_pairs[np.int64(data[start + i]) * 256 + np.int64(data[start + i + 1])]
+        else:
+            prank[i] = _compact_rank(table, np.int64(sym[i]), np.int64(sym[i + 1]))
     while n > 1:
         best = _NO_RANK64
         at = -1
@@ -198,9 +207,10 @@ def _merge_heap(
     byte_pairs: np.ndarray,
     data: np.ndarray,
     start: int,
+    raw: bool,
 ) -> int:
-    """Merge ``sym[:n]``, the symbols of ``data[start:start + n]``, with a heap of
-    (rank, position) over a linked list; return the new length.
+    """Merge ``sym[:n]`` with a heap of (rank, position) over a linked list; return the
+    new length. ``raw`` as in :func:`_merge_scan`.
 
     The heap orders by rank, then by the left symbol's original position, so it
     picks what the scanning merge picks; stale entries are skipped on pop.
@@ -214,7 +224,10 @@ def _merge_heap(
     heap = np.empty(3 * n + 4, dtype=np.int64)
     size = 0
     for i in range(n - 1):
-        r = byte_pairs[np.int64(data[start + i]) * 256 + np.int64(data[start + i + 1])]
+        if raw:
+            r = byte_pairs[np.int64(data[start + i]) * 256 + np.int64(data[start + i + 1])]
+        else:
+            r = _compact_rank(table, np.int64(sym[i]), np.int64(sym[i + 1]))
         if r != _NO_RANK64:
             size = _heap_push(heap, size, (r << np.int64(32)) | np.int64(i))
     while size > 0:
@@ -389,7 +402,8 @@ def encode_pieces(
 
     ``data`` (uint8) is the document's bytes and ``ends`` (int64) the end
     offset of each piece (the first starts at 0). Each piece becomes symbols
-    through ``byte_ids`` (int32, 256 entries, all present) and is merged with
+    through ``byte_ids`` (int32, 256 entries; -1 for a byte with no token, which is
+    dropped as the ``tokenizers`` BPE model does without an unknown token) and is merged with
     the compact pair table ``(pairs, rank_ids, byte_pairs)``. With ``shortcut``,
     a piece that is itself a token encodes to that token (tiktoken's rule and
     ``ignore_merges``), looked up in ``short8``/``short24`` when it has at most
@@ -413,8 +427,10 @@ def encode_pieces(
         if n <= 0:
             continue
         if n == 1:
-            out[n_out] = byte_ids[data[start]]
-            n_out += 1
+            b = byte_ids[data[start]]
+            if b >= 0:  # a byte with no token is dropped
+                out[n_out] = b
+                n_out += 1
             start = end
             continue
         cacheable = n <= CACHE_WORD
@@ -459,13 +475,18 @@ def encode_pieces(
             if n > scratch.shape[0]:
                 scratch = np.empty(2 * n, dtype=np.int32)
                 prank = np.empty(2 * n, dtype=np.int64)
+            k = 0
             for i in range(n):
-                scratch[i] = byte_ids[data[start + i]]
-            sym = scratch[:n]
-            if n > HEAP_THRESHOLD:
-                m = _merge_heap(sym, n, pairs, rank_ids, byte_pairs, data, start)
-            else:
-                m = _merge_scan(sym, n, pairs, rank_ids, prank, byte_pairs, data, start)
+                b = byte_ids[data[start + i]]
+                if b >= 0:  # a byte with no token is dropped; its neighbours may merge
+                    scratch[k] = b
+                    k += 1
+            sym = scratch[:k]
+            raw = k == n
+            if k > HEAP_THRESHOLD:
+                m = _merge_heap(sym, k, pairs, rank_ids, byte_pairs, data, start, raw)
+            elif k > 0:
+                m = _merge_scan(sym, k, pairs, rank_ids, prank, byte_pairs, data, start, raw)
             for i in range(m):
                 out[n_out + i] = sym[i]
         if cacheable and m <= CACHE_IDS:
