@@ -401,8 +401,14 @@ def _bar(share: float, width: int = 40) -> str:
 def _write_plot(path: str, result: Any) -> None:
     import io
 
-    import matplotlib
+    from toknz.errors import UsageError
 
+    try:
+        import matplotlib
+    except ImportError:
+        raise UsageError(
+            f"--plot {path}: plotting needs matplotlib (pip install 'toknz[plot]')"
+        ) from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
