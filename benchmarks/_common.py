@@ -124,6 +124,7 @@ def write_atomic(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
         f.write(text)
+    os.chmod(tmp, 0o644)  # mkstemp makes it private; these are docs
     os.replace(tmp, path)
 
 

@@ -61,7 +61,6 @@ import datetime as dt
 import hashlib
 import json
 import os
-import platform
 import re
 import shlex
 import shutil
@@ -75,6 +74,16 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+from _common import (  # noqa: E402
+    free_cores,
+    git_state,
+    library_versions,
+    load_average,
+    machine_info,
+    replace_section,
+    write_atomic,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPORA = ROOT / "corpora"
@@ -140,91 +149,6 @@ def note(msg: str) -> None:
 
 # --------------------------------------------------------------------------- #
 # machine and versions
-
-
-def machine_info() -> dict[str, Any]:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count() or 0
-    mem_gb = None
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                mem_gb = round(int(line.split()[1]) / 1e6, 1)
-    except OSError:
-        pass
-    return {
-        "cpu_model": model,
-        "cores": os.cpu_count(),
-        "usable_cores": usable,
-        "mem_gb": mem_gb,
-        "os": platform.platform(),
-        "python": platform.python_version(),
-    }
-
-
-def library_versions() -> dict[str, str]:
-    from importlib import metadata
-
-    out = {}
-    for dist in VERSION_DISTS:
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            out[dist] = "not installed"
-    return out
-
-
-def load_average() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "unknown"
-
-
-def free_cores(threads: int = THREADS) -> float:
-    """Cores ``threads`` busy threads actually got for ~0.3 s (CPU time / wall time).
-
-    hashlib releases the GIL, so on an idle machine this is ``threads``; less means other
-    processes hold the cores and every contender ran slower than on an idle machine.
-    """
-    data = b"x" * 4_000_000
-
-    def burn() -> None:
-        for _ in range(25):
-            hashlib.sha256(data).digest()
-
-    workers = [threading.Thread(target=burn) for _ in range(threads)]
-    c0, w0 = time.process_time(), time.perf_counter()
-    for t in workers:
-        t.start()
-    for t in workers:
-        t.join()
-    return (time.process_time() - c0) / (time.perf_counter() - w0)
-
-
-def git_state() -> str:
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        )
-        if head.returncode != 0:
-            return "no commit yet"
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-        return head.stdout.strip() + (" (uncommitted changes)" if dirty else "")
-    except OSError:
-        return "unknown"
 
 
 # --------------------------------------------------------------------------- #
@@ -1266,32 +1190,6 @@ def profile_markdown(profile: dict[str, Any], summary: dict) -> list[str]:
     return lines
 
 
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-        f.write(text)
-    os.chmod(tmp, 0o644)  # mkstemp makes it private; these are docs
-    os.replace(tmp, path)
-
-
-def replace_section(doc: str, section: str, body: str) -> str:
-    """``doc`` with the level-2 section titled ``section`` replaced by ``body`` (or appended)."""
-    lines = doc.splitlines()
-    start = next((i for i, ln in enumerate(lines) if ln.strip() == section), None)
-    if start is None:
-        return doc.rstrip("\n") + "\n\n" + body.rstrip("\n") + "\n"
-    end = next(
-        (i for i in range(start + 1, len(lines)) if re.match(r"^## (?!#)", lines[i])), len(lines)
-    )
-    new = (
-        lines[:start]
-        + body.rstrip("\n").splitlines()
-        + ([""] + lines[end:] if end < len(lines) else [])
-    )
-    return "\n".join(new).rstrip("\n") + "\n"
-
-
 def plot(summary: dict, order: list[str], vocabs: list[int]) -> str | None:
     try:
         import matplotlib
@@ -1399,7 +1297,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python " + shlex.join(sys.argv if argv is None else [__file__, *argv]),
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine_info(),
-        "versions": library_versions(),
+        "versions": library_versions(VERSION_DISTS),
         "git": git_state(),
         "quick": args.quick,
         "rounds": rounds,
