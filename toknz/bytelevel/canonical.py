@@ -1,0 +1,400 @@
+"""Canonicality: is a token sequence what the tokenizer itself would produce for its bytes?
+
+A sequence of token ids is *canonical* for a tokenizer when encoding its bytes
+gives the sequence back: ``tokenizer.encode_ordinary(text) == ids`` where
+``text`` is ``tokenizer.decode_bytes(ids)`` decoded as UTF-8.
+
+Bytes that are not valid UTF-8 (a byte-level token can hold half a character)
+are given a meaning too, for byte-level tokenizers: the bytes are decoded with
+``surrogateescape``, so each undecodable byte becomes one character that is
+neither a letter, a number nor white space (Unicode category ``Cs``); the text
+is pre-tokenized as usual and each piece is BPE-encoded from its own bytes. On
+valid UTF-8 this is exactly ``encode_ordinary``. For a tokenizer that is not
+byte-level (SentencePiece-style) a sequence whose bytes are not valid UTF-8 is
+not canonical.
+
+How it is decided (byte-level BPE): the decoded text is pre-tokenized once;
+every pre-token boundary must be a token boundary; a pre-token that is one
+token must be that token's own encoding; inside a pre-token of several tokens
+every adjacent pair must pass the merge-history test of
+:mod:`toknz_core.canon` (near O(1) per pair, on trees precomputed once per
+tokenizer). Tokens whose merge tree cannot be walked, added tokens, and text
+that a normalizer would change fall back to re-encoding (exact, slower).
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from toknz.errors import InputError, UsageError
+from toknz.pretokenize import NoSplit, pre_tokenize
+
+_TABLES: weakref.WeakKeyDictionary[Any, Canonicality] = weakref.WeakKeyDictionary()
+
+# Contexts tried on each side of a junction to see whether a pre-token
+# boundary can ever fall there (see Canonicality.boundary_possible).
+_RIGHT_CONTEXTS = ("", " ", "a", "A", "1", ".", "\n", "s", "t", "'", "ll", " a", "\u4e00")
+
+
+def _text_of(data: bytes) -> str:
+    return data.decode("utf-8", "surrogateescape")
+
+
+def _bytes_of(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
+
+
+class Canonicality:
+    """Precomputed tables answering canonicality questions for one tokenizer.
+
+    Build it once per tokenizer with :func:`canonicality` (cached). Token ids
+    are those of ``tokenizer`` (model tokens and added tokens); an id outside
+    ``0..n_vocab-1`` raises :class:`~toknz.errors.InputError`.
+    """
+
+    def __init__(self, tokenizer: Any) -> None:
+        from toknz_core import canon
+
+        self.tokenizer = tokenizer
+        model = tokenizer.model
+        self.model = model
+        self.n_vocab: int = tokenizer.n_vocab
+        self.n_model: int = model.n_vocab
+        self.byte_level: bool = bool(model.byte_level)
+        #: ranks rule / ignore_merges: a pre-token that is itself a token encodes to it.
+        self.whole_piece_rule: bool = model.merge_rule == "ranks" or bool(model.ignore_merges)
+        self.added_ids: frozenset[int] = frozenset(t.id for t in tokenizer.added_tokens)
+        self.special_ids: frozenset[int] = frozenset(
+            t.id for t in tokenizer.added_tokens if t.special
+        )
+        self._plain_added = tuple(t.content for t in tokenizer.added_tokens if not t.special)
+        self.token_bytes: list[bytes] = [
+            tokenizer.decode_single_token_bytes(i) for i in range(self.n_vocab)
+        ]
+        self.has_split = not isinstance(tokenizer.pre_tokenizer, NoSplit)
+        self.keys, self.ranks, _ = model.table
+        self.left_child, self.right_child, self.crank = self._merge_trees()
+        self.irregular = self.crank == canon.IRREGULAR
+        self._bytes_to_id: dict[bytes, int] = {}
+        for i in range(self.n_model - 1, -1, -1):
+            if model.id_to_token[i] is not None:
+                self._bytes_to_id[self.token_bytes[i]] = i
+        self._boundary_cache: dict[tuple[bytes, bytes], bool] = {}
+
+    # ------------------------------------------------------------ merge trees
+
+    def _initial_symbols(self, token_id: int) -> list[int] | None:
+        model = self.model
+        tok = model.id_to_token[token_id]
+        if tok is None:
+            return None
+        if self.byte_level:
+            raw = model.token_bytes(token_id)
+            if raw is None:
+                return None
+            syms = [int(model._byte_ids[b]) for b in raw] if model._bytes_mode else None
+            if syms is None:
+                return None
+        else:
+            syms = model._initial_symbols(tok)
+        return syms if all(s >= 0 for s in syms) else None
+
+    def _merge_trees(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(left_child, right_child, crank)`` of every model token (see :mod:`toknz_core.canon`)."""
+        from toknz_core import canon, encode
+
+        n = self.n_model
+        left_child = np.full(n, -1, dtype=np.int32)
+        right_child = np.full(n, -1, dtype=np.int32)
+        crank = np.full(n, canon.IRREGULAR, dtype=np.int64)
+        _, _, p_rank, p_new = self.model.pair_arrays()
+        # Candidate final merges of each token, by rank: the first one below which
+        # BPE leaves exactly that merge's two parts is the token's last merge.
+        order = np.lexsort((p_rank, p_new))
+        cand_new = p_new[order].astype(np.int64)
+        cand_rank = p_rank[order].astype(np.int64)
+        starts = np.searchsorted(cand_new, np.arange(n + 1))
+        symbols: dict[int, list[int]] = {}
+        for t in range(n):
+            if starts[t] == starts[t + 1]:
+                syms = self._initial_symbols(t)
+                if syms is not None and len(syms) == 1 and syms[0] == t:
+                    crank[t] = -1
+                continue
+            syms = self._initial_symbols(t)
+            if syms is None:
+                continue
+            if len(syms) == 1:
+                if syms[0] == t:
+                    crank[t] = -1
+                continue
+            symbols[t] = syms
+        keys, ranks, ids = self.model.table
+        todo = sorted(symbols)
+        k = 0
+        while todo:
+            todo = [t for t in todo if starts[t] + k < starts[t + 1]]
+            if not todo:
+                break
+            lengths = np.array([len(symbols[t]) for t in todo], dtype=np.int64)
+            offsets = np.zeros(len(todo) + 1, dtype=np.int64)
+            np.cumsum(lengths, out=offsets[1:])
+            flat = np.fromiter(
+                (s for t in todo for s in symbols[t]), dtype=np.int32, count=int(offsets[-1])
+            )
+            limits = cand_rank[starts[np.array(todo, dtype=np.int64)] + k].astype(np.int32)
+            parts, part_offsets = encode.merge_words_below(flat, offsets, limits, keys, ranks, ids)
+            left_over: list[int] = []
+            for w, t in enumerate(todo):
+                s, e = int(part_offsets[w]), int(part_offsets[w + 1])
+                if e - s == 2:
+                    a, b = int(parts[s]), int(parts[s + 1])
+                    slot = encode._lookup(keys, np.int32(a), np.int32(b))
+                    if slot >= 0 and int(ranks[slot]) == limits[w] and int(ids[slot]) == t:
+                        left_child[t], right_child[t] = a, b
+                        crank[t] = int(limits[w])
+                        continue
+                left_over.append(t)
+            todo = left_over
+            k += 1
+        # A tree is walkable when both children are, and ranks grow upwards.
+        order = np.argsort(np.where(crank >= 0, crank, -1), kind="stable")
+        regular = crank == -1
+        for t in order.tolist():
+            if crank[t] < 0:
+                continue
+            a, b = left_child[t], right_child[t]
+            if regular[a] and regular[b] and crank[a] < crank[t] and crank[b] < crank[t]:
+                regular[t] = True
+        crank[~regular] = canon.IRREGULAR
+        left_child[~regular] = -1
+        right_child[~regular] = -1
+        return left_child, right_child, crank
+
+    # ------------------------------------------------------------ checks
+
+    def check_ids(self, ids: Sequence[int]) -> None:
+        """Raise :class:`~toknz.errors.InputError` for an id outside ``0..n_vocab-1``."""
+        n = self.n_vocab
+        for pos, i in enumerate(ids):
+            if not isinstance(i, int | np.integer) or not (0 <= int(i) < n):
+                raise InputError(
+                    f"{self.tokenizer.name}: token id {i!r} at position {pos} is outside "
+                    f"the vocabulary (0..{n - 1})"
+                )
+
+    def merge_compatible(self, left: int, right: int) -> bool | None:
+        """Whether BPE keeps ``left`` and ``right`` apart inside one pre-token.
+
+        Context-free: answers for the merge rules only (pre-tokenization and the
+        whole-piece rule aside). None when a token's merge tree cannot be walked.
+        """
+        from toknz_core import canon
+
+        self.check_ids([left, right])
+        if left >= self.n_model or right >= self.n_model:
+            return None
+        r = canon.pair_ok(
+            np.int64(left),
+            np.int64(right),
+            self.left_child,
+            self.right_child,
+            self.crank,
+            self.keys,
+            self.ranks,
+        )
+        return None if r == canon.UNDECIDED else bool(r == canon.VALID)
+
+    def merge_compatible_row(self, left: int, rights: np.ndarray) -> np.ndarray:
+        """int8 answers of :meth:`merge_compatible` for one ``left`` against many model ids.
+
+        1 valid, 0 invalid, -1 undecided (irregular token, or an added token).
+        """
+        from toknz_core import canon
+
+        rights = np.asarray(rights, dtype=np.int64)
+        out = np.full(rights.shape[0], -1, dtype=np.int8)
+        if not (0 <= left < self.n_model):
+            return out
+        inside = rights < self.n_model
+        out[inside] = canon.row_ok(
+            np.int64(left),
+            rights[inside],
+            self.left_child,
+            self.right_child,
+            self.crank,
+            self.keys,
+            self.ranks,
+        )
+        return out
+
+    def boundary_possible(self, left: bytes, right: bytes) -> bool:
+        """Whether a pre-token boundary can fall between the texts ``left`` and ``right``.
+
+        ``left`` is the whole text before the junction (bytes, its real left
+        context); ``right`` the bytes after it that are known (at least one
+        character). The junction is a boundary candidate when, for one of a
+        fixed set of continuations after ``right`` (a probe of the unknown
+        future: nothing, a space, a letter, a digit, punctuation, a newline,
+        contraction letters), pre-tokenizing ``left + right + continuation``
+        puts a boundary there. A junction inside a character never is one.
+        Without a pre-tokenizer: never. Results are cached.
+        """
+        if not self.has_split:
+            return False
+        if not left or not right:
+            return True
+        key = (left, right)
+        hit = self._boundary_cache.get(key)
+        if hit is not None:
+            return hit
+        head = _text_of(left)
+        whole = _text_of(left + right)
+        if not whole.startswith(head) or len(_bytes_of(head)) != len(left):
+            hit = False  # the junction splits a character
+        else:
+            hit = False
+            at = len(head)
+            pre = self.tokenizer.pre_tokenizer
+            for rc in _RIGHT_CONTEXTS:
+                ends = 0
+                for p in pre_tokenize(pre, whole + rc):
+                    ends += len(p)
+                    if ends >= at:
+                        break
+                if ends == at:
+                    hit = True
+                    break
+        if len(self._boundary_cache) > 1 << 16:
+            self._boundary_cache.clear()
+        self._boundary_cache[key] = hit
+        return hit
+
+    def is_canonical(self, ids: Sequence[int]) -> bool:
+        """Whether ``ids`` is what the tokenizer produces for its bytes (see the module doc)."""
+        ids = [int(i) for i in ids]
+        self.check_ids(ids)
+        if not ids:
+            return True
+        data = b"".join(self.token_bytes[i] for i in ids)
+        if not self.byte_level or any(i in self.added_ids or i >= self.n_model for i in ids):
+            return self._reference(ids, data)
+        text = _text_of(data)
+        normalizer = self.tokenizer.normalizer
+        if normalizer is not None and normalizer.normalize(text) != text:
+            return False
+        if any(c in text for c in self._plain_added):
+            return self._reference(ids, data)
+        pieces = pre_tokenize(self.tokenizer.pre_tokenizer, text)
+        if "".join(pieces) != text:
+            return self._reference(ids, data)
+        return self._pieces_ok(ids, [_bytes_of(p) for p in pieces])
+
+    def _pieces_ok(self, ids: list[int], pieces: list[bytes]) -> bool:
+        from toknz_core import canon
+
+        tb = self.token_bytes
+        k = 0
+        for piece in pieces:
+            size = 0
+            start = k
+            while size < len(piece) and k < len(ids):
+                size += len(tb[ids[k]])
+                k += 1
+            if size != len(piece):
+                return False  # a token crosses a pre-token boundary
+            mine = ids[start:k]
+            if len(mine) == 1:
+                t = mine[0]
+                if self.whole_piece_rule and self._bytes_to_id.get(piece) is not None:
+                    if self._bytes_to_id[piece] != t:
+                        return False
+                    continue
+                if self.crank[t] != canon.IRREGULAR:
+                    continue
+                if self.model.encode_piece_bytes([piece]) != mine:
+                    return False
+                continue
+            if self.whole_piece_rule and piece in self._bytes_to_id:
+                return False
+            answers = canon.pairs_ok(
+                np.array(mine[:-1], dtype=np.int64),
+                np.array(mine[1:], dtype=np.int64),
+                self.left_child,
+                self.right_child,
+                self.crank,
+                self.keys,
+                self.ranks,
+            )
+            if (answers == canon.INVALID).any():
+                return False
+            if (answers == canon.UNDECIDED).any() and self.model.encode_piece_bytes(
+                [piece]
+            ) != mine:
+                return False
+        return k == len(ids)
+
+    def _reference(self, ids: list[int], data: bytes) -> bool:
+        """``encode_ordinary(decode_bytes(ids)) == ids`` (``data``: the joined token bytes)."""
+        if not self.byte_level:
+            data = self.tokenizer.decode_bytes(ids)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        return bool(self.tokenizer.encode_ordinary(text) == ids)
+
+    def is_valid_pair(self, left: int, right: int) -> bool:
+        """Whether the two-token sequence ``[left, right]`` is canonical.
+
+        For a tokenizer that is not byte-level (SentencePiece-style, whose
+        encoder adds a leading ``▁``) this answers whether the two tokens can
+        stand side by side inside a word: the merge-history test when both
+        trees can be walked, else re-encoding the pair behind a word start.
+        """
+        self.check_ids([left, right])
+        if self.byte_level:
+            return self.is_canonical([left, right])
+        ok = self.merge_compatible(left, right) if max(left, right) < self.n_model else None
+        if ok is not None:
+            return ok
+        return self._reference([left, right], self.token_bytes[left] + self.token_bytes[right])
+
+
+def canonicality(tokenizer: Any) -> Canonicality:
+    """The (cached) :class:`Canonicality` tables of ``tokenizer``.
+
+    Raises :class:`~toknz.errors.UsageError` when the tokenizer's model is not BPE.
+    """
+    from toknz.bpe import BPE
+
+    if not isinstance(getattr(tokenizer, "model", None), BPE):
+        raise UsageError(
+            f"canonicality needs a toknz Tokenizer with a BPE model, got {type(tokenizer).__name__}"
+        )
+    tables = _TABLES.get(tokenizer)
+    if tables is None:
+        tables = Canonicality(tokenizer)
+        _TABLES[tokenizer] = tables
+    return tables
+
+
+def is_canonical(ids: Sequence[int], tokenizer: Any) -> bool:
+    """Whether token ids ``ids`` are exactly the tokenizer's encoding of their bytes.
+
+    ``ids``: token ids of ``tokenizer`` (a :class:`toknz.Tokenizer` with a BPE
+    model). The empty sequence is canonical. Raises
+    :class:`~toknz.errors.InputError` for an id out of range and
+    :class:`~toknz.errors.UsageError` for a tokenizer that is not BPE. See the
+    module docstring for bytes that are not valid UTF-8.
+    """
+    return canonicality(tokenizer).is_canonical(ids)
+
+
+def is_valid_pair(left: int, right: int, tokenizer: Any) -> bool:
+    """Whether ``[left, right]`` is canonical: :meth:`Canonicality.is_valid_pair`."""
+    return canonicality(tokenizer).is_valid_pair(left, right)

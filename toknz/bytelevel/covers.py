@@ -1,0 +1,241 @@
+"""Streaming cover sets: the token sequences that cover a byte prefix, kept up to date per byte.
+
+For a byte prefix ``x`` (n bytes), a *cover* is a token sequence
+``s + [t]`` where the bytes of ``s`` are ``x[:j]`` for some ``j < n`` and the
+bytes of ``t`` start with ``x[j:]``. By the Byte-Token Representation Lemma
+(Phan et al., 2024), P(text starts with x) is the sum of P(cover as a token
+prefix) over all covers: every token sequence whose text starts with ``x``
+extends exactly one cover.
+
+:class:`CoverSet` keeps the *frontier*: one :class:`Node` per token sequence
+``s`` (bytes ``x[:j]``, ``j <= n``) together with the trie range of the
+tokens that start with ``x[j:]``. Pushing a byte narrows each range (a node
+whose range empties is dropped), and a token that ends exactly at the new end
+spawns a child node. The shared prefix of all frontier nodes is the committed
+*trunk*.
+
+Pruning (``canonical`` mode): a child ``s + [t]`` is created only when
+``t`` may follow the last token of ``s`` in a canonical sequence: the merge
+test of :mod:`toknz_core.canon` passes, or some context could put a
+pre-token boundary between them (:meth:`Canonicality.boundary_possible`,
+which probes a fixed set of contexts). A cover left out this way has
+probability zero under an LM that gives zero probability to non-canonical
+tokenizations, so sums stay exact under that assumption as long as the probe
+finds every possible boundary. Children of probability zero are never kept.
+In ``all`` mode nothing is pruned but zero-probability children: the sums are
+exact for any LM, at a cost that can grow exponentially with the text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from toknz.bytelevel.canonical import Canonicality
+from toknz.bytelevel.trie import TokenTrie
+from toknz.errors import UsageError
+
+
+@dataclass
+class Node:
+    """One token sequence on the frontier.
+
+    ``tokens``: the sequence; ``end``: its byte length (``x[:end]``);
+    ``logp``: natural-log probability of the sequence as a token prefix;
+    ``lo``/``hi``: trie range of the tokens starting with ``x[end:]``;
+    ``lp``: the LM's next-token log-probabilities (None until fetched);
+    ``allowed``: int8 per trie position, whether the token may follow (-1: not decided yet).
+    """
+
+    tokens: tuple[int, ...]
+    end: int
+    logp: float
+    lo: int
+    hi: int
+    lp: np.ndarray | None = None
+    allowed: np.ndarray | None = field(default=None, repr=False)
+
+
+class CoverSet:
+    """The frontier of covers of a growing byte prefix (see the module doc).
+
+    ``fetch(nodes)`` must fill ``node.lp`` of every node passed (one batched LM
+    call). ``mode`` is ``"canonical"`` or ``"all"``; more than ``max_nodes``
+    frontier nodes raise :class:`~toknz.errors.UsageError` (intractable).
+    """
+
+    def __init__(
+        self,
+        trie: TokenTrie,
+        canon: Canonicality,
+        fetch: Callable[[list[Node]], None],
+        *,
+        mode: str = "canonical",
+        max_nodes: int = 100_000,
+    ) -> None:
+        if mode not in ("canonical", "all"):
+            raise UsageError(f"mode must be 'canonical' or 'all', got {mode!r}")
+        self.trie = trie
+        self.canon = canon
+        self.fetch = fetch
+        self.mode = mode
+        self.max_nodes = max_nodes
+        self.data = bytearray()
+        self.nodes: list[Node] = [Node((), 0, 0.0, 0, trie.size)]
+
+    # ----------------------------------------------------------------- state
+
+    def ensure_lp(self) -> None:
+        """Fetch the LM distributions of frontier nodes that lack one (one batched call)."""
+        todo = [n for n in self.nodes if n.lp is None]
+        if todo:
+            self.fetch(todo)
+
+    def allowed(self, node: Node, lo: int = 0, hi: int | None = None) -> np.ndarray:
+        """Bool per trie position in ``[lo, hi)``: which tokens may follow ``node``.
+
+        Decided lazily, range by range, and remembered on the node.
+        """
+        size = self.trie.size
+        hi = size if hi is None else hi
+        if self.mode == "all" or not node.tokens:
+            return np.ones(hi - lo, dtype=bool)
+        if node.allowed is None:
+            node.allowed = np.full(size, -1, dtype=np.int8)
+        known = node.allowed[lo:hi]
+        todo = np.nonzero(known < 0)[0]
+        if todo.size:
+            pos = todo + lo
+            last = node.tokens[-1]
+            ok = self.canon.merge_compatible_row(last, self.trie.ids[pos]) != 0
+            if self.canon.has_split and not ok.all():
+                # Pairs BPE would merge may still meet across a pre-token boundary:
+                # test the junction once per distinct token head.
+                left = bytes(self.data[: node.end])
+                heads = self.trie.first_char_ids[pos]
+                bad = np.nonzero(~ok)[0]
+                for c in np.unique(heads[bad]).tolist():
+                    if self.canon.boundary_possible(left, self.trie.first_chars[c]):
+                        ok[bad[heads[bad] == c]] = True
+            node.allowed[pos] = ok
+        return node.allowed[lo:hi] > 0
+
+    @property
+    def committed(self) -> tuple[int, ...]:
+        """The trunk: the longest token prefix shared by every frontier node."""
+        if not self.nodes:
+            return ()
+        first = self.nodes[0].tokens
+        k = len(first)
+        for n in self.nodes[1:]:
+            k = min(k, len(n.tokens))
+            while k and n.tokens[:k] != first[:k]:
+                k -= 1
+        return first[:k]
+
+    # ----------------------------------------------------------------- pushing
+
+    def push(self, byte: int) -> None:
+        """Extend the prefix by one byte (0..255): narrow ranges, spawn children, drop dead nodes."""
+        if not 0 <= byte <= 255:
+            raise UsageError(f"a byte must be in 0..255, got {byte}")
+        self.ensure_lp()
+        n = len(self.data)
+        self.data.append(byte)
+        trie = self.trie
+        out: list[Node] = []
+        for node in self.nodes:
+            lo, hi = trie.narrow(node.lo, node.hi, bytes(self.data[node.end :]))
+            if lo == hi:
+                continue
+            depth = n + 1 - node.end
+            stop = trie.exact_end(lo, hi, depth)
+            if stop > lo:
+                assert node.lp is not None
+                allowed = self.allowed(node, lo, stop)
+                for k in range(lo, stop):
+                    if not allowed[k - lo]:
+                        continue
+                    tid = int(trie.ids[k])
+                    lp = float(node.lp[tid])
+                    if lp == -np.inf:
+                        continue
+                    out.append(Node(node.tokens + (tid,), n + 1, node.logp + lp, 0, trie.size))
+            # Tokens ending exactly here stay in the range (they are covers of this
+            # prefix) and are narrowed away by the next byte.
+            node.lo, node.hi = lo, hi
+            out.append(node)
+        self.nodes = out
+        if len(out) > self.max_nodes:
+            raise UsageError(
+                f"{len(out)} open token sequences after {len(self.data)} bytes: more than "
+                f"max_nodes={self.max_nodes}; use mode='canonical' or raise max_nodes"
+            )
+
+    # ----------------------------------------------------------------- sums
+
+    def _node_values(self, node: Node) -> tuple[np.ndarray, int]:
+        """``logp + lp`` of each token in the node's range (-inf where not allowed), and its depth."""
+        assert node.lp is not None
+        lo, hi = node.lo, node.hi
+        vals = node.logp + node.lp[self.trie.ids[lo:hi]]
+        vals = np.where(self.allowed(node, lo, hi), vals, -np.inf)
+        return vals, len(self.data) - node.end
+
+    def prefix_logprob(self) -> float:
+        """log P(text starts with the current prefix)."""
+        if not self.data:
+            return 0.0
+        self.ensure_lp()
+        parts = []
+        for node in self.nodes:
+            if node.end < len(self.data):
+                vals, _ = self._node_values(node)
+                parts.append(vals)
+        if not parts:
+            return -np.inf
+        return _logsumexp(np.concatenate(parts))
+
+    def byte_scores(self, stop_lp: Callable[[np.ndarray], float]) -> np.ndarray:
+        """Unnormalized log P(prefix + b) for b in 0..255, and log P(text == prefix) at 256.
+
+        ``stop_lp(lp)`` gives the log-probability of ending the text after a
+        node whose next-token log-probabilities are ``lp``.
+        """
+        self.ensure_lp()
+        groups: list[np.ndarray] = []
+        values: list[np.ndarray] = []
+        eos: list[float] = []
+        for node in self.nodes:
+            vals, depth = self._node_values(node)
+            nxt = self.trie.next_bytes(node.lo, node.hi, depth)
+            keep = nxt >= 0
+            groups.append(nxt[keep])
+            values.append(vals[keep])
+            if depth == 0:
+                assert node.lp is not None
+                eos.append(node.logp + stop_lp(node.lp))
+        out = np.full(257, -np.inf)
+        g = np.concatenate(groups) if groups else np.empty(0, dtype=np.int64)
+        v = np.concatenate(values) if values else np.empty(0)
+        finite = np.isfinite(v)
+        g, v = g[finite], v[finite]
+        if v.size:
+            top = float(v.max())
+            sums = np.bincount(g, weights=np.exp(v - top), minlength=256)
+            with np.errstate(divide="ignore"):
+                out[:256] = np.log(sums) + top
+        if eos:
+            out[256] = _logsumexp(np.array(eos))
+        return out
+
+
+def _logsumexp(v: np.ndarray) -> float:
+    if v.size == 0:
+        return -np.inf
+    top = float(np.max(v))
+    if top == -np.inf:
+        return -np.inf
+    return top + float(np.log(np.sum(np.exp(v - top))))
