@@ -77,7 +77,9 @@ FRESH = r"""
 import json, sys
 import toknz
 tok = toknz.load(sys.argv[1])
-ids = [tok.encode_ordinary(t) for t in json.loads(sys.argv[2])]
+texts = json.loads(sys.argv[2])
+ids = [tok.encode_ordinary(t) for t in texts]
+assert tok.encode_ordinary_batch(texts, num_threads=2) == ids
 loaded = [m for m in sys.modules if m.startswith("toknz_core.") and m != "toknz_core"]
 print(json.dumps({"ids": ids, "kernels": loaded}))
 """

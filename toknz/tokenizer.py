@@ -245,11 +245,7 @@ class Tokenizer:
         """Ids of ``text`` as consecutive parts: int32 arrays from the compiled path, lists otherwise."""
         raw_matcher = self._matcher(allowed, False)
         norm_matcher = self._matcher(allowed, True)
-        if (
-            len(text) < PYTHON_PATH_CHARS
-            and "_compiled_fn" not in self.__dict__
-            and not kernels_loaded()
-        ):
+        if len(text) < PYTHON_PATH_CHARS and self._small_before_kernels((text,)):
             # A short text before the kernels are loaded: the regex path, merging in Python.
             compiled = None
         else:
@@ -351,6 +347,17 @@ class Tokenizer:
         assert fn is not None
         return fn(np.frombuffer(_utf8(text), dtype=np.uint8))
 
+    def _small_before_kernels(self, texts: Sequence[str]) -> bool:
+        """True for a few short texts before the kernels are loaded: the Python path is cheaper."""
+        if "_compiled_fn" in self.__dict__ or kernels_loaded():
+            return False
+        total = 0
+        for t in texts:
+            total += len(t) if isinstance(t, str) else 0
+            if total >= PYTHON_PATH_CHARS:
+                return False
+        return True
+
     def _compiled_batch(
         self,
         texts: Sequence[str],
@@ -364,6 +371,8 @@ class Tokenizer:
         compiled call per group, spread over ``threads`` threads.
         """
         if self._matcher(allowed, False) or self._matcher(allowed, True):
+            return None
+        if self._small_before_kernels(texts):
             return None
         fn = self.__dict__.get("_compiled_batch_fn", False)
         if fn is False:
@@ -489,7 +498,7 @@ class Tokenizer:
                 ids, offsets = fast
                 bounds = offsets.tolist()
                 return [ids[bounds[i] : bounds[i + 1]].tolist() for i in range(len(texts))]
-        if threads <= 1 or len(texts) <= 1:
+        if threads <= 1 or len(texts) <= 1 or self._small_before_kernels(texts):
             return [one(t) for t in texts]
         # Threads help because the regex engine and the Numba kernel release the GIL.
         if self._compiled_encoder() is None:
