@@ -17,7 +17,11 @@ uniform mixture; each round walks the steps once
 count up to date from the per-step changes), adds the most violated
 constraints (at most ``per_step`` per step and ``max_add`` per round) and
 re-solves, warm-started, until no constraint is violated by more than the
-tolerance. The optimum is then that of the full LP. Counts are scaled to
+tolerance. Rows that stayed slack through ``drop_after`` solves are deleted
+(each at most once, so the rounds cannot cycle): on noisy samples most
+added rows are only briefly binding, and without this the LP grew to
+600,000 rows with HiGHS re-solves taking 10 s each. The last scan checks
+every constraint, so the optimum is still that of the full LP. Counts are scaled to
 "per million pairs" inside the solver so its tolerances fit the numbers.
 """
 
@@ -155,6 +159,12 @@ class _Model:
         self.pair_col: dict[int, int] = {}
         self.rows = 0
         self.seen: set[tuple[int, int]] = set()
+        # Per LP row after the first (sum alpha = 1): its key and rounds it has been slack.
+        self.keys: list[tuple[int, int]] = []
+        self.idle = np.zeros(0, dtype=np.int64)
+        self.sticky: set[tuple[int, int]] = set()
+        self.dropped = 0
+        self.peak = 0
 
     def add(self, steps: np.ndarray, pairs: np.ndarray, coef: np.ndarray) -> int:
         """Add rows ``coef[r] . alpha + v_steps[r] + v_pairs[r] >= 0``; returns how many were new."""
@@ -180,6 +190,8 @@ class _Model:
             index.append(self.pair_col[int(pairs[r])])
             value.append(1.0)
         m = steps.shape[0]
+        self.keys.extend(zip(steps.tolist(), pairs.tolist(), strict=True))
+        self.idle = np.concatenate([self.idle, np.zeros(m, dtype=np.int64)])
         if m:
             self.h.addRows(
                 m,
@@ -191,7 +203,41 @@ class _Model:
                 np.array(value, dtype=np.float64),
             )
         self.rows += m
+        self.peak = max(self.peak, self.rows)
         return m
+
+    def prune(self, after: int, eps: float) -> int:
+        """Delete rows slack (activity above ``eps``) after each of the last ``after`` solves.
+
+        A deleted row is forgotten (the scan may find it violated again and
+        re-add it); a row deleted once is never deleted again, so the rounds
+        cannot cycle. Returns how many rows were deleted.
+        """
+        if after <= 0 or self.rows == 0:
+            return 0
+        activity = np.asarray(self.h.getSolution().row_value, dtype=np.float64)[1:]
+        slack = activity > eps
+        self.idle = np.where(slack, self.idle + 1, 0)
+        drop = np.nonzero(self.idle >= after)[0]
+        if drop.shape[0] == 0:
+            return 0
+        keep_mask = np.ones(self.rows, dtype=np.bool_)
+        for r in drop.tolist():
+            key = self.keys[r]
+            if key in self.sticky:
+                continue
+            keep_mask[r] = False
+            self.sticky.add(key)
+            self.seen.discard(key)
+        gone = np.nonzero(~keep_mask)[0]
+        if gone.shape[0] == 0:
+            return 0
+        self.h.deleteRows(gone.shape[0], (gone + 1).astype(np.int32))
+        self.keys = [k for k, keep in zip(self.keys, keep_mask.tolist(), strict=True) if keep]
+        self.idle = self.idle[keep_mask]
+        self.rows -= int(gone.shape[0])
+        self.dropped += int(gone.shape[0])
+        return int(gone.shape[0])
 
     def solve(self) -> tuple[np.ndarray, float]:
         import highspy
@@ -213,13 +259,15 @@ def solve_mixture_lp(
     initial_per_step: int = 1,
     tolerance: float = 1e-9,
     max_rounds: int = 1000,
+    drop_after: int = 2,
     on_round: Callable[[int, int], None] | None = None,
 ) -> LPSolution:
     """Solve the mixture LP over ``data`` with lazy constraint generation.
 
     ``active[t]`` (bool, default all) says which steps get constraints;
     ``tolerance`` is the violation (in pair-fraction units) below which a
-    constraint counts as satisfied. ``on_round(round, constraints)`` is
+    constraint counts as satisfied; ``drop_after`` deletes rows slack for
+    that many consecutive solves (0: never). ``on_round(round, constraints)`` is
     called after each solve. Returns weights in pair units (summing to 1)
     and the total slack; ``converged`` is False only when ``max_rounds``
     ran out with constraints still violated.
@@ -308,6 +356,7 @@ def solve_mixture_lp(
         if found_t.shape[0] == 0:
             converged = True
             break
+        model.prune(drop_after, tol * 1e-3)
         if add(found_t, found_p) == 0:
             # Only constraints already in the LP: violated within the solver's own tolerance.
             converged = True
