@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import resource
 import sys
 import tempfile
@@ -36,6 +35,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+from _common import write_section  # noqa: E402
 from mixture_helpers import known_mixture, split_blocks  # noqa: E402
 
 from toknz.analysis import Text, infer_mixture  # noqa: E402
@@ -206,17 +206,6 @@ def real_run(name: str, merges: int) -> dict:
     }
 
 
-def replace_section(doc: str, body: str) -> str:
-    lines = doc.splitlines()
-    start = next((i for i, ln in enumerate(lines) if ln.strip() == SECTION), None)
-    if start is None:
-        return doc.rstrip("\n") + "\n\n" + body.rstrip("\n") + "\n"
-    end = next(
-        (i for i in range(start + 1, len(lines)) if re.match(r"^## (?!#)", lines[i])), len(lines)
-    )
-    return "\n".join(lines[:start] + body.rstrip("\n").splitlines() + [""] + lines[end:]) + "\n"
-
-
 def section(command: str, rows: list[dict], real: list[dict]) -> str:
     out = [
         SECTION,
@@ -325,11 +314,7 @@ def main() -> None:
         return
     JSONL.parent.mkdir(parents=True, exist_ok=True)
     JSONL.write_text("".join(json.dumps(r) + "\n" for r in rows + real), encoding="utf-8")
-    body = section(command, rows, real)
-    old = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n"
-    tmp_path = DOC.with_suffix(".md.tmp")
-    tmp_path.write_text(replace_section(old, body), encoding="utf-8")
-    os.replace(tmp_path, DOC)
+    write_section(SECTION, section(command, rows, real), DOC)
     print(f"wrote {DOC.relative_to(ROOT)} and {JSONL.relative_to(ROOT)}")
 
 

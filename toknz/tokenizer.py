@@ -329,18 +329,23 @@ class Tokenizer:
             self.__dict__["_kind"] = kind
         return kind
 
-    def _compiled_encoder(self) -> Callable[[np.ndarray], np.ndarray] | None:
-        """The compiled bytes -> ids function of :meth:`BPE.text_encoder`, or None without one."""
-        fn = self.__dict__.get("_compiled_fn", False)
+    def _compiled(self, key: str, build: Callable[[int, np.ndarray], Any]) -> Any:
+        """``build(kind, class_table)`` (a :class:`BPE` encoder factory), made once and kept
+        under ``key``; None when the pipeline has no compiled scanner."""
+        fn = self.__dict__.get(key, False)
         if fn is False:
             kind = self._compiled_kind()
             fn = None
             if kind is not None:
                 from toknz.unicode_tables import load_table
 
-                fn = self.model.text_encoder(kind, load_table())
-            self.__dict__["_compiled_fn"] = fn
-        return fn  # type: ignore[return-value]
+                fn = build(kind, load_table())
+            self.__dict__[key] = fn
+        return fn
+
+    def _compiled_encoder(self) -> Callable[[np.ndarray], np.ndarray] | None:
+        """The compiled bytes -> ids function of :meth:`BPE.text_encoder`, or None without one."""
+        return self._compiled("_compiled_fn", self.model.text_encoder)  # type: ignore[no-any-return]
 
     def _encode_compiled(self, text: str) -> np.ndarray:
         fn = self._compiled_encoder()
@@ -374,15 +379,7 @@ class Tokenizer:
             return None
         if self._small_before_kernels(texts):
             return None
-        fn = self.__dict__.get("_compiled_batch_fn", False)
-        if fn is False:
-            kind = self._compiled_kind()
-            fn = None
-            if kind is not None:
-                from toknz.unicode_tables import load_table
-
-                fn = self.model.batch_encoder(kind, load_table())
-            self.__dict__["_compiled_batch_fn"] = fn
+        fn = self._compiled("_compiled_batch_fn", self.model.batch_encoder)
         if fn is None:
             return None
         for text in texts:
