@@ -286,6 +286,8 @@ def test_cli_mixture_end_to_end(trained, tmp_path: Path) -> None:
     assert sum(data["weights"].values()) == pytest.approx(1.0, abs=1e-9)
     for k in ("slack", "constraints", "seconds", "merge_report", "intervals"):
         assert k in data
+    for n, (lo, hi) in data["intervals"].items():
+        assert lo <= data["weights"][n] <= hi
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -372,3 +374,18 @@ def test_diff_of_real_merge_lists(toknz_tok) -> None:
     assert other["shared_prefix"] < 5 and other["first_divergence"] is not None
     assert other["unique_to_a"] > 0 and other["unique_to_b"] > 0
     assert len(other["examples_a"]) == 10
+
+
+def test_shifted_intervals_hold_the_point_and_keep_the_spread() -> None:
+    from toknz.analysis.mixture import shifted_intervals
+
+    point = np.array([0.30, 0.02])
+    # The draws sit above the point for "a" (a shifted bootstrap distribution).
+    draws = [{"a": 0.40 + 0.01 * k, "b": 0.01 * k} for k in range(11)]
+    iv = shifted_intervals(point, ["a", "b"], draws, 0.8)
+    lo_a, hi_a = iv["a"]
+    assert lo_a < 0.30 < hi_a
+    spread = np.quantile([d["a"] for d in draws], [0.1, 0.9])
+    assert hi_a - lo_a == pytest.approx(spread[1] - spread[0])
+    assert iv["b"][0] == 0.0  # clipped at zero
+    assert iv["b"][1] <= 1.0

@@ -46,8 +46,8 @@ class MixtureResult:
     ``pair_weights``: the LP's weights in pair units; ``slack``: the LP's
     total slack (in fractions of a category's pairs; 0 when some mixture
     explains every merge exactly); ``constraints``: LP rows used (of the
-    |pairs| x T possible); ``intervals``: bootstrap percentile interval per
-    byte weight (when asked for); ``merge_report``: what the merge-list
+    |pairs| x T possible); ``intervals``: bootstrap interval per byte weight
+    (:func:`shifted_intervals`) (when asked for); ``merge_report``: what the merge-list
     cleaning skipped; ``categories``: per category ``bytes``, ``words``,
     ``distinct_words``, ``pairs``.
     """
@@ -160,6 +160,29 @@ def _resample(sample: CategorySample, tok: Tokenizer, rng: np.random.Generator) 
     return sample_from_table(tok, sample.name, resampled, size, sample.sources)
 
 
+def shifted_intervals(
+    point: np.ndarray, names: list[str], draws: list[dict[str, float]], confidence: float
+) -> dict[str, tuple[float, float]]:
+    """A ``confidence`` interval per weight: the draws' spread placed around the point estimate.
+
+    ``[point - (median - q_lo), point + (q_hi - median)]`` with q the draws'
+    quantiles, clipped to [0, 1]. Plain percentile intervals can leave the
+    point estimate out when resampling shifts the estimate (resampled word
+    tables repeat words); shifting keeps the spread and always holds the
+    point estimate.
+    """
+    lo_q = (1 - confidence) / 2
+    out: dict[str, tuple[float, float]] = {}
+    for i, n in enumerate(names):
+        values = np.array([d[n] for d in draws], dtype=np.float64)
+        lo, med, hi = np.quantile(values, [lo_q, 0.5, 1 - lo_q])
+        out[n] = (
+            float(max(0.0, point[i] - (med - lo))),
+            float(min(1.0, point[i] + (hi - med))),
+        )
+    return out
+
+
 def infer_mixture(
     tokenizer: Tokenizer | str | os.PathLike[str],
     categories: Mapping[str, CategoryInput],
@@ -182,7 +205,7 @@ def infer_mixture(
     :class:`~toknz.analysis.Text`); at least two. ``merges``: how many
     (cleaned) merges to use, default up to 3,000. ``bootstrap``: resample
     each category's words this many times and report a ``confidence``
-    percentile interval per weight. ``skip_absent``: give no constraints to
+    interval per weight (:func:`shifted_intervals`). ``skip_absent``: give no constraints to
     steps whose merge occurs in no sample. ``per_step``/``max_add``/
     ``tolerance``: lazy generation's batch sizes and violation tolerance
     (pair-fraction units). Raises :class:`~toknz.errors.UsageError` for
@@ -277,14 +300,7 @@ def infer_mixture(
                 boot_bar.update(1)
         if boot_bar is not None:
             boot_bar.close()
-        lo_q = (1 - confidence) / 2
-        intervals = {
-            n: (
-                float(np.quantile([d[n] for d in draws], lo_q)),
-                float(np.quantile([d[n] for d in draws], 1 - lo_q)),
-            )
-            for n in names
-        }
+        intervals = shifted_intervals(weights, names, draws, confidence)
     end = time.perf_counter()
     return MixtureResult(
         tokenizer=tok.name,
@@ -319,4 +335,11 @@ def infer_mixture(
     )
 
 
-__all__ = ["DEFAULT_MERGES", "MixtureResult", "byte_weights", "infer_mixture", "prepare_merges"]
+__all__ = [
+    "DEFAULT_MERGES",
+    "MixtureResult",
+    "byte_weights",
+    "infer_mixture",
+    "prepare_merges",
+    "shifted_intervals",
+]

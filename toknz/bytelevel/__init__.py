@@ -8,6 +8,12 @@
   a torch module, a ``transformers`` causal LM with a prefix-keyed KV cache).
 - :mod:`toknz.bytelevel.bytelm`: :class:`ByteLM`, next-byte distributions,
   prefix and text log-probabilities, sampling.
+- :mod:`toknz.bytelevel.ensemble`: :class:`ByteEnsemble` (mixtures and
+  products of models with different vocabularies), :class:`ProxyTuned`,
+  :func:`bits_per_byte`, :func:`sample_bytes`.
+- :mod:`toknz.bytelevel.fim`: fill-in-the-middle with exact byte-level
+  probabilities (:func:`fim`) and two token-level baselines
+  (:func:`fim_token_prompting`, :func:`fim_token_healing`).
 """
 
 from __future__ import annotations
@@ -15,20 +21,56 @@ from __future__ import annotations
 from toknz.bytelevel.bytelm import EOT, ByteLM
 from toknz.bytelevel.canonical import Canonicality, canonicality, is_canonical, is_valid_pair
 from toknz.bytelevel.covers import CoverSet
+from toknz.bytelevel.ensemble import (
+    ByteEnsemble,
+    NextByteModel,
+    ProxyTuned,
+    bits_per_byte,
+    chain_logprob,
+    chain_prefix_logprob,
+)
+from toknz.bytelevel.fim import (
+    FimModel,
+    FimTokens,
+    fim,
+    fim_context,
+    fim_next_byte_logprobs,
+    fim_token_healing,
+    fim_token_prompting,
+    fim_tokens,
+    split_prefix,
+)
 from toknz.bytelevel.lm import CallableLM, HFCausalLM, TokenLM, TorchLM
+from toknz.bytelevel.sampling import sample_bytes
 from toknz.bytelevel.trie import TokenTrie
 
 __all__ = [
     "EOT",
+    "ByteEnsemble",
     "ByteLM",
     "CallableLM",
     "Canonicality",
     "CoverSet",
+    "FimModel",
+    "FimTokens",
     "HFCausalLM",
+    "NextByteModel",
+    "ProxyTuned",
     "TokenLM",
     "TokenTrie",
     "TorchLM",
+    "bits_per_byte",
     "canonicality",
+    "chain_logprob",
+    "chain_prefix_logprob",
+    "fim",
+    "fim_context",
+    "fim_next_byte_logprobs",
+    "fim_token_healing",
+    "fim_token_prompting",
+    "fim_tokens",
     "is_canonical",
     "is_valid_pair",
+    "sample_bytes",
+    "split_prefix",
 ]

@@ -25,17 +25,9 @@ import numpy as np
 from toknz.bytelevel.canonical import canonicality
 from toknz.bytelevel.covers import CoverSet, Node, _logsumexp
 from toknz.bytelevel.lm import TokenLM, check_logprobs
+from toknz.bytelevel.sampling import EOT, as_bytes, sample_bytes
 from toknz.bytelevel.trie import TokenTrie
 from toknz.errors import UsageError
-
-#: Index of the end-of-text entry in :meth:`ByteLM.next_byte_logprobs`.
-EOT = 256
-
-
-def _as_bytes(b: Any, what: str) -> bytes:
-    if isinstance(b, bytes | bytearray | memoryview):
-        return bytes(b)
-    raise UsageError(f"{what} must be bytes, got {type(b).__name__} (encode text as UTF-8 first)")
 
 
 class ByteLM:
@@ -118,7 +110,7 @@ class ByteLM:
 
     def state(self, prefix: bytes) -> CoverSet:
         """The cover set of ``prefix``, reusing the last one when ``prefix`` extends it."""
-        prefix = _as_bytes(prefix, "prefix")
+        prefix = as_bytes(prefix, "prefix")
         st = self._state
         if st is None or not prefix.startswith(bytes(st.data)):
             st = CoverSet(
@@ -172,54 +164,10 @@ class ByteLM:
         likely of the 257 outcomes; ``top_p`` the smallest set whose
         probability reaches p. ``seed`` fixes the random generator.
         """
-        prompt = _as_bytes(prompt_bytes, "prompt_bytes")
-        if max_bytes < 0 or temperature < 0:
-            raise UsageError("max_bytes and temperature must be non-negative")
-        if top_k is not None and top_k < 1:
-            raise UsageError(f"top_k must be at least 1, got {top_k}")
-        if top_p is not None and not 0.0 < top_p <= 1.0:
-            raise UsageError(f"top_p must be in (0, 1], got {top_p}")
-        stops = [_as_bytes(s, "stop") for s in stop]
-        rng = np.random.default_rng(seed)
-        out = bytearray()
-        while len(out) < max_bytes:
-            lp = self.next_byte_logprobs(prompt + bytes(out))
-            choice = _pick(lp, temperature, top_k, top_p, rng)
-            if choice == EOT:
-                break
-            out.append(choice)
-            if any(bytes(out).endswith(s) for s in stops if s):
-                break
-        return bytes(out)
+        return sample_bytes(self, prompt_bytes, max_bytes, temperature, top_k, top_p, seed, stop)
 
     def greedy(
         self, prompt_bytes: bytes = b"", max_bytes: int = 256, stop: Sequence[bytes] = ()
     ) -> bytes:
         """The most likely next byte, repeatedly: :meth:`sample` with temperature 0."""
         return self.sample(prompt_bytes, max_bytes, temperature=0.0, stop=stop)
-
-
-def _pick(
-    lp: np.ndarray,
-    temperature: float,
-    top_k: int | None,
-    top_p: float | None,
-    rng: np.random.Generator,
-) -> int:
-    if temperature == 0.0:
-        return int(np.argmax(lp))
-    scores = lp / temperature
-    if top_k is not None and top_k < scores.size:
-        cut = np.sort(scores)[-top_k]
-        scores = np.where(scores >= cut, scores, -np.inf)
-    probs = np.exp(scores - np.max(scores))
-    probs /= probs.sum()
-    if top_p is not None and top_p < 1.0:
-        order = np.argsort(-probs, kind="stable")
-        cum = np.cumsum(probs[order])
-        keep = order[: int(np.searchsorted(cum, top_p)) + 1]
-        mask = np.zeros_like(probs, dtype=bool)
-        mask[keep] = True
-        probs = np.where(mask, probs, 0.0)
-        probs /= probs.sum()
-    return int(rng.choice(probs.size, p=probs))
