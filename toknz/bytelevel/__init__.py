@@ -14,6 +14,8 @@
 - :mod:`toknz.bytelevel.fim`: fill-in-the-middle with exact byte-level
   probabilities (:func:`fim`) and two token-level baselines
   (:func:`fim_token_prompting`, :func:`fim_token_healing`).
+- :mod:`toknz.bytelevel.loading`: :func:`load_model` for a ``transformers``
+  folder, a GGUF file or a converted model's short name (``toknz sample``).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from toknz.bytelevel.fim import (
     split_prefix,
 )
 from toknz.bytelevel.lm import CallableLM, HFCausalLM, TokenLM, TorchLM
+from toknz.bytelevel.loading import LoadedModel, load_model, stream_sample
 from toknz.bytelevel.sampling import sample_bytes
 from toknz.bytelevel.trie import TokenTrie
 
@@ -54,6 +57,7 @@ __all__ = [
     "FimModel",
     "FimTokens",
     "HFCausalLM",
+    "LoadedModel",
     "NextByteModel",
     "ProxyTuned",
     "TokenLM",
@@ -71,6 +75,8 @@ __all__ = [
     "fim_tokens",
     "is_canonical",
     "is_valid_pair",
+    "load_model",
     "sample_bytes",
     "split_prefix",
+    "stream_sample",
 ]
