@@ -40,7 +40,7 @@ import numpy as np
 
 from toknz.bytelevel.bytelm import ByteLM
 from toknz.bytelevel.lm import HFCausalLM
-from toknz.bytelevel.sampling import EOT, as_bytes, check_sampling, pick
+from toknz.bytelevel.sampling import as_bytes, check_sampling, stream_checked
 from toknz.errors import InputError, UsageError
 
 __all__ = [
@@ -555,27 +555,6 @@ def stream_sample(
     if seed is not None and seed < 0:
         raise UsageError(f"seed must be a non-negative int, got {seed}")
     stops = [s for s in (as_bytes(s, "stop") for s in stop) if s]
-    return _stream(model, prompt, max_bytes, temperature, top_k, top_p, seed, stops)
-
-
-def _stream(
-    model: Any,
-    prompt: bytes,
-    max_bytes: int,
-    temperature: float,
-    top_k: int | None,
-    top_p: float | None,
-    seed: int | None,
-    stops: list[bytes],
-) -> Iterator[int]:
-    rng = np.random.default_rng(seed)
-    out = bytearray()
-    while len(out) < max_bytes:
-        lp = np.asarray(model.next_byte_logprobs(prompt + bytes(out)), dtype=np.float64)
-        choice = pick(lp, temperature, top_k, top_p, rng)
-        if choice == EOT:
-            return
-        out.append(choice)
-        yield choice
-        if any(out.endswith(s) for s in stops):
-            return
+    return stream_checked(
+        model, prompt, max_bytes, temperature, top_k, top_p, np.random.default_rng(seed), stops
+    )

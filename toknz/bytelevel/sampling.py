@@ -7,7 +7,7 @@ entry 256 (:data:`EOT`) is the end of the text.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -94,15 +94,33 @@ def sample_bytes(
     """
     prompt = as_bytes(prompt_bytes, "prompt_bytes")
     check_sampling(max_bytes, temperature, top_k, top_p)
-    stops = [as_bytes(s, "stop") for s in stop]
+    stops = [s for s in (as_bytes(s, "stop") for s in stop) if s]
     rng = np.random.default_rng(seed)
+    return bytes(stream_checked(model, prompt, max_bytes, temperature, top_k, top_p, rng, stops))
+
+
+def stream_checked(
+    model: Any,
+    prompt: bytes,
+    max_bytes: int,
+    temperature: float,
+    top_k: int | None,
+    top_p: float | None,
+    rng: np.random.Generator,
+    stops: Sequence[bytes],
+) -> Iterator[int]:
+    """The sampling loop of :func:`sample_bytes`, yielding each byte as it is drawn.
+
+    Arguments are taken as already checked (``stops`` non-empty bytes):
+    callers validate first so that errors come before the first byte.
+    """
     out = bytearray()
     while len(out) < max_bytes:
         lp = model.next_byte_logprobs(prompt + bytes(out))
         choice = pick(np.asarray(lp, dtype=np.float64), temperature, top_k, top_p, rng)
         if choice == EOT:
-            break
+            return
         out.append(choice)
-        if any(bytes(out).endswith(s) for s in stops if s):
-            break
-    return bytes(out)
+        yield choice
+        if any(out.endswith(s) for s in stops):
+            return
