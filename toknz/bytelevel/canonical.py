@@ -30,14 +30,11 @@ from typing import Any
 
 import numpy as np
 
+from toknz.bytelevel.boundaries import BoundaryOracle
 from toknz.errors import InputError, UsageError
 from toknz.pretokenize import NoSplit, pre_tokenize
 
 _TABLES: weakref.WeakKeyDictionary[Any, Canonicality] = weakref.WeakKeyDictionary()
-
-# Contexts tried on each side of a junction to see whether a pre-token
-# boundary can ever fall there (see Canonicality.boundary_possible).
-_RIGHT_CONTEXTS = ("", " ", "a", "A", "1", ".", "\n", "s", "t", "'", "ll", " a", "\u4e00")
 
 
 def _text_of(data: bytes) -> str:
@@ -83,7 +80,7 @@ class Canonicality:
         for i in range(self.n_model - 1, -1, -1):
             if model.id_to_token[i] is not None:
                 self._bytes_to_id[self.token_bytes[i]] = i
-        self._boundary_cache: dict[tuple[bytes, bytes], bool] = {}
+        self._boundaries: BoundaryOracle | None = None
 
     # ------------------------------------------------------------ merge trees
 
@@ -232,47 +229,28 @@ class Canonicality:
         )
         return out
 
+    @property
+    def boundaries(self) -> BoundaryOracle:
+        """The pre-token boundary oracle of the tokenizer's pre-tokenizer (built on first use)."""
+        if self._boundaries is None:
+            self._boundaries = BoundaryOracle(self.tokenizer.pre_tokenizer)
+        return self._boundaries
+
     def boundary_possible(self, left: bytes, right: bytes) -> bool:
         """Whether a pre-token boundary can fall between the texts ``left`` and ``right``.
 
-        ``left`` is the whole text before the junction (bytes, its real left
-        context); ``right`` the bytes after it that are known (at least one
-        character). The junction is a boundary candidate when, for one of a
-        fixed set of continuations after ``right`` (a probe of the unknown
-        future: nothing, a space, a letter, a digit, punctuation, a newline,
-        contraction letters), pre-tokenizing ``left + right + continuation``
-        puts a boundary there. A junction inside a character never is one.
-        Without a pre-tokenizer: never. Results are cached.
+        ``left`` is the whole text before the junction; ``right`` the bytes
+        known to come after it. True when some continuation of
+        ``left + right`` puts a pre-token boundary at the junction
+        (:meth:`BoundaryOracle.possible <toknz.bytelevel.boundaries.BoundaryOracle.possible>`:
+        exact over character atoms, continuations decided by probes). A
+        junction inside a character never is one; without a pre-tokenizer,
+        never. Work grows with ``left``: streaming callers pass the text from
+        a final cut to the oracle instead.
         """
         if not self.has_split:
             return False
-        if not left or not right:
-            return True
-        key = (left, right)
-        hit = self._boundary_cache.get(key)
-        if hit is not None:
-            return hit
-        head = _text_of(left)
-        whole = _text_of(left + right)
-        if not whole.startswith(head) or len(_bytes_of(head)) != len(left):
-            hit = False  # the junction splits a character
-        else:
-            hit = False
-            at = len(head)
-            pre = self.tokenizer.pre_tokenizer
-            for rc in _RIGHT_CONTEXTS:
-                ends = 0
-                for p in pre_tokenize(pre, whole + rc):
-                    ends += len(p)
-                    if ends >= at:
-                        break
-                if ends == at:
-                    hit = True
-                    break
-        if len(self._boundary_cache) > 1 << 16:
-            self._boundary_cache.clear()
-        self._boundary_cache[key] = hit
-        return hit
+        return self.boundaries.possible(left, right, at_start=True)
 
     def is_canonical(self, ids: Sequence[int]) -> bool:
         """Whether ``ids`` is what the tokenizer produces for its bytes (see the module doc)."""

@@ -16,18 +16,21 @@ spawns a child node. The shared prefix of all frontier nodes is the committed
 
 Pruning (``canonical`` mode): a child ``s + [t]`` is created only when
 ``t`` may follow the last token of ``s`` in a canonical sequence: the merge
-test of :mod:`toknz_core.canon` passes, or some context could put a
-pre-token boundary between them (:meth:`Canonicality.boundary_possible`,
-which probes a fixed set of contexts). A cover left out this way has
-probability zero under an LM that gives zero probability to non-canonical
-tokenizations, so sums stay exact under that assumption as long as the probe
-finds every possible boundary. Children of probability zero are never kept.
+test of :mod:`toknz_core.canon` passes, or some continuation of the text
+could put a pre-token boundary between them
+(:class:`~toknz.bytelevel.boundaries.BoundaryOracle`, asked with the text
+since the last *final* boundary, so the work per byte does not grow with the
+text). A cover left out this way has probability zero under an LM that gives
+zero probability to non-canonical tokenizations, so sums stay exact under
+that assumption (and the oracle's probe completeness, tested per
+pre-tokenizer). Children of probability zero are never kept.
 In ``all`` mode nothing is pruned but zero-probability children: the sums are
 exact for any LM, at a cost that can grow exponentially with the text.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -84,6 +87,25 @@ class CoverSet:
         self.max_nodes = max_nodes
         self.data = bytearray()
         self.nodes: list[Node] = [Node((), 0, 0.0, 0, trie.size)]
+        # Final pre-token boundaries of ``data`` (increasing) and the length of
+        # ``data`` each was proven at: questions about junctions after a cut need
+        # only the text after it (BoundaryOracle.final_cut).
+        self._cuts: list[int] = [0]
+        self._cut_proven: list[int] = [0]
+
+    def cut_before(self, end: int) -> int:
+        """The last final pre-token boundary proven from ``data[:end]`` (0 if none)."""
+        k = bisect_right(self._cut_proven, end) - 1
+        return self._cuts[k]
+
+    def _advance_cut(self) -> None:
+        if self.mode == "all" or not self.canon.has_split:
+            return
+        last = self._cuts[-1]
+        cut = self.canon.boundaries.final_cut(bytes(self.data), last, at_start=last == 0)
+        if cut > last:
+            self._cuts.append(cut)
+            self._cut_proven.append(len(self.data))
 
     # ----------------------------------------------------------------- state
 
@@ -112,13 +134,17 @@ class CoverSet:
             ok = self.canon.merge_compatible_row(last, self.trie.ids[pos]) != 0
             if self.canon.has_split and not ok.all():
                 # Pairs BPE would merge may still meet across a pre-token boundary:
-                # test the junction once per distinct token head.
-                left = bytes(self.data[: node.end])
+                # ask once per distinct token head, with the text since a final cut.
                 heads = self.trie.first_char_ids[pos]
                 bad = np.nonzero(~ok)[0]
-                for c in np.unique(heads[bad]).tolist():
-                    if self.canon.boundary_possible(left, self.trie.first_chars[c]):
-                        ok[bad[heads[bad] == c]] = True
+                distinct = np.unique(heads[bad])
+                cut = self.cut_before(node.end)
+                answers = self.canon.boundaries.possible_many(
+                    bytes(self.data[cut : node.end]),
+                    [self.trie.first_chars[c] for c in distinct.tolist()],
+                    at_start=cut == 0,
+                )
+                ok[bad] = answers[np.searchsorted(distinct, heads[bad])]
             node.allowed[pos] = ok
         return node.allowed[lo:hi] > 0
 
@@ -168,6 +194,7 @@ class CoverSet:
             node.lo, node.hi = lo, hi
             out.append(node)
         self.nodes = out
+        self._advance_cut()
         if len(out) > self.max_nodes:
             raise UsageError(
                 f"{len(out)} open token sequences after {len(self.data)} bytes: more than "
