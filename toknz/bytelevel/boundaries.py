@@ -338,7 +338,7 @@ class BoundaryOracle:
         #: The continuations tried: the text ends, or goes on with one character of each atom.
         self.probes: list[str] = ["", *reps]
         self._tails: dict[bytes, list[str]] = {}
-        self._possible: dict[tuple[bool, bytes, int], bool] = {}
+        self._possible: dict[tuple[bool, bytes, tuple[bytes, bytes], int], bool] = {}
         self._right_atoms: dict[bytes, tuple[bytes, bytes]] = {}
         self.calls = 0
         self.splits = 0
@@ -386,18 +386,71 @@ class BoundaryOracle:
         for k, r in enumerate(rights):
             found = self._right_atoms.get(r)
             if found is None:
-                known = r[: len(r) - _incomplete_tail(r)]
-                found = self._right_atoms[r] = (known, self.atoms.of(text_of(known)))
-            known, atoms = found
-            key = (at_start, head_atoms + atoms, j)
+                cut = _incomplete_tail(r)
+                found = self._right_atoms[r] = (
+                    self.atoms.of(text_of(r[: len(r) - cut])),
+                    r[len(r) - cut :],
+                )
+            key = (at_start, head_atoms, found, j)
             hit = self._possible.get(key)
             if hit is None:
-                hit = self._decide(left + known, j, at_start)
+                hit = self._decide(left + r, j, at_start)
                 if len(self._possible) > 1 << 18:
                     self._possible.clear()
                 self._possible[key] = hit
             out[k] = hit
         return out
+
+    def group(self, rights: Sequence[bytes]) -> tuple[np.ndarray, list[bytes]]:
+        """Group byte strings that :meth:`possible` cannot tell apart after a whole character.
+
+        Returns ``(group_of, firsts)``: ``group_of[k]`` is the group of
+        ``rights[k]``; ``firsts[g]`` one member of group ``g``. Two rights are
+        in one group when their complete characters have the same atoms and
+        their unfinished trailing bytes are equal. (After a ``left`` that ends
+        inside a character the bytes themselves matter: use
+        :meth:`possible_many` there.)
+        """
+        keys: dict[tuple[bytes, bytes], int] = {}
+        group_of = np.empty(len(rights), dtype=np.int64)
+        firsts: list[bytes] = []
+        for k, r in enumerate(rights):
+            cut = _incomplete_tail(r)
+            atoms = self.atoms.of(text_of(r[: len(r) - cut])) if self.atoms is not None else r
+            key = (atoms, r[len(r) - cut :])
+            g = keys.get(key)
+            if g is None:
+                g = keys[key] = len(firsts)
+                firsts.append(r)
+            group_of[k] = g
+        return group_of, firsts
+
+    def possible_heads(
+        self,
+        left: bytes,
+        heads: np.ndarray,
+        rights: Sequence[bytes],
+        grouping: tuple[np.ndarray, list[bytes]],
+        *,
+        at_start: bool = False,
+    ) -> np.ndarray:
+        """:meth:`possible` of ``left`` before ``rights[h]`` for each ``h`` in ``heads`` (bool array).
+
+        ``grouping`` is :meth:`group` of ``rights``: one question is asked
+        per group present, unless ``left`` ends inside a character.
+        """
+        if _incomplete_tail(left) or not left:
+            distinct, back = np.unique(heads, return_inverse=True)
+            answers = self.possible_many(
+                left, [rights[h] for h in distinct.tolist()], at_start=at_start
+            )
+            return answers[back]
+        group_of, firsts = grouping
+        distinct, back = np.unique(group_of[heads], return_inverse=True)
+        answers = self.possible_many(
+            left, [firsts[g] for g in distinct.tolist()], at_start=at_start
+        )
+        return answers[back]
 
     def _decide(self, data: bytes, j: int, at_start: bool) -> bool:
         """Whether some continuation of ``data`` puts a boundary at character ``j``.

@@ -30,7 +30,9 @@ exact for any LM, at a cost that can grow exponentially with the text.
 
 from __future__ import annotations
 
+import weakref
 from bisect import bisect_right
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -39,6 +41,16 @@ import numpy as np
 from toknz.bytelevel.canonical import Canonicality
 from toknz.bytelevel.trie import TokenTrie
 from toknz.errors import UsageError
+
+#: Full merge-test rows per vocabulary trie, by last token (least recently used dropped).
+_MERGE_ROWS: weakref.WeakKeyDictionary[TokenTrie, OrderedDict[int, np.ndarray]] = (
+    weakref.WeakKeyDictionary()
+)
+_MERGE_ROWS_KEPT = 512
+#: BoundaryOracle.group of each trie's token heads.
+_HEAD_GROUPS: weakref.WeakKeyDictionary[TokenTrie, tuple[np.ndarray, list[bytes]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 @dataclass
@@ -131,22 +143,45 @@ class CoverSet:
         if todo.size:
             pos = todo + lo
             last = node.tokens[-1]
-            ok = self.canon.merge_compatible_row(last, self.trie.ids[pos]) != 0
+            if todo.size > 4096:
+                ok = self._merge_row(last)[pos]
+            else:
+                ok = self.canon.merge_compatible_row(last, self.trie.ids[pos]) != 0
             if self.canon.has_split and not ok.all():
                 # Pairs BPE would merge may still meet across a pre-token boundary:
                 # ask once per distinct token head, with the text since a final cut.
-                heads = self.trie.first_char_ids[pos]
                 bad = np.nonzero(~ok)[0]
-                distinct = np.unique(heads[bad])
                 cut = self.cut_before(node.end)
-                answers = self.canon.boundaries.possible_many(
+                oracle = self.canon.boundaries
+                grouping = _HEAD_GROUPS.get(self.trie)
+                if grouping is None:
+                    grouping = _HEAD_GROUPS[self.trie] = oracle.group(self.trie.first_chars)
+                ok[bad] = oracle.possible_heads(
                     bytes(self.data[cut : node.end]),
-                    [self.trie.first_chars[c] for c in distinct.tolist()],
+                    self.trie.first_char_ids[pos[bad]],
+                    self.trie.first_chars,
+                    grouping,
                     at_start=cut == 0,
                 )
-                ok[bad] = answers[np.searchsorted(distinct, heads[bad])]
             node.allowed[pos] = ok
         return node.allowed[lo:hi] > 0
+
+    def _merge_row(self, last: int) -> np.ndarray:
+        """Merge-test answers (True: may follow, or undecided) of ``last`` against every trie token.
+
+        Rows are kept per trie for the most recently used last tokens (the
+        same tokens end many covers: " the", ",").
+        """
+        rows = _MERGE_ROWS.setdefault(self.trie, OrderedDict())
+        row = rows.get(last)
+        if row is None:
+            row = self.canon.merge_compatible_row(last, self.trie.ids) != 0
+            rows[last] = row
+            if len(rows) > _MERGE_ROWS_KEPT:
+                rows.popitem(last=False)
+        else:
+            rows.move_to_end(last)
+        return row
 
     @property
     def committed(self) -> tuple[int, ...]:
