@@ -14,6 +14,8 @@ Adapters (each counts its model evaluations in ``n_evals``):
 - :class:`HFCausalLM`: a ``transformers`` causal LM with a KV cache kept per
   token prefix in a trie, so extending a prefix by one token runs the model
   on that token only: scoring or generating n bytes costs O(n) evaluations.
+  The prefixes of one call share forward passes (one pass for a ByteLM
+  frontier whose nodes each add one token to a cached prefix).
 
 torch and transformers are imported only when a torch adapter is used (the
 ``bytelm`` extra installs them).
@@ -22,6 +24,7 @@ torch and transformers are imported only when a torch adapter is used (the
 from __future__ import annotations
 
 import copy
+import inspect
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
@@ -150,43 +153,206 @@ class _TrieNode:
         self.cache: Any = None
 
 
+# ----------------------------------------------------------------- KV caches
+#
+# A stored state is the model's own cache object for one row (batch size 1).
+# To batch rows we read each state's per-layer key/value tensors
+# ``[1, heads, positions, head_dim]``, stack them along the batch axis into a
+# new cache object of the same structure, and after the forward pass slice the
+# output back into one cache per row. Two structures are understood: legacy
+# tuples ``((keys, values), ...)`` and ``transformers`` ``Cache`` objects whose
+# layers are ``DynamicLayer`` or ``DynamicSlidingWindowLayer`` (stacked but
+# never padded) or ``DummyLayer``. Both only ever replace their tensors
+# (``torch.cat``), never write into them, so a state can be handed to the model
+# with its tensors shared. Any other cache is evaluated row by row from a deep copy.
+
+
+def _layer_kinds() -> tuple[type, type | None, type | None] | None:
+    """The cache layer classes of the installed ``transformers`` (some versions lack the last two)."""
+    try:
+        from transformers import cache_utils
+    except ImportError:  # pragma: no cover - depends on the environment
+        return None
+    full = getattr(cache_utils, "DynamicLayer", None)
+    if full is None:  # pragma: no cover - transformers before per-layer caches
+        return None
+    return (
+        full,
+        getattr(cache_utils, "DynamicSlidingWindowLayer", None),
+        getattr(cache_utils, "DummyLayer", None),
+    )
+
+
+def _kv_of(cache: Any) -> tuple[list[tuple[Any, Any]], bool] | None:
+    """``(per-layer (keys, values), has a sliding-window layer)``, or None for a cache we cannot split."""
+    if isinstance(cache, (tuple, list)):
+        kvs = []
+        for layer in cache:
+            if not (isinstance(layer, (tuple, list)) and len(layer) == 2):
+                return None
+            kvs.append((layer[0], layer[1]))
+        return kvs, False
+    layers = getattr(cache, "layers", None)
+    kinds = _layer_kinds()
+    if not isinstance(layers, list) or kinds is None or getattr(cache, "offloading", False):
+        return None
+    full, sliding, dummy = kinds
+    kvs, any_sliding = [], False
+    for layer in layers:
+        kind = type(layer)
+        if kind not in (full, sliding, dummy):
+            return None
+        if kind is dummy or not getattr(layer, "is_initialized", True) or layer.keys is None:
+            kvs.append((None, None))
+        else:
+            kvs.append((layer.keys, layer.values))
+            any_sliding = any_sliding or kind is sliding
+    return kvs, any_sliding
+
+
+def _with_kv(template: Any, kvs: list[tuple[Any, Any]]) -> Any:
+    """A new cache shaped like ``template`` holding ``kvs`` (tensors shared, not copied)."""
+    if isinstance(template, (tuple, list)):
+        return tuple((k, v) for k, v in kvs)
+    new = copy.copy(template)
+    new.layers = []
+    for layer, (k, v) in zip(template.layers, kvs, strict=True):
+        layer = copy.copy(layer)
+        if k is not None:
+            layer.keys, layer.values = k, v
+        new.layers.append(layer)
+    return new
+
+
+def _fork(cache: Any) -> Any:
+    """A cache the model may extend without changing ``cache``."""
+    kv = _kv_of(cache)
+    return copy.deepcopy(cache) if kv is None else _with_kv(cache, kv[0])
+
+
+def _model_device(model: Any) -> Any:
+    torch = _torch()
+    dev = getattr(model, "device", None)
+    if isinstance(dev, torch.device):
+        return dev
+    try:
+        return next(model.parameters()).device
+    except (AttributeError, StopIteration, TypeError):
+        return None
+
+
+def _accepts_padding(model: Any) -> bool:
+    """Whether ``model.forward`` takes ``attention_mask`` and ``position_ids``."""
+    try:
+        params = inspect.signature(model.forward).parameters
+    except (AttributeError, TypeError, ValueError):
+        return False
+    return "attention_mask" in params and "position_ids" in params
+
+
+class _Row:
+    """One query of a batched evaluation: run ``full[depth:]`` after the state ``past``."""
+
+    __slots__ = ("full", "depth", "past", "kv", "also")
+
+    def __init__(self, full: tuple[int, ...], depth: int, past: Any, kv: Any) -> None:
+        self.full, self.depth, self.past, self.kv = full, depth, past, kv
+        self.also: list[int] = []  # lengths of queried prefixes of ``full`` this run answers
+
+
 class HFCausalLM:
     """A ``transformers`` causal LM with a KV cache keyed by token prefix.
 
     Past states live in a trie over token prefixes. A query runs the model
-    only on the tokens past its longest cached ancestor, starting from a copy
-    of that ancestor's KV cache; the log-probabilities at every position it
-    runs are kept, so walking a text token by token costs one evaluation per
-    token. ``bos_id`` is prepended to every prefix (needed for an empty
-    prefix). ``n_evals`` counts token positions run through the model,
-    ``n_calls`` forward passes. At most ``max_states`` KV caches are kept
-    (least recently used dropped). Prefixes are evaluated one after another,
-    not in one padded batch.
+    only on the tokens past its longest cached ancestor (a proper prefix
+    whose KV cache is kept), starting from that ancestor's cache; the
+    log-probabilities at every position it runs are kept, so walking a text
+    token by token costs one evaluation per token. ``bos_id`` is prepended
+    to every prefix (needed for an empty prefix).
+
+    Batching (``batch=True``, the default): one call of
+    :meth:`next_token_logprobs` resolves every distinct prefix to (cached
+    ancestor, tokens past it); a prefix that another query of the call runs
+    through anyway is answered by that run, its KV cache cut from the run's
+    (not for sliding-window caches). Queries with the same number k of
+    new tokens share a forward pass of ``input_ids [rows, k]``, at most
+    ``max_batch`` rows per pass: the ancestors' keys and values are stacked
+    along the batch axis (one ancestor shared by many rows is broadcast, not
+    copied). Rows whose ancestors hold different numbers of positions are
+    left-padded to the longest with masked zeros, and their ``position_ids``
+    given, when ``pad=True`` and the model's forward takes ``attention_mask``
+    and ``position_ids`` (and its cache has no sliding-window layer);
+    otherwise only rows with equal ancestor lengths share a pass, and the
+    model numbers positions from the cache length itself. So the frontier of
+    a :class:`~toknz.bytelevel.ByteLM` step (children of cached parents, one
+    new token each) costs one forward pass. Results equal those of
+    ``batch=False`` up to floating-point summation order. ``batch=False``
+    evaluates the distinct prefixes one after another, one pass each.
+
+    Memory: a pass over B rows builds keys and values for B x (L + k)
+    positions per layer (L: the longest ancestor in the pass, k: new tokens),
+    and then copies each row's unpadded part into a cache of its own, so a
+    kept state never pins its batch: transiently about 2-3x the keys and
+    values of B rows, plus the ``[B, k, n_vocab]`` logits. ``max_batch``
+    bounds B. At most ``max_states`` KV caches are kept (least recently used
+    dropped; the ones a call needs stay alive until it returns). The float64
+    log-probabilities of every position run are kept for the life of the
+    adapter (``n_vocab`` x 8 bytes each).
+
+    Counters: ``n_calls`` counts forward passes; ``n_evals`` counts token
+    positions run through the model (a pass of B rows of k new tokens adds
+    B x k; cached or padded past positions are not counted). Inputs are
+    built on the model's device (``model.device``, else its first
+    parameter's). Raises UsageError for an empty prefix without ``bos_id``
+    and for ``max_batch < 1``.
     """
 
-    def __init__(self, model: Any, *, bos_id: int | None = None, max_states: int = 4096) -> None:
+    def __init__(
+        self,
+        model: Any,
+        *,
+        bos_id: int | None = None,
+        max_states: int = 4096,
+        batch: bool = True,
+        max_batch: int = 64,
+        pad: bool = True,
+    ) -> None:
         _torch()
+        if int(max_batch) < 1:
+            raise UsageError(f"HFCausalLM: max_batch must be at least 1, got {max_batch}")
         self.model = model.eval()
         self.bos_id = bos_id
         self.max_states = max_states
+        self.batch = bool(batch)
+        self.max_batch = int(max_batch)
+        self.pad = bool(pad) and _accepts_padding(self.model)
         self.n_evals = 0
         self.n_calls = 0
         self._root = _TrieNode()
         self._with_state: OrderedDict[int, _TrieNode] = OrderedDict()
+        self._split_ok = True  # False once the model returned a cache we cannot split by row
 
-    def _full(self, prefix: Sequence[int]) -> list[int]:
-        full = ([self.bos_id] if self.bos_id is not None else []) + [int(i) for i in prefix]
+    def _full(self, prefix: Sequence[int]) -> tuple[int, ...]:
+        full = ((self.bos_id,) if self.bos_id is not None else ()) + tuple(int(i) for i in prefix)
         if not full:
             raise UsageError("HFCausalLM: an empty prefix needs bos_id")
         return full
 
     def next_token_logprobs(self, prefixes: list[list[int]]) -> np.ndarray:
-        return (
-            np.stack([self._one(self._full(p)) for p in prefixes]) if prefixes else np.empty((0, 0))
-        )
+        if not prefixes:
+            return np.empty((0, 0))
+        fulls = [self._full(p) for p in prefixes]
+        distinct = list(dict.fromkeys(fulls))
+        if self.batch and self._split_ok:
+            self._evaluate(distinct)
+        # After a batched evaluation this only looks up (or runs what could not be batched).
+        rows = {f: self._one(f) for f in distinct}
+        return np.stack([rows[f] for f in fulls])
 
-    def _one(self, full: list[int]) -> np.ndarray:
-        torch = _torch()
+    # ----------------------------------------------------------------- trie
+
+    def _path(self, full: tuple[int, ...]) -> list[_TrieNode]:
+        """The trie nodes along ``full`` from the root, as far as they exist."""
         path = [self._root]
         node = self._root
         for t in full:
@@ -195,34 +361,206 @@ class HFCausalLM:
                 break
             node = nxt
             path.append(node)
-        if len(path) == len(full) + 1 and node.lp is not None:
-            return node.lp
-        # Longest ancestor (a proper prefix) that holds a KV cache.
-        start = 0
-        past = None
+        return path
+
+    def _ancestor(self, full: tuple[int, ...], path: list[_TrieNode]) -> tuple[int, Any]:
+        """``(depth, cache)`` of the longest proper prefix holding a cache, or ``(0, None)``."""
         for depth in range(min(len(path) - 1, len(full) - 1), 0, -1):
-            if path[depth].cache is not None:
-                start, past = depth, copy.deepcopy(path[depth].cache)
-                self._with_state.move_to_end(id(path[depth]), last=True)
-                break
-        ids = torch.tensor([full[start:]], dtype=torch.long)
-        with torch.no_grad():
-            out = self.model(input_ids=ids, past_key_values=past, use_cache=True)
-        self.n_calls += 1
-        self.n_evals += len(full) - start
-        lp = torch.log_softmax(out.logits[0].double(), dim=-1).cpu().numpy()
-        node = path[start] if start else self._root
-        for k, t in enumerate(full[start:], start=start):
+            node = path[depth]
+            if node.cache is not None:
+                self._with_state.move_to_end(id(node), last=True)
+                return depth, node.cache
+        return 0, None
+
+    def _record(self, full: tuple[int, ...], start: int, lp: np.ndarray, state: Any) -> _TrieNode:
+        """Store ``lp[j]`` for the prefix ``full[: start + j + 1]`` and ``state`` at ``full``."""
+        node = self._root
+        for t in full[:start]:
+            node = node.children[t]
+        for j, t in enumerate(full[start:]):
             nxt = node.children.get(t)
             if nxt is None:
                 nxt = _TrieNode()
                 node.children[t] = nxt
             node = nxt
-            node.lp = lp[k - start]
-        node.cache = out.past_key_values
+            if node.lp is None:
+                node.lp = lp[j]
+        if state is not None:
+            self._store(node, state)
+        return node
+
+    def _store(self, node: _TrieNode, state: Any) -> None:
+        """Keep ``state`` as ``node``'s KV cache, dropping the least recently used beyond ``max_states``."""
+        node.cache = state
         self._with_state[id(node)] = node
+        self._with_state.move_to_end(id(node), last=True)
         while len(self._with_state) > self.max_states:
             _, old = self._with_state.popitem(last=False)
             old.cache = None
+
+    # ----------------------------------------------------------------- sequential
+
+    def _one(self, full: tuple[int, ...]) -> np.ndarray:
+        torch = _torch()
+        path = self._path(full)
+        if len(path) == len(full) + 1 and path[-1].lp is not None:
+            return path[-1].lp
+        start, past = self._ancestor(full, path)
+        if past is not None:
+            past = _fork(past)
+        ids = torch.tensor([full[start:]], dtype=torch.long, device=_model_device(self.model))
+        with torch.no_grad():
+            out = self.model(input_ids=ids, past_key_values=past, use_cache=True)
+        self.n_calls += 1
+        self.n_evals += len(full) - start
+        lp = torch.log_softmax(out.logits[0].double(), dim=-1).cpu().numpy()
+        node = self._record(full, start, lp, out.past_key_values)
         assert node.lp is not None
         return node.lp
+
+    # ----------------------------------------------------------------- batched
+
+    def _evaluate(self, fulls: list[tuple[int, ...]]) -> None:
+        """Evaluate the distinct prefixes ``fulls`` in as few forward passes as it can.
+
+        Leaves in the trie what it could not batch (an ancestor cache of an
+        unknown kind): :meth:`_one` evaluates those.
+        """
+        pending: list[_Row] = []
+        for full in fulls:
+            path = self._path(full)
+            if len(path) == len(full) + 1 and path[-1].lp is not None:
+                continue
+            depth, past = self._ancestor(full, path)
+            kv = None
+            if past is not None:
+                kv = _kv_of(past)
+                if kv is None:
+                    continue
+            pending.append(_Row(full, depth, past, kv))
+        if not pending:
+            return
+        # A prefix that another query runs through is answered by that run (which
+        # also stores its state, cut from the run's cache).
+        keys = {r.full for r in pending}
+        lengths = sorted({len(r.full) for r in pending})
+        covered: set[tuple[int, ...]] = set()
+        for r in pending:
+            for n in lengths:
+                if r.depth < n < len(r.full) and r.full[:n] in keys:
+                    covered.add(r.full[:n])
+        running = [r for r in pending if r.full not in covered]
+        claimed: set[tuple[int, ...]] = set()
+        for r in running:
+            for n in lengths:
+                if r.depth < n < len(r.full) and r.full[:n] in covered - claimed:
+                    claimed.add(r.full[:n])
+                    r.also.append(n)
+        groups: dict[tuple[int, int], list[_Row]] = {}
+        for r in running:
+            sliding = r.kv is not None and r.kv[1]
+            padded = self.pad and not sliding
+            key = (len(r.full) - r.depth, -1 if padded else r.depth)
+            groups.setdefault(key, []).append(r)
+        for group in groups.values():
+            group.sort(key=lambda r: (-r.depth, id(r.past)))
+            for i in range(0, len(group), self.max_batch):
+                self._run(group[i : i + self.max_batch])
+
+    def _run(self, rows: list[_Row]) -> None:
+        """One forward pass over ``rows`` (equal numbers of new tokens), then store per-row states."""
+        torch = _torch()
+        dev = _model_device(self.model)
+        n_rows = len(rows)
+        k = len(rows[0].full) - rows[0].depth
+        longest = max(r.depth for r in rows)
+        ids = torch.tensor([r.full[r.depth :] for r in rows], dtype=torch.long, device=dev)
+        kwargs: dict[str, Any] = {}
+        past = None
+        if longest:
+            ref = next(r for r in rows if r.depth == longest)
+            layers = []
+            for li, (ref_k, ref_v) in enumerate(ref.kv[0]):
+                if ref_k is None:
+                    layers.append((None, None))
+                    continue
+                layers.append(
+                    tuple(
+                        self._stack(rows, li, which, ref_t, longest)
+                        for which, ref_t in ((0, ref_k), (1, ref_v))
+                    )
+                )
+            past = _with_kv(ref.past, layers)
+            if any(r.depth < longest for r in rows):
+                pads = torch.tensor([longest - r.depth for r in rows], device=dev)
+                kwargs["attention_mask"] = (
+                    torch.arange(longest + k, device=dev)[None, :] >= pads[:, None]
+                ).long()
+                kwargs["position_ids"] = torch.tensor(
+                    [[r.depth + j for j in range(k)] for r in rows], dtype=torch.long, device=dev
+                )
+        with torch.no_grad():
+            out = self.model(input_ids=ids, past_key_values=past, use_cache=True, **kwargs)
+        self.n_calls += 1
+        self.n_evals += n_rows * k
+        lp = torch.log_softmax(out.logits.double(), dim=-1).cpu().numpy()
+        new = out.past_key_values
+        kv = _kv_of(new)
+        if kv is None:
+            self._split_ok = False
+        for i, r in enumerate(rows):
+            pad = longest - r.depth
+            node = self._record(r.full, r.depth, lp[i], None)
+            if kv is None:
+                if n_rows == 1 and not pad:
+                    self._store(node, new)
+                continue
+            if not kv[1]:  # the states of queried prefixes on the way (not when windows cut)
+                for n in r.also:
+                    self._store(self._path(r.full[:n])[-1], _cut(new, kv[0], i, pad, pad + n))
+            self._store(node, _cut(new, kv[0], i, pad, None if n_rows > 1 or pad else -1))
+
+    @staticmethod
+    def _stack(rows: list[_Row], li: int, which: int, ref: Any, longest: int) -> Any:
+        """Layer ``li``'s keys (``which=0``) or values of ``rows`` as one ``[B, ...]`` tensor.
+
+        Consecutive rows with one ancestor share a broadcast view; rows with a
+        shorter (or no) ancestor get zeros on the left up to ``longest`` positions.
+        """
+        torch = _torch()
+        pieces = []
+        i = 0
+        while i < len(rows):
+            j = i
+            while j < len(rows) and rows[j].past is rows[i].past:
+                j += 1
+            n, r = j - i, rows[i]
+            if r.kv is None:
+                x = ref.new_zeros((n, ref.shape[1], longest, ref.shape[3]))
+            else:
+                t = r.kv[0][li][which]
+                x = t.expand(n, *t.shape[1:])
+                if r.depth < longest:
+                    zeros = ref.new_zeros((n, ref.shape[1], longest - r.depth, ref.shape[3]))
+                    x = torch.cat([zeros, x], dim=2)
+            pieces.append(x)
+            i = j
+        return pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=0)
+
+
+def _cut(cache: Any, kvs: list[tuple[Any, Any]], i: int, lo: int, hi: int | None) -> Any:
+    """Row ``i``, positions ``lo:hi``, of a batched cache, as a cache in its own memory.
+
+    ``hi=-1``: the whole (single-row, unpadded) cache, its tensors shared.
+    """
+    if hi == -1:
+        return _with_kv(cache, kvs)
+    return _with_kv(
+        cache,
+        [
+            (None, None)
+            if k is None
+            else (k[i : i + 1, :, lo:hi, :].clone(), v[i : i + 1, :, lo:hi, :].clone())
+            for k, v in kvs
+        ],
+    )
