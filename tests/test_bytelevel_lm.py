@@ -369,3 +369,26 @@ def test_sliding_window_caches_batch_without_padding() -> None:
     for q, row in zip(queries, got2, strict=True):
         want = _full_forward(model, [0, *q, 17, 18])
         np.testing.assert_allclose(row, want, rtol=0, atol=1e-6)
+
+
+def test_kept_rows_are_bounded_and_dropped_rows_recomputed(tiny64) -> None:
+    """``max_row_bytes`` bounds the log-probability rows kept; a dropped row is run again, equal."""
+    from toknz.bytelevel import HFCausalLM
+
+    tok, model = tiny64
+    ids = tok.encode_ordinary(TEXT)
+    row_bytes = 8 * model.config.vocab_size
+    lm = HFCausalLM(model, bos_id=50256, max_row_bytes=10 * row_bytes, max_batch=2)
+    first = lm.next_token_logprobs([ids[:3]])[0]
+    for n in range(4, len(ids) + 1):
+        lm.next_token_logprobs([ids[:n]])
+    stack, kept = [lm._root], 0
+    while stack:
+        node = stack.pop()
+        kept += node.lp is not None
+        stack.extend(node.children.values())
+    assert kept == len(lm._with_row) <= 10
+    calls = lm.n_calls
+    again = lm.next_token_logprobs([ids[:3]])[0]  # dropped long ago: runs the model again
+    assert lm.n_calls == calls + 1
+    np.testing.assert_allclose(again, first, rtol=0, atol=1e-6)
