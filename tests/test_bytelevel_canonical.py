@@ -218,3 +218,30 @@ def test_streaming_cover_set_keeps_the_true_cover(toknz_tok, name: str) -> None:
         assert blm.prefix_logprob(data) > -np.inf
         if not re.search(r"\s\s", s):
             assert len(state.nodes) < 64, (s, len(state.nodes))
+
+
+@pytest.mark.parametrize("name", ["gpt2", "llama3", "qwen3"])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_whole_row_kernel_equals_pair_kernel(toknz_tok, name: str, data) -> None:
+    """row_ok_all (one shared walk for every right token) answers as pair_ok does, token by token."""
+    from toknz_core import canon
+
+    tok = toknz_tok(name)
+    c = canonicality(tok)
+    left = data.draw(st.integers(0, c.n_model - 1))
+    rights = np.arange(c.n_model, dtype=np.int64)
+    row = c.merge_compatible_row(left, rights)  # many rights: the whole-row kernel
+    sample = np.array(
+        data.draw(st.lists(st.integers(0, c.n_model - 1), min_size=200, max_size=200))
+    )
+    want = [
+        canon.pair_ok(
+            np.int64(left), np.int64(r), c.left_child, c.right_child, c.crank, c.keys, c.ranks
+        )
+        for r in sample
+    ]
+    assert row[sample].tolist() == want
+    assert row.tolist() == c.merge_compatible_row(left, rights[:100]).tolist() + row[100:].tolist()

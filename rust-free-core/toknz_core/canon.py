@@ -43,36 +43,33 @@ _MAX_DEPTH = 1024
 
 
 @njit(cache=True, nogil=True)
-def pair_ok(
-    left: np.int64,
-    right: np.int64,
-    left_child: np.ndarray,
-    right_child: np.ndarray,
-    crank: np.ndarray,
-    keys: np.ndarray,
-    ranks: np.ndarray,
-) -> np.int8:
-    """Whether tokens ``left`` then ``right`` survive BPE side by side within one word.
-
-    ``left_child``/``right_child`` (int32, -1 for base symbols) and ``crank``
-    (int64) describe the merge trees; ``keys``/``ranks`` are the pair table.
-    Returns ``VALID`` (1), ``INVALID`` (0), or ``UNDECIDED`` (-1) when a token
-    on either edge is irregular. Ids must be in range (not checked here).
-    """
-    xs = np.empty(_MAX_DEPTH, dtype=np.int64)
-    ys = np.empty(_MAX_DEPTH, dtype=np.int64)
-    # Right edge of `left`, top down, then reversed to bottom up.
+def _right_edge(left: np.int64, right_child: np.ndarray, crank: np.ndarray, xs: np.ndarray) -> int:
+    """Fill ``xs`` with ``left``'s right edge, top down; its length, or -1 if irregular."""
     m = 0
     t = np.int64(left)
     while True:
         if crank[t] == IRREGULAR or m >= _MAX_DEPTH:
-            return UNDECIDED
+            return -1
         xs[m] = t
         m += 1
         c = right_child[t]
         if c < 0:
-            break
+            return m
         t = np.int64(c)
+
+
+@njit(cache=True, nogil=True)
+def _pair_ok_edge(
+    xs: np.ndarray,
+    m: int,
+    right: np.int64,
+    ys: np.ndarray,
+    left_child: np.ndarray,
+    crank: np.ndarray,
+    keys: np.ndarray,
+    ranks: np.ndarray,
+) -> np.int8:
+    """:func:`pair_ok` given the left token's right edge ``xs[:m]`` (``ys``: scratch space)."""
     n = 0
     t = np.int64(right)
     while True:
@@ -100,6 +97,31 @@ def pair_ok(
             i -= 1
         else:
             j -= 1
+
+
+@njit(cache=True, nogil=True)
+def pair_ok(
+    left: np.int64,
+    right: np.int64,
+    left_child: np.ndarray,
+    right_child: np.ndarray,
+    crank: np.ndarray,
+    keys: np.ndarray,
+    ranks: np.ndarray,
+) -> np.int8:
+    """Whether tokens ``left`` then ``right`` survive BPE side by side within one word.
+
+    ``left_child``/``right_child`` (int32, -1 for base symbols) and ``crank``
+    (int64) describe the merge trees; ``keys``/``ranks`` are the pair table.
+    Returns ``VALID`` (1), ``INVALID`` (0), or ``UNDECIDED`` (-1) when a token
+    on either edge is irregular. Ids must be in range (not checked here).
+    """
+    xs = np.empty(_MAX_DEPTH, dtype=np.int64)
+    ys = np.empty(_MAX_DEPTH, dtype=np.int64)
+    m = _right_edge(left, right_child, crank, xs)
+    if m < 0:
+        return UNDECIDED
+    return _pair_ok_edge(xs, m, right, ys, left_child, crank, keys, ranks)
 
 
 @njit(cache=True, nogil=True)
@@ -131,10 +153,129 @@ def row_ok(
     keys: np.ndarray,
     ranks: np.ndarray,
 ) -> np.ndarray:
-    """:func:`pair_ok` of one left token against many right tokens (int8 answers)."""
+    """:func:`pair_ok` of one left token against many right tokens (int8 answers).
+
+    The left token's right edge is walked once, and scratch space is shared.
+    """
     out = np.empty(rights.shape[0], dtype=np.int8)
+    xs = np.empty(_MAX_DEPTH, dtype=np.int64)
+    ys = np.empty(_MAX_DEPTH, dtype=np.int64)
+    m = _right_edge(left, right_child, crank, xs)
+    if m < 0:
+        out[:] = UNDECIDED
+        return out
     for k in range(rights.shape[0]):
-        out[k] = pair_ok(
-            np.int64(left), np.int64(rights[k]), left_child, right_child, crank, keys, ranks
-        )
+        out[k] = _pair_ok_edge(xs, m, np.int64(rights[k]), ys, left_child, crank, keys, ranks)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _climb(
+    xs: np.ndarray, i: int, y: np.int64, limit: np.int64, crank: np.ndarray, keys, ranks
+) -> int:
+    """Walk ``left``'s right edge up from ``xs[i]`` beside the node ``y`` of a left edge.
+
+    ``limit``: the creation rank of the node above ``y`` (``_INF`` at the
+    top). Returns the edge index at which the walk moves above ``y``, -1 if
+    a merge across the boundary fires first, or -2 when the top is reached
+    with nothing firing (valid).
+    """
+    while True:
+        slot = _lookup(keys, np.int32(xs[i]), np.int32(y))
+        nl = np.int64(crank[xs[i - 1]]) if i > 0 else _INF
+        if slot >= 0:
+            c = np.int64(ranks[slot])
+            if c < nl and c <= limit:
+                return -1
+        if i == 0 and limit == _INF:
+            return -2
+        if nl <= limit:
+            i -= 1
+        else:
+            return i
+
+
+def pairs_by_left(
+    keys: np.ndarray, ranks: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pair table as CSR by left symbol: ``(starts [n+1], rights, ranks)``."""
+    from toknz_core.encode import _EMPTY_KEY
+
+    used = keys != _EMPTY_KEY
+    k = keys[used].astype(np.int64)
+    lefts = (k >> np.int64(32)).astype(np.int64)
+    rights = (k & np.int64(0xFFFFFFFF)).astype(np.int64)
+    r = ranks[used].astype(np.int64)
+    keep = (lefts >= 0) & (lefts < n) & (rights >= 0) & (rights < n)
+    lefts, rights, r = lefts[keep], rights[keep], r[keep]
+    order = np.argsort(lefts, kind="stable")
+    starts = np.searchsorted(lefts[order], np.arange(n + 1)).astype(np.int64)
+    return starts, rights[order], r[order]
+
+
+@njit(cache=True, nogil=True)
+def row_ok_all(
+    left: np.int64,
+    order: np.ndarray,
+    left_child: np.ndarray,
+    right_child: np.ndarray,
+    crank: np.ndarray,
+    keys: np.ndarray,
+    ranks: np.ndarray,
+    by_left_starts: np.ndarray,
+    by_left_rights: np.ndarray,
+    by_left_ranks: np.ndarray,
+) -> np.ndarray:
+    """:func:`pair_ok` of ``left`` against every model token (int8 answers, indexed by id).
+
+    ``order``: the token ids sorted by ``crank`` (irregular, then base
+    symbols, then by creation rank), so a token comes after its left child;
+    ``by_left_*``: the pair table by left symbol (:func:`pairs_by_left`).
+    The walk of :func:`pair_ok` up a right token's left edge is the walk up
+    its left child's edge followed by one more step, so each token's state
+    is computed once from its left child's. The last step (the right token
+    itself beside the rest of ``left``'s edge) is one comparison: the lowest
+    edge index whose node merges with the token early enough is found once
+    for all tokens from the merges of the edge's nodes.
+    """
+    n = crank.shape[0]
+    out = np.empty(n, dtype=np.int8)
+    xs = np.empty(_MAX_DEPTH, dtype=np.int64)
+    m = _right_edge(left, right_child, crank, xs)
+    if m < 0:
+        out[:] = UNDECIDED
+        return out
+    # first_bad[y]: the lowest edge index i whose node x_i merges with y at a rank
+    # below the creation rank of x_{i-1} (the node above it on the edge).
+    first_bad = np.full(n, _MAX_DEPTH, dtype=np.int64)
+    for i in range(m - 1, -1, -1):
+        x = xs[i]
+        nl = np.int64(crank[xs[i - 1]]) if i > 0 else _INF
+        for k in range(by_left_starts[x], by_left_starts[x + 1]):
+            if by_left_ranks[k] < nl:
+                first_bad[by_left_rights[k]] = i
+    # arrival[t]: the right-edge index the walk is at when it reaches t going up
+    # (-1: invalid below t; -3: irregular).
+    arrival = np.empty(n, dtype=np.int64)
+    for k in range(order.shape[0]):
+        t = order[k]
+        ct = crank[t]
+        if ct == IRREGULAR:
+            arrival[t] = -3
+            out[t] = UNDECIDED
+            continue
+        if ct == -1:
+            a = m - 1
+        else:
+            y = np.int64(left_child[t])
+            a = arrival[y]
+            if a >= 0:
+                a = _climb(xs, a, y, ct, crank, keys, ranks)
+        arrival[t] = a
+        if a == -3:
+            out[t] = UNDECIDED
+        elif a == -1:
+            out[t] = INVALID
+        else:
+            out[t] = INVALID if first_bad[t] <= a else VALID
     return out

@@ -81,6 +81,12 @@ class Canonicality:
             if model.id_to_token[i] is not None:
                 self._bytes_to_id[self.token_bytes[i]] = i
         self._boundaries: BoundaryOracle | None = None
+        self._crank_order: np.ndarray | None = None
+        self._by_left: tuple[np.ndarray, np.ndarray, np.ndarray] = (
+            np.zeros(1, dtype=np.int64),
+            np.zeros(0, dtype=np.int64),
+            np.zeros(0, dtype=np.int64),
+        )
 
     # ------------------------------------------------------------ merge trees
 
@@ -218,6 +224,23 @@ class Canonicality:
         if not (0 <= left < self.n_model):
             return out
         inside = rights < self.n_model
+        if rights.shape[0] * 8 > self.n_model:
+            # Many rights: every token's answer at about one pair lookup each.
+            if self._crank_order is None:
+                self._crank_order = np.argsort(self.crank, kind="stable").astype(np.int64)
+                self._by_left = canon.pairs_by_left(self.keys, self.ranks, self.n_model)
+            full = canon.row_ok_all(
+                np.int64(left),
+                self._crank_order,
+                self.left_child,
+                self.right_child,
+                self.crank,
+                self.keys,
+                self.ranks,
+                *self._by_left,
+            )
+            out[inside] = full[rights[inside]]
+            return out
         out[inside] = canon.row_ok(
             np.int64(left),
             rights[inside],

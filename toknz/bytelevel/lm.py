@@ -109,6 +109,7 @@ class TorchLM:
     Prefixes of one length go through one forward pass; an empty prefix needs
     ``bos_id`` (prepended to every prefix when given). ``n_evals`` counts
     token positions run through the module, ``n_calls`` forward passes.
+    Inputs are built on the module's device (its first parameter's).
     Without a KV cache each prefix is evaluated whole: prefer
     :class:`HFCausalLM` for long texts.
     """
@@ -132,7 +133,9 @@ class TorchLM:
                 todo.setdefault(len(full), []).append(k)
         for length, group in todo.items():
             bos = (self.bos_id,) if self.bos_id is not None else ()
-            ids = torch.tensor([bos + k for k in group], dtype=torch.long)
+            ids = torch.tensor(
+                [bos + k for k in group], dtype=torch.long, device=_model_device(self.module)
+            )
             with torch.no_grad():
                 out = self.module(ids)
             logits = getattr(out, "logits", out)[:, -1, :]

@@ -136,7 +136,15 @@ class LoadedModel:
             return self.token_lm
         if self._context_lm is None:
             lm = self.token_lm
-            self._context_lm = HFCausalLM(lm.model, bos_id=None, max_states=lm.max_states)
+            self._context_lm = HFCausalLM(
+                lm.model,
+                bos_id=None,
+                max_states=lm.max_states,
+                batch=lm.batch,
+                max_batch=lm.max_batch,
+                pad=lm.pad,
+                max_row_bytes=lm.max_row_bytes,
+            )
         return self._context_lm
 
     def byte_lm(self, **options: Any) -> ByteLM:
