@@ -179,3 +179,36 @@ def test_no_split_has_no_boundaries() -> None:
     oracle = BoundaryOracle(NoSplit())
     assert not oracle.possible(b"a", b" b")
     assert oracle.final_cut(b"a b c d") == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["gpt2", "cl100k_base", "o200k_base", "llama3", "qwen3"])
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(pieces=st.lists(st.sampled_from(CHUNKS), min_size=1, max_size=10))
+def test_streaming_covers_keep_the_true_encoding(name: str, toknz_tok, pieces) -> None:
+    """At every byte of a random text, the cover that the tokenizer's own encoding passes through is open."""
+    import numpy as np
+
+    from toknz.bytelevel import ByteLM, CallableLM
+    from toknz.bytelevel.canonical import canonicality
+
+    tok = toknz_tok(name)
+    c = canonicality(tok)
+    blm = ByteLM(CallableLM(lambda p: np.zeros(tok.n_vocab)), tok)
+    ids = tok.encode_ordinary("".join(pieces))
+    if any(i in blm.canon.special_ids for i in ids):
+        return
+    data = b"".join(c.token_bytes[i] for i in ids)
+    ends = np.cumsum([len(c.token_bytes[i]) for i in ids])
+    for n in range(1, len(data) + 1):
+        state = blm.state(data[:n])
+        k = int(np.sum(ends < n))
+        nodes = [node for node in state.nodes if node.tokens == tuple(ids[:k])]
+        assert nodes, (data, n)
+        node = nodes[0]
+        pos = np.nonzero(blm.trie.ids[node.lo : node.hi] == ids[k])[0]
+        assert pos.size == 1, (data, n)
+        at = node.lo + int(pos[0])
+        assert state.allowed(node, at, at + 1)[0], (data, n)
