@@ -212,3 +212,40 @@ def test_streaming_covers_keep_the_true_encoding(name: str, toknz_tok, pieces) -
         assert pos.size == 1, (data, n)
         at = node.lo + int(pos[0])
         assert state.allowed(node, at, at + 1)[0], (data, n)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_certain_boundaries_hold_for_the_real_continuation(name: str, toknz_tok, oracles) -> None:
+    """A boundary reported certain for a known text is a boundary of every text it starts."""
+    oracle = _oracle(name, toknz_tok, oracles)
+    reps = oracle.atoms.representatives
+    rng = random.Random(4)
+    found = 0
+    for _ in range(400):
+        raw = _text(rng, reps, rng.randint(2, 14)).encode("utf-8", "surrogatepass")
+        a = rng.randint(1, len(raw))
+        text = text_of(raw)
+        ends = {
+            len(text[:e].encode("utf-8", "surrogateescape")) for e in _char_ends(oracle.pre, text)
+        }
+        for b in oracle.certain(raw[:a]):
+            found += 1
+            assert 0 < b < a and b in ends, (raw, a, b)
+    assert found > 50
+
+
+def test_indented_code_keeps_few_covers(toknz_tok) -> None:
+    """Tab-indented Go: splits of white-space runs that the next bytes rule out are dropped.
+
+    Without re-checking junctions and tokens that span a settled boundary, this
+    text kept hundreds of open token sequences (every split of every tab run).
+    """
+    import numpy as np
+
+    from toknz.bytelevel import ByteLM, CallableLM
+
+    tok = toknz_tok("gpt2")
+    blm = ByteLM(CallableLM(lambda p: np.zeros(tok.n_vocab)), tok)
+    text = b"\t\t\tcontinue\n\t\t}\n\t\tfor _, dep := range pkg.imports {\n\t\t\tif !dep.ok() {\n"
+    most = max(len(blm.state(text[:i]).nodes) for i in range(1, len(text) + 1))
+    assert most <= 8

@@ -496,6 +496,30 @@ class BoundaryOracle:
             self._tails[tail] = found
         return found
 
+    def certain(self, data: bytes, *, at_start: bool = True) -> list[int]:
+        """Byte offsets inside ``data`` where every continuation puts a pre-token boundary.
+
+        ``data`` starts at a final cut (or the start of the text, ``at_start``).
+        Offsets are strictly inside the known text (a trailing unfinished
+        character is unknown), in increasing order. A token that spans one of
+        them cannot be in a canonical tokenization. Without atoms: none.
+        """
+        if not self.splits_text or self.atoms is None or not data:
+            return []
+        body = data[: len(data) - _incomplete_tail(data)]
+        text = text_of(body)
+        common: set[int] | None = None
+        for probe in self.probes:
+            found = self._bounds(text + probe, at_start)
+            if found is None:
+                return []
+            inside = {e for e in found if e < len(text)}
+            common = inside if common is None else common & inside
+            if not common:
+                return []
+        assert common is not None
+        return sorted(len(text[:e].encode("utf-8", "surrogateescape")) for e in common)
+
     def final_cut(self, data: bytes, start: int = 0, *, at_start: bool = True) -> int:
         """A byte offset ``b >= start`` of ``data`` that is a final pre-token boundary.
 

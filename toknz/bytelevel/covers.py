@@ -47,6 +47,9 @@ _MERGE_ROWS: weakref.WeakKeyDictionary[TokenTrie, OrderedDict[int, np.ndarray]] 
     weakref.WeakKeyDictionary()
 )
 _MERGE_ROWS_KEPT = 512
+#: ``Node.allowed`` values: may follow by the merge test, or only across a pre-token boundary.
+_BY_MERGE = np.int8(1)
+_BY_BOUNDARY = np.int8(2)
 #: BoundaryOracle.group of each trie's token heads.
 _HEAD_GROUPS: weakref.WeakKeyDictionary[TokenTrie, tuple[np.ndarray, list[bytes]]] = (
     weakref.WeakKeyDictionary()
@@ -61,7 +64,10 @@ class Node:
     ``logp``: natural-log probability of the sequence as a token prefix;
     ``lo``/``hi``: trie range of the tokens starting with ``x[end:]``;
     ``lp``: the LM's next-token log-probabilities (None until fetched);
-    ``allowed``: int8 per trie position, whether the token may follow (-1: not decided yet).
+    ``allowed``: int8 per trie position, whether the token may follow (-1: not decided yet;
+    0 no; 1 by the merge test; 2 only if a pre-token boundary falls before it);
+    ``pending``: byte offsets of the junctions in ``tokens`` that rely on a pre-token
+    boundary, re-checked as bytes arrive.
     """
 
     tokens: tuple[int, ...]
@@ -71,6 +77,7 @@ class Node:
     hi: int
     lp: np.ndarray | None = None
     allowed: np.ndarray | None = field(default=None, repr=False)
+    pending: tuple[int, ...] = ()
 
 
 class CoverSet:
@@ -147,6 +154,7 @@ class CoverSet:
                 ok = self._merge_row(last)[pos]
             else:
                 ok = self.canon.merge_compatible_row(last, self.trie.ids[pos]) != 0
+            merged = ok.copy()
             if self.canon.has_split and not ok.all():
                 # Pairs BPE would merge may still meet across a pre-token boundary:
                 # ask once per distinct token head, with the text since a final cut.
@@ -163,7 +171,7 @@ class CoverSet:
                     grouping,
                     at_start=cut == 0,
                 )
-            node.allowed[pos] = ok
+            node.allowed[pos] = np.where(merged, _BY_MERGE, np.where(ok, _BY_BOUNDARY, 0))
         return node.allowed[lo:hi] > 0
 
     def _merge_row(self, last: int) -> np.ndarray:
@@ -199,23 +207,35 @@ class CoverSet:
     # ----------------------------------------------------------------- pushing
 
     def push(self, byte: int) -> None:
-        """Extend the prefix by one byte (0..255): narrow ranges, spawn children, drop dead nodes."""
+        """Extend the prefix by one byte (0..255): narrow ranges, spawn children, drop dead nodes.
+
+        A node is dropped when no token of its range continues the bytes,
+        or when a pre-token boundary that one of its junctions relied on
+        (:attr:`Node.pending`) is ruled out by the bytes now known. The LM is
+        asked only about nodes that survive and spawn children.
+        """
         if not 0 <= byte <= 255:
             raise UsageError(f"a byte must be in 0..255, got {byte}")
-        self.ensure_lp()
         n = len(self.data)
         self.data.append(byte)
         trie = self.trie
-        out: list[Node] = []
+        certain = self._certain_boundaries()
+        live: list[tuple[Node, int, int, int]] = []
         for node in self.nodes:
             lo, hi = trie.narrow(node.lo, node.hi, bytes(self.data[node.end :]))
-            if lo == hi:
+            if lo == hi or self._spans_boundary(node, certain) or not self._still_possible(node):
                 continue
-            depth = n + 1 - node.end
-            stop = trie.exact_end(lo, hi, depth)
+            self._recheck_range(node, lo, hi)
+            live.append((node, lo, hi, trie.exact_end(lo, hi, n + 1 - node.end)))
+        todo = [node for node, lo, _, stop in live if stop > lo and node.lp is None]
+        if todo:
+            self.fetch(todo)
+        out: list[Node] = []
+        for node, lo, hi, stop in live:
             if stop > lo:
                 assert node.lp is not None
                 allowed = self.allowed(node, lo, stop)
+                flags = node.allowed[lo:stop] if node.allowed is not None else None
                 for k in range(lo, stop):
                     if not allowed[k - lo]:
                         continue
@@ -223,7 +243,19 @@ class CoverSet:
                     lp = float(node.lp[tid])
                     if lp == -np.inf:
                         continue
-                    out.append(Node(node.tokens + (tid,), n + 1, node.logp + lp, 0, trie.size))
+                    pending = node.pending
+                    if flags is not None and flags[k - lo] == _BY_BOUNDARY:
+                        pending = pending + (node.end,)
+                    out.append(
+                        Node(
+                            node.tokens + (tid,),
+                            n + 1,
+                            node.logp + lp,
+                            0,
+                            trie.size,
+                            pending=pending,
+                        )
+                    )
             # Tokens ending exactly here stay in the range (they are covers of this
             # prefix) and are narrowed away by the next byte.
             node.lo, node.hi = lo, hi
@@ -235,6 +267,79 @@ class CoverSet:
                 f"{len(out)} open token sequences after {len(self.data)} bytes: more than "
                 f"max_nodes={self.max_nodes}; use mode='canonical' or raise max_nodes"
             )
+
+    def _certain_boundaries(self) -> list[int]:
+        """Offsets after the last final cut where every continuation puts a pre-token boundary."""
+        if self.mode == "all" or not self.canon.has_split:
+            return []
+        cut = self._cuts[-1]
+        found = self.canon.boundaries.certain(bytes(self.data[cut:]), at_start=cut == 0)
+        return [cut + e for e in found]
+
+    def _spans_boundary(self, node: Node, certain: list[int]) -> bool:
+        """Whether a token of ``node`` (or every token of its range) spans a certain boundary.
+
+        Tokens that end before the last final cut were checked at earlier bytes.
+        """
+        if not certain:
+            return False
+        k = bisect_right(certain, node.end)
+        if k < len(certain) and certain[k] < len(self.data):
+            return True  # inside the bytes every range token shares
+        cut = self._cuts[-1]
+        tb = self.canon.token_bytes
+        end = node.end
+        for t in reversed(node.tokens):
+            if end <= cut:
+                break
+            start = end - len(tb[t])
+            k = bisect_right(certain, start)
+            if k < len(certain) and certain[k] < end:
+                return True
+            end = start
+        return False
+
+    def _last_cut_at_or_before(self, j: int) -> int:
+        return self._cuts[bisect_right(self._cuts, j) - 1]
+
+    def _still_possible(self, node: Node) -> bool:
+        """Whether every boundary ``node``'s junctions rely on can still fall, given all bytes known.
+
+        A junction before the last final cut is checked once more and then
+        forgotten (the text up to a final cut is settled).
+        """
+        if not node.pending:
+            return True
+        oracle = self.canon.boundaries
+        data = self.data
+        last = self._cuts[-1]
+        keep = []
+        for j in node.pending:
+            c = self._last_cut_at_or_before(j)
+            if c == j:
+                continue  # a final boundary itself
+            if not oracle.possible(bytes(data[c:j]), bytes(data[j:]), at_start=c == 0):
+                return False
+            if j >= last:
+                keep.append(j)
+        node.pending = tuple(keep)
+        return True
+
+    def _recheck_range(self, node: Node, lo: int, hi: int) -> None:
+        """Re-ask the boundary at ``node.end`` for range tokens allowed only by it, with the bytes now known."""
+        if node.allowed is None or not node.tokens:
+            return
+        flags = node.allowed[lo:hi]
+        weak = np.nonzero(flags == _BY_BOUNDARY)[0]
+        if weak.size == 0:
+            return
+        c = self._last_cut_at_or_before(node.end)
+        if c == node.end:
+            return
+        if not self.canon.boundaries.possible(
+            bytes(self.data[c : node.end]), bytes(self.data[node.end :]), at_start=c == 0
+        ):
+            node.allowed[lo + weak] = 0
 
     # ----------------------------------------------------------------- sums
 
