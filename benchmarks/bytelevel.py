@@ -813,9 +813,10 @@ def render(tables: dict[str, Any], meta: list[dict[str, Any]], rows: list[dict[s
     per_case = sum(fim_time) / max(1, n_fim)
     out = f"""# Exact byte-level probabilities on real models
 
-Measured by `benchmarks/bytelevel.py` on {machine}, CPU only, float32,
-`torch.set_num_threads(2)`, with the three parts running as three processes
-at once on a machine shared with other work (load averages in the commands below).
+Measured by `benchmarks/bytelevel.py` on {machine}, CPU only, float32, torch
+threads as given by `--threads` in the commands below (parts ran as separate
+processes at the same time, on a machine shared with other work; load averages
+below).
 Models: the GGUF checkpoints of `benchmarks/models.py` (SmolLM2-135M-Instruct
 Q4_1, Gemma-3-270M Q4_K_M, Qwen2.5-Coder-0.5B-Instruct Q4_K_M) dequantized to
 float32 `transformers` folders; the toknz tokenizer is loaded from each folder's

@@ -308,6 +308,20 @@ def _decodes(data: bytes) -> bool:
     return True
 
 
+_NEVER, _MAYBE, _CERTAIN = 0, 1, 2
+
+
+def _first_whole_char(data: bytes) -> str | None:
+    """The first character of ``data`` (an undecodable byte is one), or None while more bytes could change it."""
+    for width in (1, 2, 3, 4):
+        if len(data) >= width and _decodes(data[:width]):
+            return data[:width].decode("utf-8")
+    head = data[:4]
+    if _incomplete_tail(head) == len(head):
+        return None  # an unfinished character
+    return text_of(data[:1])
+
+
 def _whole_chars(left: bytes, right: bytes) -> bool:
     """Whether the junction of ``left`` and ``right`` falls between characters."""
     head = text_of(left)
@@ -338,6 +352,7 @@ class BoundaryOracle:
         #: The continuations tried: the text ends, or goes on with one character of each atom.
         self.probes: list[str] = ["", *reps]
         self._tails: dict[bytes, list[str]] = {}
+        self._coarse_cache: dict[tuple[bool, bytes, bytes, int], int] = {}
         self._possible: dict[tuple[bool, bytes, tuple[bytes, bytes], int], bool] = {}
         self._right_atoms: dict[bytes, tuple[bytes, bytes]] = {}
         self.calls = 0
@@ -447,10 +462,49 @@ class BoundaryOracle:
             return answers[back]
         group_of, firsts = grouping
         distinct, back = np.unique(group_of[heads], return_inverse=True)
-        answers = self.possible_many(
-            left, [firsts[g] for g in distinct.tolist()], at_start=at_start
-        )
+        # First by the first character alone: no boundary before it means none before
+        # any longer right (a longer right is one of its continuations), and a boundary
+        # under every continuation means one before every longer right too.
+        answers = np.zeros(distinct.size, dtype=bool)
+        fine: list[int] = []
+        if self.splits_text and self.atoms is not None:
+            text = text_of(left)
+            head_atoms = self.atoms.of(text)
+            for k, g in enumerate(distinct.tolist()):
+                c = _first_whole_char(firsts[g])
+                verdict = _MAYBE if c is None else self._coarse(text, head_atoms, c, at_start)
+                if verdict == _MAYBE:
+                    fine.append(k)
+                else:
+                    answers[k] = verdict == _CERTAIN
+        else:
+            fine = list(range(distinct.size))
+        if fine:
+            answers[fine] = self.possible_many(
+                left, [firsts[int(distinct[k])] for k in fine], at_start=at_start
+            )
         return answers[back]
+
+    def _coarse(self, text: str, head_atoms: bytes, c: str, at_start: bool) -> int:
+        """Boundary after ``text`` when the next character is ``c``: never, maybe or certain."""
+        assert self.atoms is not None
+        j = len(text)
+        key = (at_start, head_atoms, self.atoms.of(c), j)
+        hit = self._coarse_cache.get(key)
+        if hit is None:
+            self.calls += 1
+            seen = 0
+            for probe in self.probes:
+                found = self._bounds(text + c + probe, at_start)
+                if found is None or j in found:
+                    seen += 1
+                elif seen:
+                    break  # some with, some without: maybe
+            hit = _NEVER if seen == 0 else _CERTAIN if seen == len(self.probes) else _MAYBE
+            if len(self._coarse_cache) > 1 << 18:
+                self._coarse_cache.clear()
+            self._coarse_cache[key] = hit
+        return hit
 
     def _decide(self, data: bytes, j: int, at_start: bool) -> bool:
         """Whether some continuation of ``data`` puts a boundary at character ``j``.
