@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import fcntl
+import itertools
 import json
 import math
 import os
@@ -452,7 +453,11 @@ def combine(rows: list[np.ndarray], w: np.ndarray, mode: str) -> np.ndarray:
     if mode == "mixture":
         with np.errstate(divide="ignore"):
             return np.logaddexp.reduce(stack + np.log(w)[:, None, None], axis=0)
-    s = np.tensordot(w, stack, axes=1)
+    # Weighted sum of the members with a nonzero weight (0 * -inf would be NaN);
+    # an outcome impossible under one of them is impossible in the product.
+    used = [k for k in range(len(w)) if w[k] != 0]
+    s = sum(w[k] * np.where(np.isfinite(stack[k]), stack[k], 0.0) for k in used)
+    s = np.where(np.all(np.isfinite(stack[used]), axis=0), s, -np.inf)
     return s - np.logaddexp.reduce(s, axis=-1, keepdims=True)
 
 
@@ -468,7 +473,8 @@ def run_ensemble(args: argparse.Namespace, run_id: str) -> None:
     rows: dict[str, list[np.ndarray]] = {}
     first_blm: dict[str, Any] = {}
     checks = []
-    for name in MODELS:
+    models = tuple(args.models)
+    for name in models:
         tok, model, cfg = load_model(name, args.threads)
         rows[name] = []
         for p in ps:
@@ -506,9 +512,11 @@ def run_ensemble(args: argparse.Namespace, run_id: str) -> None:
                 )
     # sameness check: the offline combination equals ByteEnsemble on the first 16 bytes of passage 0
     for mode in ("mixture", "product"):
-        ens = ByteEnsemble([first_blm[m] for m in MODELS], mode=mode)
+        ens = ByteEnsemble([first_blm[m] for m in models], mode=mode)
         ref = np.stack([ens.next_byte_logprobs(ps[0]["bytes"][:i]) for i in range(16)])
-        mine = combine([rows[m][0][:16] for m in MODELS], np.full(3, 1 / 3), mode)
+        mine = combine(
+            [rows[m][0][:16] for m in models], np.full(len(models), 1 / len(models)), mode
+        )
         diff = np.where(np.isfinite(ref) | np.isfinite(mine), np.abs(ref - mine), 0.0)
         emit(
             {
@@ -521,7 +529,9 @@ def run_ensemble(args: argparse.Namespace, run_id: str) -> None:
         )
     del first_blm
     # tuned weights: a grid on the simplex (step 0.1), fit on passage 0 of each kind, scored on the rest
-    grid = [np.array([a, b, 10 - a - b]) / 10 for a in range(11) for b in range(11 - a)]
+    grid = [
+        np.array(w) / 10 for w in itertools.product(range(11), repeat=len(models)) if sum(w) == 10
+    ]
     for kind in ("prose", "code"):
         idxs = [i for i, p in enumerate(ps) if p["text"] == kind]
         tune, evals = idxs[:1], idxs[1:] or idxs[:1]
@@ -531,14 +541,14 @@ def run_ensemble(args: argparse.Namespace, run_id: str) -> None:
                 return float(
                     np.mean(
                         [
-                            bpb_of(combine([rows[m][i] for m in MODELS], w, mode), ps[i]["bytes"])
+                            bpb_of(combine([rows[m][i] for m in models], w, mode), ps[i]["bytes"])
                             for i in which
                         ]
                     )
                 )
 
             best = min(grid, key=lambda w: total(w, tune))
-            for label, w in (("equal", np.full(3, 1 / 3)), ("tuned", best)):
+            for label, w in (("equal", np.full(len(models), 1 / len(models))), ("tuned", best)):
                 for i in evals:
                     emit(
                         {
@@ -552,9 +562,9 @@ def run_ensemble(args: argparse.Namespace, run_id: str) -> None:
                             "idx": ps[i]["idx"],
                             "source": ps[i]["source"],
                             "bpb": bpb_of(
-                                combine([rows[m][i] for m in MODELS], w, mode), ps[i]["bytes"]
+                                combine([rows[m][i] for m in models], w, mode), ps[i]["bytes"]
                             ),
-                            "members": {m: bpb_of(rows[m][i], ps[i]["bytes"]) for m in MODELS},
+                            "members": {m: bpb_of(rows[m][i], ps[i]["bytes"]) for m in models},
                         }
                     )
     emit(
@@ -720,82 +730,56 @@ def report(args: argparse.Namespace) -> None:
 
 
 DISCUSSION = """\
-**Status: the runs reported here are far smaller than the issue asks, and no
-target is established either way.** The whole session had about 70 minutes of
-wall time, development included, on 2 CPU cores shared with other work (load
-average 7–10 during the runs), and every number above comes from about 12
-minutes of running the three parts at once, after which they were stopped.
+**Status: smaller than the issue asks; no target is established.** This
+session had 180 minutes in all, on 2 shared CPU cores, and most of it went
+into making `ByteLM` fast and sound (issue 7: the boundary oracle,
+dropping covers that later bytes rule out, whole-row merge tests, batched
+forward passes). The measurement runs above started after that, with one
+torch thread each, beside the test suite.
 
-What bounds the numbers:
-
-- *Machine.* One forward call of SmolLM2-135M on one new token took about
-  0.5–0.7 s of wall time here, Qwen2.5-Coder-0.5B several seconds: most of the
-  CPU went to other processes. With `--threads 2` and three processes at
-  once, OpenMP threads fought for the cores and a call took 2–3 s; the runs
-  above use `--threads 1`.
-- *ByteLM's own cost.* A profile of `ByteLM.next_byte_logprobs` with
-  SmolLM2 (11 bytes of English) spent about 65% of its time in
-  `CoverSet.allowed` (`toknz/bytelevel/covers.py`) →
-  `Canonicality.boundary_possible` (`toknz/bytelevel/canonical.py`) →
-  `toknz.pretokenize.pre_tokenize`, called about 10,000 times per byte
-  (110,276 times for 11 bytes), against about 30% in the model's forward
-  passes. The pre-token boundary probe, not the model, bounds byte-level
-  speed for small models.
-- *N.* FIM: N = 2 functions (all three methods done), against the 200 the
-  issue asks; exact FIM took about 190–240 s per function here (about 40
-  forward calls for a 10–40-byte middle, against about 10 for each
-  token-level baseline), so 200 functions would take about 17 hours on this
-  loaded machine. Completion: only SmolLM2-135M finished (2 prompts per text
-  kind, 32 continuation bytes, 24 line bytes); Gemma-3-270M and
-  Qwen2.5-Coder-0.5B were stopped before their first prompt finished.
-  Ensembles: only SmolLM2-135M's members rows finished (3 prose and 3 code
-  passages of 32 bytes); with no Gemma or Qwen rows, no mixture or product
-  could be formed, so the ensemble target is *not measured*.
-- Intervals at N = 2 are wide by construction (a Wilson interval of 0/2 is
-  0–66%); the bootstrap intervals of means over 2 cases are not trustworthy
-  and are shown only to keep the format.
-
-What the small runs do show (observations, not established results):
-
-- FIM (2 functions, a Go comment and a Rust `// SAFETY:` comment): no method
-  reproduced the middle exactly and none stopped by itself within the byte
-  limit. On the Rust case the prefix ends inside a word (`// SA|FETY: Miri…`):
-  plain prompting wrote `ve the current thread's stack trace` (`SAve…`,
-  continuing from a token boundary the model rarely saw there), while healing
-  and exact both completed `FETY: …`; exact had the higher edit similarity
-  (0.41 against 0.32 and 0.24). On the Go case healing and exact wrote the
-  same bytes (0.48, plain 0.41). With N = 2 this says nothing about the
-  target (exact beats both baselines with non-overlapping intervals): it is
-  neither met nor refuted.
-- Completion mid-token (SmolLM2-135M, 4 prompts): the exact byte-level
-  bits per byte of the next 32 bytes (about 1.0) is well below the naive
-  token-level number (about 1.9). The naive number scores one tokenization,
-  the prompt and continuation tokenized separately, that splits a word at
-  the cut: it is a lower bound on the probability of the bytes, and the gap
-  is the "tokenization bias" of Phan et al. The greedy generations show the
-  same effect: the token-level decoder continued `…and in th|` with
-  `urtamily…` and a Rust doc comment cut inside `` `[Option::iter_mut`] ``
-  with a token that does not extend the cut word, where ByteLM continued the
-  cut word plausibly (`or a moment the strange`). Neither matched the true
-  rest of line exactly in any of the 4 prompts.
-- Cost (SmolLM2-135M, 4 prompts): ByteLM greedy generation ran about 1.1
-  forward calls per generated byte, against 0.34 calls per byte for token
-  generation (0.34 tokens per byte), so byte-level generation cost about 3×
-  the model calls and about 3× the wall time per byte here. Token positions
-  per byte are dominated by the first call, which runs the whole ~100-token
-  prompt for both methods (each method had its own empty cache).
+- *FIM (a).* The run reached N = 38 functions of the 200 asked. Each
+  function took about 32 s for the three methods: exact FIM about 16 s and
+  37 forward calls, each token-level baseline 7–9 s and about 12 calls. At
+  that rate 200 functions take about 1.8 hours on one idle core. At N = 38
+  the three methods are close on edit similarity, and their intervals
+  overlap: the target (exact beats both baselines with intervals that do not
+  overlap) is neither met nor refuted. Exact match is rare for every method.
+  The middle is generated up to its length plus 10 bytes, and the models
+  seldom end the middle on their own (`clean_join`), so the generations run
+  past the true middle.
+- *Completion (b).* Only the earlier, smaller run is reported: SmolLM2-135M,
+  4 prompts. It was not re-run this session.
+- *Ensembles (c).* A small run of two members, SmolLM2-135M and
+  Qwen2.5-Coder-0.5B (`--models`), 2 passages of 128 bytes per text kind;
+  the weights are tuned on one passage and scored on the other.
+  Gemma-3-270M was left out because its first 128-byte passage had not
+  finished after 6 minutes: with its 262k-token vocabulary, the
+  vocabulary-wide merge rows and log-probability rows dominate on this CPU.
+  With one scored passage per kind this is a smoke test of the pipeline, not
+  a test of the target. On that one passage per kind: on prose, the tuned
+  product (1.50 bits per byte) is below the better member, SmolLM2 (1.56); on
+  code, no ensemble (1.27–1.31) beats Qwen alone (1.21). So the target (an
+  ensemble beats its best member on both kinds) is not met on this run.
+- *Cost (d).* This session's FIM rows above give forward calls and wall
+  time per case. `benchmarks/bytelm_overhead.py` (docs/benchmarks.md,
+  "ByteLM overhead") measures ByteLM's own work with a token LM that costs
+  nothing. It does not grow with the text (the second half of the text is
+  cheaper than the first), with 3–4 open covers per byte on average. That
+  run came before the first-character pass was added to the boundary
+  questions, which cut the pre-tokenizer runs further.
 - The chained next-byte log-probabilities of a passage and
-  `ByteLM.prefix_logprob` differ by 0.04–0.12 nats per 32-byte passage
-  (`chain_vs_direct_nats` in the JSONL). They measure different things
-  in `mode="canonical"`: each next-byte distribution is renormalized over the 257 outcomes,
-  while `prefix_logprob` is the raw sum over canonical covers; the difference
-  is the probability the model puts on non-canonical tokenizations. It is
-  not a bug, but the ensemble table uses the chain and part (b) uses
+  `ByteLM.prefix_logprob` differ (`chain_vs_direct_nats` in the JSONL). In
+  `mode="canonical"` they measure different things. Each next-byte
+  distribution is renormalized over the 257 outcomes, while
+  `prefix_logprob` is the raw sum over canonical covers; the difference is
+  the probability the model puts on non-canonical tokenizations. It is not a
+  bug, but the ensemble table uses the chain and part (b) uses
   `prefix_logprob`, so the two are not exactly comparable.
 
-To finish the issue: run the four commands under "Re-run everything" on an
-otherwise idle machine, preferably after the boundary probe in
-`CoverSet.allowed` is made cheaper (cached per node or moved to a kernel).
+To finish the issue, run the commands under "Re-run everything" on an
+otherwise idle machine: `--part fim --n-fim 200` (about 2 hours on one
+core), `--part completion`, and `--part ensemble` with the default four
+256-byte passages per kind.
 """
 
 
@@ -908,11 +892,11 @@ newline, so the cut is usually inside a word or token).
 ## (c) Byte-level ensembles
 
 Passages of `--n-ensemble-bytes` bytes starting at a line start, prose and
-code. Each model alone (ByteLM after its BOS token), and the three as
+code. Each model alone (ByteLM after its BOS token), and the members (`--models`) as
 `ByteEnsemble` mixtures (`sum_i w_i p_i(b)`) and products (`prod_i p_i(b)^w_i`,
 renormalized over the 257 outcomes), all scored as the chain of next-byte
 probabilities of the passage (end of text not included). Equal weights are
-1/3 each; tuned weights are the best point of a 0.1-step grid on the simplex
+1/n each; tuned weights are the best point of a 0.1-step grid on the simplex
 for the first passage of each kind, and every row of this table is scored on
 the other passages only (the tuning passage is left out of all rows, members
 included).
@@ -958,6 +942,9 @@ def main() -> None:
     ap.add_argument("--n-ensemble-bytes", type=int, default=256, help="bytes per ensemble passage")
     ap.add_argument("--n-passages", type=int, default=4, help="ensemble passages per text kind")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument(
+        "--models", nargs="+", default=list(MODELS), help="ensemble members (default: all three)"
+    )
     ap.add_argument(
         "--quick",
         action="store_true",

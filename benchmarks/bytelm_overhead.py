@@ -116,7 +116,7 @@ def main() -> None:
             f"{r['nodes']:.1f} / {r['max_nodes']:.0f} | {r['questions']:.0f} | {r['splits']:.0f} |"
         )
     if not args.no_write:
-        write_section("ByteLM overhead", "\n".join(lines) + "\n")
+        write_section("## ByteLM overhead", "## ByteLM overhead\n\n" + "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
