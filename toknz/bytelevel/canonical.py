@@ -31,14 +31,11 @@ from typing import Any
 import numpy as np
 
 from toknz.bytelevel.boundaries import BoundaryOracle
+from toknz.bytelevel.boundaries import text_of as _text_of
 from toknz.errors import InputError, UsageError
 from toknz.pretokenize import NoSplit, pre_tokenize
 
 _TABLES: weakref.WeakKeyDictionary[Any, Canonicality] = weakref.WeakKeyDictionary()
-
-
-def _text_of(data: bytes) -> str:
-    return data.decode("utf-8", "surrogateescape")
 
 
 def _bytes_of(text: str) -> bytes:
