@@ -222,7 +222,10 @@ def run_fim(args: argparse.Namespace, run_id: str) -> None:
     tok, model, _ = load_model(FIM_MODEL, args.threads)
     cases, pool_sizes = fim_cases(args.n_fim, SEED)
     emit({"part": "fim", "kind": "setup", "run": run_id, "pools": pool_sizes, "n": len(cases)})
+    k, n_shards = args.shard
     for idx, case in enumerate(cases):
+        if idx % n_shards != k:
+            continue
         margin = 10
         max_bytes = len(case["middle"]) + margin
         for method in ("plain", "healing", "exact"):
@@ -932,6 +935,17 @@ byte (the ratio of model steps a token-level decoder needs).
 # --------------------------------------------------------------------- main
 
 
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"K/N"`` -> ``(K, N)`` with ``0 <= K < N``."""
+    try:
+        k, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shard wants K/N, got {text!r}") from None
+    if not 0 <= k < n:
+        raise argparse.ArgumentTypeError(f"--shard {text}: K must be in 0..N-1")
+    return k, n
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--part", choices=("fim", "completion", "ensemble", "all"), default="all")
@@ -942,6 +956,13 @@ def main() -> None:
     ap.add_argument("--n-ensemble-bytes", type=int, default=256, help="bytes per ensemble passage")
     ap.add_argument("--n-passages", type=int, default=4, help="ensemble passages per text kind")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument(
+        "--shard",
+        type=parse_shard,
+        default=(0, 1),
+        help="K/N: run only the FIM cases whose index is K modulo N (one process per core)",
+    )
+    ap.add_argument("--run-id", help="join the rows of this run (the shards of one run share it)")
     ap.add_argument(
         "--models", nargs="+", default=list(MODELS), help="ensemble members (default: all three)"
     )
@@ -960,7 +981,7 @@ def main() -> None:
     if args.quick:
         args.n_fim, args.n_completion, args.cont_bytes, args.line_bytes = 3, 2, 16, 16
         args.n_ensemble_bytes, args.n_passages = 32, 2
-    run_id = time.strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}"
+    run_id = args.run_id or time.strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}"
     emit(
         {
             "part": args.part,

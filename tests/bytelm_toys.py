@@ -145,3 +145,52 @@ def brute_force(lm: FiniteTokenLM, tok, prefix: bytes) -> tuple[float, np.ndarra
 
 def text_bytes(lm: FiniteTokenLM, tok, t: tuple[int, ...]) -> bytes:
     return b"".join(tok.decode_single_token_bytes(i) for i in t)
+
+
+def fallback_tokenizer():
+    """A Gemma-style toy: SentencePiece-like BPE (``▁`` for spaces) with byte fallback.
+
+    Spaces become ``▁`` in the normalizer, so the ``Split(" ")`` pre-tokenizer
+    never splits; ``é`` has no symbol of its own and is spelled with the
+    byte-fallback tokens ``<0xC3><0xA9>``.
+    """
+    from toknz.formats.tokenizer_json import tokenizer_from_json
+
+    vocab = {"<unk>": 0}
+    for b in range(256):
+        vocab[f"<0x{b:02X}>"] = len(vocab)
+    merges = [("a", "s"), ("▁", "a"), ("▁a", "s"), ("s", "a"), ("1", "1"), ("'", "s"), ("▁", "▁")]
+    for sym in ("a", "s", "▁", "1", "'"):
+        vocab[sym] = len(vocab)
+    for left, right in merges:
+        vocab[left + right] = len(vocab)
+    obj = {
+        "version": "1.0",
+        "added_tokens": [
+            {"id": 0, "content": "<unk>", "single_word": False, "lstrip": False,
+             "rstrip": False, "normalized": False, "special": True},
+            {"id": len(vocab), "content": "<|endoftext|>", "single_word": False,
+             "lstrip": False, "rstrip": False, "normalized": False, "special": True},
+        ],
+        "normalizer": {"type": "Replace", "pattern": {"String": " "}, "content": "▁"},
+        "pre_tokenizer": {
+            "type": "Split", "pattern": {"String": " "},
+            "behavior": "MergedWithPrevious", "invert": False,
+        },
+        "post_processor": None,
+        "decoder": {
+            "type": "Sequence",
+            "decoders": [
+                {"type": "Replace", "pattern": {"String": "▁"}, "content": " "},
+                {"type": "ByteFallback"},
+                {"type": "Fuse"},
+            ],
+        },
+        "model": {
+            "type": "BPE", "dropout": None, "unk_token": "<unk>",
+            "continuing_subword_prefix": None, "end_of_word_suffix": None,
+            "fuse_unk": True, "byte_fallback": True, "ignore_merges": False,
+            "vocab": vocab, "merges": [f"{a} {b}" for a, b in merges],
+        },
+    }  # fmt: skip
+    return tokenizer_from_json(obj, "toy-fallback.json")

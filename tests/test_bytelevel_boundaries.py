@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 
 import pytest
+from cover_checks import assert_true_cover_stays_open
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -192,26 +193,13 @@ def test_streaming_covers_keep_the_true_encoding(name: str, toknz_tok, pieces) -
     import numpy as np
 
     from toknz.bytelevel import ByteLM, CallableLM
-    from toknz.bytelevel.canonical import canonicality
 
     tok = toknz_tok(name)
-    c = canonicality(tok)
     blm = ByteLM(CallableLM(lambda p: np.zeros(tok.n_vocab)), tok)
     ids = tok.encode_ordinary("".join(pieces))
     if any(i in blm.canon.special_ids for i in ids):
         return
-    data = b"".join(c.token_bytes[i] for i in ids)
-    ends = np.cumsum([len(c.token_bytes[i]) for i in ids])
-    for n in range(1, len(data) + 1):
-        state = blm.state(data[:n])
-        k = int(np.sum(ends < n))
-        nodes = [node for node in state.nodes if node.tokens == tuple(ids[:k])]
-        assert nodes, (data, n)
-        node = nodes[0]
-        pos = np.nonzero(blm.trie.ids[node.lo : node.hi] == ids[k])[0]
-        assert pos.size == 1, (data, n)
-        at = node.lo + int(pos[0])
-        assert state.allowed(node, at, at + 1)[0], (data, n)
+    assert_true_cover_stays_open(blm, ids)
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -249,3 +237,25 @@ def test_indented_code_keeps_few_covers(toknz_tok) -> None:
     text = b"\t\t\tcontinue\n\t\t}\n\t\tfor _, dep := range pkg.imports {\n\t\t\tif !dep.ok() {\n"
     most = max(len(blm.state(text[:i]).nodes) for i in range(1, len(text) + 1))
     assert most <= 8
+
+
+def test_pre_tokenizer_steps_a_normalizer_makes_inert_are_dropped() -> None:
+    """Gemma 3 splits on " " after replacing every space with "▁": it never splits."""
+    from toknz.bytelevel.boundaries import effective_pre_tokenizer
+    from toknz.normalizers import NormalizerSequence, Prepend, Replace
+    from toknz.pretokenize import Digits, NoSplit, PreTokenizerSequence
+
+    space = Split(" ", "MergedWithPrevious", is_regex=False)
+    to_meta = Replace(" ", "▁")
+    assert isinstance(effective_pre_tokenizer(to_meta, space), NoSplit)
+    assert isinstance(
+        effective_pre_tokenizer(NormalizerSequence((to_meta, Prepend("▁"))), space), NoSplit
+    )
+    # A later step that can put the space back keeps the split.
+    back = NormalizerSequence((to_meta, Replace("▁", " ")))
+    assert effective_pre_tokenizer(back, space) is space
+    assert effective_pre_tokenizer(None, space) is space
+    regex_split = Split(r" ", "MergedWithPrevious")
+    assert effective_pre_tokenizer(to_meta, regex_split) is regex_split  # regexes: left as is
+    seq = PreTokenizerSequence((space, Digits(True)))
+    assert effective_pre_tokenizer(to_meta, seq) == Digits(True)

@@ -14,6 +14,7 @@ from bytelm_toys import (
     bigram_weights,
     brute_force,
     canonical_lm,
+    fallback_tokenizer,
     random_weights,
     toy_tokenizer,
 )
@@ -78,6 +79,17 @@ def test_canonical_mode_with_gpt2_split_pattern() -> None:
     lm = canonical_lm(tok, random_weights(5))
     blm = ByteLM(lm, tok)
     for prefix in PROMPTS:
+        _compare(blm, lm, tok, prefix)
+
+
+@pytest.mark.parametrize("weights", ["random", "bigram"])
+def test_byte_fallback_tokenizer_matches_brute_force(weights: str) -> None:
+    """Gemma-style: spaces normalized to ▁, é spelled with byte-fallback tokens."""
+    tok = fallback_tokenizer()
+    w = random_weights(11) if weights == "random" else bigram_weights(12, tok.n_vocab)
+    lm = canonical_lm(tok, w)
+    blm = ByteLM(lm, tok)
+    for prefix in [*PROMPTS, "é a".encode(), "aé's".encode()[:3], b"as as", b"a  "]:
         _compare(blm, lm, tok, prefix)
 
 

@@ -87,6 +87,66 @@ _ESCAPE = regex.compile(
 )
 
 
+def _keeps_out(normalizer: Any, ch: str) -> bool:
+    """Whether ``normalizer`` never puts ``ch`` in its output when ``ch`` is not in its input."""
+    from toknz.normalizers import Prepend, Replace, Strip, StripAccents
+
+    if isinstance(normalizer, Replace):
+        return ch not in normalizer.content
+    if isinstance(normalizer, Prepend):
+        return ch not in normalizer.prepend
+    return isinstance(normalizer, Strip | StripAccents)
+
+
+def _never_outputs(normalizer: Any, ch: str) -> bool:
+    """Whether no text normalized by ``normalizer`` holds the character ``ch``.
+
+    True when a literal ``Replace`` of exactly ``ch`` (by text without it)
+    runs, and every later step keeps ``ch`` out; unknown steps answer False.
+    """
+    from toknz.normalizers import NormalizerSequence, Replace
+
+    steps = normalizer.normalizers if isinstance(normalizer, NormalizerSequence) else (normalizer,)
+    absent = False
+    for step in steps:
+        if isinstance(step, Replace) and not step.is_regex and step.pattern == ch:
+            absent = ch not in step.content
+        elif absent:
+            absent = _keeps_out(step, ch)
+    return absent
+
+
+def effective_pre_tokenizer(normalizer: Any, pre: Any) -> Any:
+    """``pre`` without the steps that can never split text normalized by ``normalizer``.
+
+    A literal :class:`~toknz.pretokenize.Split` on a string holding a
+    character the normalizer always replaces never matches (Gemma 3 splits on
+    ``" "`` after replacing every space with ``"▁"``): it is dropped, and a
+    pre-tokenizer left with no step is :class:`~toknz.pretokenize.NoSplit`.
+    Boundary questions must be asked of this pre-tokenizer, since they are
+    asked about text before normalization. Anything else is returned as is.
+    """
+    if normalizer is None:
+        return pre
+
+    def inert(step: Any) -> bool:
+        return (
+            isinstance(step, Split)
+            and not step.is_regex
+            and not step.invert
+            and any(_never_outputs(normalizer, c) for c in step.pattern)
+        )
+
+    if isinstance(pre, PreTokenizerSequence):
+        kept = tuple(s for s in pre.steps if not inert(s))
+        if len(kept) == len(pre.steps):
+            return pre
+        if not kept:
+            return NoSplit(pre.byte_level)
+        return kept[0] if len(kept) == 1 else PreTokenizerSequence(kept)
+    return NoSplit(pre.byte_level) if inert(pre) else pre
+
+
 def _class_end(pattern: str, start: int) -> int:
     """Index just past the ``]`` closing the character class opened at ``pattern[start]``."""
     i = start + 1

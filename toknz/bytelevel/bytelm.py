@@ -101,6 +101,8 @@ class ByteLM:
         )
         self.canon.check_ids(self.stop_ids.tolist())
         excluded = frozenset(specials | set(self.stop_ids.tolist()))
+        if mode == "canonical":
+            excluded |= self.canon.unreachable  # never in a canonical encoding
         self.trie = _trie_for(self.canon, tokenizer, excluded)
         self._state: CoverSet | None = None
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from toknz.bytelevel.boundaries import BoundaryOracle
+from toknz.bytelevel.boundaries import BoundaryOracle, _never_outputs, effective_pre_tokenizer
 from toknz.bytelevel.boundaries import text_of as _text_of
 from toknz.errors import InputError, UsageError
 from toknz.pretokenize import NoSplit, pre_tokenize
@@ -69,7 +69,10 @@ class Canonicality:
         self.token_bytes: list[bytes] = [
             tokenizer.decode_single_token_bytes(i) for i in range(self.n_vocab)
         ]
-        self.has_split = not isinstance(tokenizer.pre_tokenizer, NoSplit)
+        #: The pre-tokenizer as it acts on text before normalization (steps a
+        #: normalizer makes inert dropped): the one boundary questions are about.
+        self.pre_tokenizer = effective_pre_tokenizer(tokenizer.normalizer, tokenizer.pre_tokenizer)
+        self.has_split = not isinstance(self.pre_tokenizer, NoSplit)
         self.keys, self.ranks, _ = model.table
         self.left_child, self.right_child, self.crank = self._merge_trees()
         self.irregular = self.crank == canon.IRREGULAR
@@ -78,12 +81,136 @@ class Canonicality:
             if model.id_to_token[i] is not None:
                 self._bytes_to_id[self.token_bytes[i]] = i
         self._boundaries: BoundaryOracle | None = None
+        self.fallback_byte = self._fallback_bytes()
+        #: Whether some token is a byte-fallback token (``<0x41>``) of a non-byte-level model.
+        self.has_fallback = bool((self.fallback_byte >= 0).any())
+        self._fallback_char_ok: dict[str, bool] = {}
+        self._unreachable: frozenset[int] | None = None
+        self._symbols: tuple[np.ndarray, np.ndarray] | None = None
+        #: Model tokens whose pairs the merges alone decide: not byte-fallback or
+        #: unknown, and not an added token whose literal content decodes to
+        #: itself (the text can then hold it, matched before the model runs).
+        #: Gemma's runs of ``▁`` are added tokens too, but their decoded bytes
+        #: are spaces, which only the model path produces.
+        self._decidable = np.zeros(self.n_model, dtype=bool)
+        for t in range(self.n_model):
+            self._decidable[t] = model.id_to_token[t] is not None
+        self._decidable[self.fallback_byte[: self.n_model] >= 0] = False
+        for added in tokenizer.added_tokens:
+            if added.id < self.n_model and (
+                added.special or self.token_bytes[added.id] == added.content.encode()
+            ):
+                self._decidable[added.id] = False
+        unk = getattr(model, "unk_token", None)
+        if unk is not None and model.vocab.get(unk) is not None:
+            self._decidable[model.vocab[unk]] = False
         self._crank_order: np.ndarray | None = None
         self._by_left: tuple[np.ndarray, np.ndarray, np.ndarray] = (
             np.zeros(1, dtype=np.int64),
             np.zeros(0, dtype=np.int64),
             np.zeros(0, dtype=np.int64),
         )
+
+    @property
+    def unreachable(self) -> frozenset[int]:
+        """Model tokens that BPE never produces, not even from their own bytes: never canonical.
+
+        A token of a canonical encoding is built by merges inside its own span,
+        in the order BPE would apply them to its bytes alone, so a token whose
+        own bytes encode to something else never occurs (ByteSampler drops
+        these too). Only tokens whose merge tree cannot be walked are tried
+        (re-encoding each); byte-fallback tokens, added tokens and models with
+        subword affixes are left out. Computed on first use.
+        """
+        if self._unreachable is None:
+            model = self.model
+            out = set()
+            affixes = model.continuing_subword_prefix or model.end_of_word_suffix
+            if not affixes:
+                for t in np.nonzero(self.irregular)[0].tolist():
+                    tok = model.id_to_token[t]
+                    if tok is None or t in self.added_ids or self.fallback_byte[t] >= 0:
+                        continue
+                    if self.byte_level:
+                        if not model._bytes_mode:
+                            break
+                        ids = model.encode_piece_bytes([self.token_bytes[t]])
+                    else:
+                        ids = model.encode_pieces([tok])
+                    if ids != [t]:
+                        out.add(t)
+            self._unreachable = frozenset(out)
+        return self._unreachable
+
+    # ------------------------------------------------------------ byte fallback
+
+    def _fallback_bytes(self) -> np.ndarray:
+        """int16 per id: the byte of a byte-fallback token (``<0x41>``), -1 for any other token."""
+        out = np.full(self.n_vocab, -1, dtype=np.int16)
+        model = self.model
+        if self.byte_level or not getattr(model, "byte_fallback", False):
+            return out
+        for b in range(256):
+            tid = model.vocab.get(f"<0x{b:02X}>")
+            if tid is not None and tid < self.n_vocab:
+                out[tid] = b
+        return out
+
+    def fallback_char_ok(self, char: str) -> bool:
+        """Whether the encoder spells ``char`` (as it stands in decoded text) with byte-fallback tokens.
+
+        That happens exactly when the normalized text can hold ``char`` and the
+        vocabulary has no symbol for it. Cached per character.
+        """
+        hit = self._fallback_char_ok.get(char)
+        if hit is None:
+            normalizer = self.tokenizer.normalizer
+            kept = normalizer is None or not _never_outputs(normalizer, char)
+            hit = self._fallback_char_ok[char] = kept and self.model.vocab.get(char) is None
+        return hit
+
+    def fallback_pending(self, tokens: Sequence[int]) -> bytes:
+        """The bytes of an unfinished character that byte-fallback tokens end ``tokens`` with (or b"").
+
+        Assumes the fallback run is well formed (each continuation byte after
+        its lead), as :meth:`fallback_allowed` keeps it.
+        """
+        tail: list[int] = []
+        for t in reversed(tokens[-4:]):
+            b = int(self.fallback_byte[t])
+            if b < 0:
+                break
+            tail.append(b)
+            if b & 0xC0 != 0x80:  # a lead byte or ASCII: the last character starts here
+                need = _utf8_length(b)
+                return bytes(reversed(tail)) if len(tail) < need else b""
+        return b""
+
+    def fallback_allowed(self, tokens: Sequence[int], ids: np.ndarray) -> np.ndarray:
+        """Bool per id of ``ids``: may it follow ``tokens`` as far as byte fallback goes?
+
+        A canonical sequence spells a character with byte-fallback tokens only
+        when :meth:`fallback_char_ok`, and then with all its bytes in order;
+        inside such a character nothing else may come. Other pairs are left to
+        the merge test (True here).
+        """
+        fb = self.fallback_byte[np.asarray(ids, dtype=np.int64)].astype(np.int64)
+        pending = self.fallback_pending(tokens)
+        cont = (fb >= 0) & (fb & 0xC0 == 0x80)
+        if pending:
+            ok = cont.copy()
+            if len(pending) + 1 == _utf8_length(pending[0]):
+                for b in np.unique(fb[cont]).tolist():
+                    char = (pending + bytes([b])).decode("utf-8", "replace")
+                    good = len(char) == 1 and char != "\ufffd" and self.fallback_char_ok(char)
+                    if not good:
+                        ok[fb == b] = False
+            return ok
+        ok = ~cont
+        for b in np.unique(fb[(fb >= 0) & ~cont]).tolist():
+            if _utf8_length(b) == 0 or (b < 0x80 and not self.fallback_char_ok(chr(b))):
+                ok[fb == b] = False
+        return ok
 
     # ------------------------------------------------------------ merge trees
 
@@ -209,6 +336,69 @@ class Canonicality:
         )
         return None if r == canon.UNDECIDED else bool(r == canon.VALID)
 
+    def _symbol_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """CSR ``(offsets, flat)`` of every model token's initial symbols (none when it has none)."""
+        if self._symbols is None:
+            rows = [self._initial_symbols(t) or [] for t in range(self.n_model)]
+            offsets = np.zeros(self.n_model + 1, dtype=np.int64)
+            np.cumsum([len(r) for r in rows], out=offsets[1:])
+            flat = np.fromiter((s for r in rows for s in r), dtype=np.int32, count=int(offsets[-1]))
+            self._symbols = (offsets, flat)
+        return self._symbols
+
+    def merge_compatible_by_encoding(self, left: int, rights: np.ndarray) -> np.ndarray:
+        """bool per model id of ``rights``: does BPE on ``left``'s and the right's symbols give them back?
+
+        The exact answer :meth:`merge_compatible` gives where it can, for
+        tokens whose merge tree cannot be walked (SentencePiece-converted
+        vocabularies whose merge ranks do not grow upwards, such as Gemma's
+        runs of ``▁``). One compiled batch of pair encodings; a token without
+        initial symbols answers False.
+        """
+        from toknz_core import encode
+
+        rights = np.asarray(rights, dtype=np.int64)
+        offsets, flat = self._symbol_table()
+        lsyms = flat[offsets[left] : offsets[left + 1]]
+        sizes = offsets[rights + 1] - offsets[rights]
+        word_offsets = np.zeros(rights.shape[0] + 1, dtype=np.int64)
+        np.cumsum(sizes + lsyms.shape[0], out=word_offsets[1:])
+        words = np.empty(int(word_offsets[-1]), dtype=np.int32)
+        for k, r in enumerate(rights.tolist()):  # the words: left's symbols, then the right's
+            at = int(word_offsets[k])
+            words[at : at + lsyms.shape[0]] = lsyms
+            words[at + lsyms.shape[0] : int(word_offsets[k + 1])] = flat[
+                offsets[r] : offsets[r + 1]
+            ]
+        limits = np.full(rights.shape[0], np.iinfo(np.int32).max, dtype=np.int32)
+        keys, ranks, ids = self.model.table
+        parts, part_offsets = encode.merge_words_below(
+            words, word_offsets, limits, keys, ranks, ids
+        )
+        two = (part_offsets[1:] - part_offsets[:-1]) == 2
+        ok = np.zeros(rights.shape[0], dtype=bool)
+        at = part_offsets[:-1][two]
+        ok[two] = (parts[at] == left) & (parts[at + 1] == rights[two])
+        return ok & (sizes > 0) & (lsyms.shape[0] > 0)
+
+    def pair_row(self, left: int, rights: np.ndarray) -> np.ndarray:
+        """bool per id of ``rights``: may it follow ``left`` inside one pre-token?
+
+        :meth:`merge_compatible_row`, with its undecided model-token answers
+        decided by :meth:`merge_compatible_by_encoding`; added tokens stay
+        True (the covers' other checks handle them).
+        """
+        rights = np.asarray(rights, dtype=np.int64)
+        raw = self.merge_compatible_row(left, rights)
+        out = raw != 0
+        if left >= self.n_model or not self._decidable[left]:
+            return out
+        todo = np.nonzero((raw < 0) & (rights < self.n_model))[0]
+        todo = todo[self._decidable[rights[todo]]]
+        if todo.size:
+            out[todo] = self.merge_compatible_by_encoding(left, rights[todo])
+        return out
+
     def merge_compatible_row(self, left: int, rights: np.ndarray) -> np.ndarray:
         """int8 answers of :meth:`merge_compatible` for one ``left`` against many model ids.
 
@@ -253,7 +443,7 @@ class Canonicality:
     def boundaries(self) -> BoundaryOracle:
         """The pre-token boundary oracle of the tokenizer's pre-tokenizer (built on first use)."""
         if self._boundaries is None:
-            self._boundaries = BoundaryOracle(self.tokenizer.pre_tokenizer)
+            self._boundaries = BoundaryOracle(self.pre_tokenizer)
         return self._boundaries
 
     def boundary_possible(self, left: bytes, right: bytes) -> bool:
@@ -361,6 +551,19 @@ class Canonicality:
         if ok is not None:
             return ok
         return self._reference([left, right], self.token_bytes[left] + self.token_bytes[right])
+
+
+def _utf8_length(lead: int) -> int:
+    """Bytes of the UTF-8 character that starts with byte ``lead`` (0 for a byte that cannot lead)."""
+    if lead < 0x80:
+        return 1
+    if 0xC2 <= lead <= 0xDF:
+        return 2
+    if 0xE0 <= lead <= 0xEF:
+        return 3
+    if 0xF0 <= lead <= 0xF4:
+        return 4
+    return 0
 
 
 def canonicality(tokenizer: Any) -> Canonicality:

@@ -141,19 +141,25 @@ class CoverSet:
         """
         size = self.trie.size
         hi = size if hi is None else hi
-        if self.mode == "all" or not node.tokens:
+        if self.mode == "all" or not (node.tokens or self.canon.has_fallback):
             return np.ones(hi - lo, dtype=bool)
         if node.allowed is None:
             node.allowed = np.full(size, -1, dtype=np.int8)
         known = node.allowed[lo:hi]
         todo = np.nonzero(known < 0)[0]
-        if todo.size:
+        if todo.size and not node.tokens:  # the first token: only the byte-fallback rule
+            pos = todo + lo
+            ok = self.canon.fallback_allowed((), self.trie.ids[pos])
+            node.allowed[pos] = np.where(ok, _BY_MERGE, 0)
+        elif todo.size:
             pos = todo + lo
             last = node.tokens[-1]
             if todo.size > 4096:
                 ok = self._merge_row(last)[pos]
             else:
-                ok = self.canon.merge_compatible_row(last, self.trie.ids[pos]) != 0
+                ok = self.canon.pair_row(last, self.trie.ids[pos])
+            if self.canon.has_fallback:
+                ok &= self.canon.fallback_allowed(node.tokens, self.trie.ids[pos])
             merged = ok.copy()
             if self.canon.has_split and not ok.all():
                 # Pairs BPE would merge may still meet across a pre-token boundary:
@@ -183,7 +189,7 @@ class CoverSet:
         rows = _MERGE_ROWS.setdefault(self.trie, OrderedDict())
         row = rows.get(last)
         if row is None:
-            row = self.canon.merge_compatible_row(last, self.trie.ids) != 0
+            row = self.canon.pair_row(last, self.trie.ids)
             rows[last] = row
             if len(rows) > _MERGE_ROWS_KEPT:
                 rows.popitem(last=False)

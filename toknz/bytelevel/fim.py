@@ -203,7 +203,7 @@ def _last_token_cut(tokenizer: Any, canon: Canonicality, prefix: bytes) -> int:
 
 
 def _last_pretoken_cut(tokenizer: Any, prefix: bytes) -> int | None:
-    pre = tokenizer.pre_tokenizer
+    pre = canonicality(tokenizer).pre_tokenizer  # the steps the normalizer leaves working
     if isinstance(pre, NoSplit):
         return None
     text = prefix.decode("utf-8", "surrogateescape")
