@@ -62,6 +62,8 @@ CACHE = Path(os.environ.get("TOKNZ_CACHE", Path.home() / ".cache" / "toknz"))
 CORPUS = CACHE / "corpora" / "mixed-2100mb"
 MODELS = ("smollm2-135m", "gemma3-270m", "qwen2.5-coder-0.5b")
 FIM_MODEL = "qwen2.5-coder-0.5b"
+# plain prompting, token healing, toknz.bytelevel.fim, and fim with the suffix's head joined
+FIM_METHODS = ("plain", "healing", "exact", "exact_join")
 CODE_FILES = {"go": "go-000.txt", "rust": "rust-000.txt", "c": "c-000.txt"}
 PROSE_FILES = {"austen": "austen-000.txt", "web_bible": "web_bible-000.txt"}
 READ_BYTES = 3_000_000  # bytes read from the start of each held-out file
@@ -216,6 +218,20 @@ def clean_join(gen: bytes, middle: bytes, suffix: bytes, stopped: bool) -> bool:
     return True
 
 
+def fim_done(run_id: str) -> set[tuple[int, str]]:
+    """(case, method) pairs the JSONL already holds for run ``run_id`` (a joined run skips them)."""
+    if not JSONL.exists():
+        return set()
+    out = set()
+    for line in JSONL.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        r = json.loads(line)
+        if r.get("run") == run_id and r.get("part") == "fim" and r.get("kind") == "case":
+            out.add((r["case"], r["method"]))
+    return out
+
+
 def run_fim(args: argparse.Namespace, run_id: str) -> None:
     from toknz.bytelevel import FimModel, HFCausalLM
 
@@ -223,18 +239,26 @@ def run_fim(args: argparse.Namespace, run_id: str) -> None:
     cases, pool_sizes = fim_cases(args.n_fim, SEED)
     emit({"part": "fim", "kind": "setup", "run": run_id, "pools": pool_sizes, "n": len(cases)})
     k, n_shards = args.shard
+    done = fim_done(run_id)
     for idx, case in enumerate(cases):
         if idx % n_shards != k:
             continue
         margin = 10
         max_bytes = len(case["middle"]) + margin
-        for method in ("plain", "healing", "exact"):
+        for method in args.methods:
+            if (idx, method) in done:
+                continue  # joined run: this case and method were measured already
             lm = HFCausalLM(model, max_states=256)
             fm = FimModel(lm, tok)
             t0 = time.perf_counter()
             err = None
             try:
-                gen = getattr(fm, method)(case["prefix"], case["suffix"], max_bytes)
+                if method == "exact_join":
+                    gen = fm.exact(
+                        case["prefix"], case["suffix"], max_bytes, suffix_backoff="pretoken"
+                    )
+                else:
+                    gen = getattr(fm, method)(case["prefix"], case["suffix"], max_bytes)
             except Exception as exc:  # a failure is a result: recorded, counted as a miss
                 gen, err = b"", f"{type(exc).__name__}: {exc}"
             wall = time.perf_counter() - t0
@@ -486,10 +510,17 @@ def run_ensemble(args: argparse.Namespace, run_id: str) -> None:
             t0 = time.perf_counter()
             r = member_rows(blm, p["bytes"])
             wall = time.perf_counter() - t0
-            # sameness check: the chain of next-byte rows equals ByteLM.prefix_logprob
+            # the chain of next-byte rows against ByteLM.prefix_logprob (see the discussion), and
+            # a soundness check: the sum over canonical covers is at least its canonical term
             direct = blm.prefix_logprob(p["bytes"])
             chain = float(r[np.arange(len(p["bytes"])), np.frombuffer(p["bytes"], np.uint8)].sum())
             checks.append(abs(direct - chain))
+            ids = ([cfg.bos_token_id] if cfg.bos_token_id is not None else []) + [
+                int(i) for i in tok.encode_ordinary(p["bytes"].decode())
+            ]
+            start = 1 if cfg.bos_token_id is not None else 0
+            lps = lm.next_token_logprobs([ids[:k] for k in range(start, len(ids))])
+            canonical_path = float(sum(lps[k - start][ids[k]] for k in range(start, len(ids))))
             rows[name].append(r)
             emit(
                 {
@@ -503,6 +534,9 @@ def run_ensemble(args: argparse.Namespace, run_id: str) -> None:
                     "bytes": len(p["bytes"]),
                     "bpb": bpb_of(r, p["bytes"]),
                     "chain_vs_direct_nats": abs(direct - chain),
+                    "direct_nats": direct,
+                    "chain_nats": chain,
+                    "canonical_path_nats": canonical_path,
                     "wall_s": wall,
                     "n_calls": lm.n_calls,
                     "n_evals": lm.n_evals,
@@ -531,28 +565,32 @@ def run_ensemble(args: argparse.Namespace, run_id: str) -> None:
             }
         )
     del first_blm
-    # tuned weights: a grid on the simplex (step 0.1), fit on passage 0 of each kind, scored on the rest
+    # tuned weights: a grid on the simplex (step 0.1), fit for each passage on the other passages
+    # of its kind (leave one out), so no passage is scored with weights fit on itself
     grid = [
         np.array(w) / 10 for w in itertools.product(range(11), repeat=len(models)) if sum(w) == 10
     ]
     for kind in ("prose", "code"):
         idxs = [i for i, p in enumerate(ps) if p["text"] == kind]
-        tune, evals = idxs[:1], idxs[1:] or idxs[:1]
         for mode in ("mixture", "product"):
+            scores = {
+                (i, k): bpb_of(combine([rows[m][i] for m in models], w, mode), ps[i]["bytes"])
+                for i in idxs
+                for k, w in enumerate(grid)
+            }
 
-            def total(w: np.ndarray, which: list[int], mode: str = mode) -> float:
-                return float(
-                    np.mean(
-                        [
-                            bpb_of(combine([rows[m][i] for m in models], w, mode), ps[i]["bytes"])
-                            for i in which
-                        ]
-                    )
+            for i in idxs:
+                others = [j for j in idxs if j != i] or [i]
+                best = min(
+                    range(len(grid)),
+                    key=lambda k, others=others, scores=scores: np.mean(
+                        [scores[j, k] for j in others]
+                    ),
                 )
-
-            best = min(grid, key=lambda w: total(w, tune))
-            for label, w in (("equal", np.full(len(models), 1 / len(models))), ("tuned", best)):
-                for i in evals:
+                for label, w in (
+                    ("equal", np.full(len(models), 1 / len(models))),
+                    ("tuned", grid[best]),
+                ):
                     emit(
                         {
                             "part": "ensemble",
@@ -592,6 +630,59 @@ def newest(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in rows if r.get("run", "") == last[r["part"]]]
 
 
+def fim_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The FIM case rows, the first of each case and method, each tagged with its ``machine``.
+
+    A row's machine is that of the latest meta row before it (in file order)
+    of a FIM process whose shard holds the case: a resumed run may have
+    continued on another machine.
+    """
+    metas: list[tuple[int, int, str]] = []
+    seen: set[tuple[int, str]] = set()
+    out = []
+    for r in rows:
+        if r["part"] == "fim" and r.get("kind") == "meta":
+            k, n = parse_shard(next(iter(_argv_value(r["argv"], "--shard")), "0/1"))
+            metas.append((k, n, r["machine"]))
+        elif r["part"] == "fim" and r.get("kind") == "case":
+            if (r["case"], r["method"]) in seen:
+                continue
+            seen.add((r["case"], r["method"]))
+            machine = next(
+                (m for k, n, m in reversed(metas) if r["case"] % n == k), "unknown machine"
+            )
+            out.append({**r, "machine": machine})
+    return out
+
+
+def _argv_value(argv: list[str], flag: str) -> list[str]:
+    """The value after ``flag`` in ``argv`` (as a one-element list), or an empty list."""
+    return [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == flag][:1]
+
+
+def trim_at_suffix(gen: bytes, suffix: bytes, k: int = 4) -> bytes:
+    """``gen`` cut where it runs into the suffix: before the first place it spells ``suffix[:k]``.
+
+    Also cut before a last stretch of at least 3 bytes that is the start of
+    the suffix. This is the post-processing completion tools apply to a
+    middle that did not stop on its own; every method gets it alike.
+    """
+    head = suffix[:k]
+    if not head:
+        return gen
+    for i in range(len(gen)):
+        rest = gen[i:]
+        if rest.startswith(head) or (len(rest) >= 3 and head.startswith(rest)):
+            return gen[:i]
+    return gen
+
+
+def trimmed_exact(row: dict[str, Any]) -> bool:
+    """The generation, cut where it runs into the suffix, is the true middle."""
+    gen = row["generated"].encode()
+    return trim_at_suffix(gen, row["suffix_head"].encode()) == row["middle"].encode()
+
+
 def starts_with_middle(row: dict[str, Any]) -> bool:
     """The generation starts with the whole true middle (what it does after it aside)."""
     return row["generated"].encode().startswith(row["middle"].encode())
@@ -628,45 +719,71 @@ def report(args: argparse.Namespace) -> None:
     write_atomic(JSONL, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
     tables = {}
     # (a)
-    fim = [r for r in rows if r["part"] == "fim" and r.get("kind") == "case"]
-    cases = sorted({r["case"] for r in fim})
-    complete = [c for c in cases if len({r["method"] for r in fim if r["case"] == c}) == 3]
+    fim = fim_rows(rows)
+    present = [m for m in FIM_METHODS if any(r["method"] == m for r in fim)]
+    main = [m for m in ("plain", "healing", "exact") if m in present]
+    by_case: dict[int, dict[str, dict[str, Any]]] = {}
+    for r in fim:
+        by_case.setdefault(r["case"], {})[r["method"]] = r
+    complete = sorted(c for c, ms in by_case.items() if all(m in ms for m in main))
     lines = [
-        "| method | exact match | middle is a prefix | first 4 bytes | edit similarity | clean join | s / function | calls / function |",
-        "|---|---|---|---|---|---|---|---|",
+        "| method | N | exact match | exact match, trimmed | middle is a prefix | first 4 bytes | edit similarity | clean join | calls / function |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for method in ("plain", "healing", "exact"):
-        rs = [r for r in fim if r["method"] == method and r["case"] in complete]
+    for method in present:
+        rs = [by_case[c][method] for c in complete if method in by_case[c]]
         n = len(rs)
         if not n:
             continue
         em = sum(r["exact"] for r in rs)
+        tr = sum(trimmed_exact(r) for r in rs)
         pre = sum(starts_with_middle(r) for r in rs)
         f4 = sum(first_bytes_match(r, 4) for r in rs)
         cj = sum(r["clean_join"] for r in rs)
         es = [r["edit_sim"] for r in rs]
         lines.append(
-            f"| {method} | {fmt_ci(em / n, wilson(em, n))} | {fmt_ci(pre / n, wilson(pre, n))} | "
-            f"{fmt_ci(f4 / n, wilson(f4, n))} | {fmt_ci(float(np.mean(es)), boot_mean(es), False)} | "
-            f"{fmt_ci(cj / n, wilson(cj, n))} | {np.mean([r['wall_s'] for r in rs]):.0f} | {np.mean([r['n_calls'] for r in rs]):.0f} |"
+            f"| {method} | {n} | {fmt_ci(em / n, wilson(em, n))} | {fmt_ci(tr / n, wilson(tr, n))} | "
+            f"{fmt_ci(pre / n, wilson(pre, n))} | {fmt_ci(f4 / n, wilson(f4, n))} | "
+            f"{fmt_ci(float(np.mean(es)), boot_mean(es), False)} | {fmt_ci(cj / n, wilson(cj, n))} | "
+            f"{np.mean([r['n_calls'] for r in rs]):.0f} |"
         )
     diff_lines = []
-    for base in ("plain", "healing"):
-        d = []
-        for c in complete:
-            a = next(r for r in fim if r["case"] == c and r["method"] == "exact")
-            b = next(r for r in fim if r["case"] == c and r["method"] == base)
-            d.append(a["edit_sim"] - b["edit_sim"])
-        if d:
+    pairs = [("exact", "plain"), ("exact", "healing"), ("healing", "plain")]
+    pairs += [("exact_join", b) for b in ("exact", "healing", "plain")]
+    for a_m, b_m in pairs:
+        if a_m not in present or b_m not in present:
+            continue
+        both = [c for c in complete if a_m in by_case[c] and b_m in by_case[c]]
+        for metric, value in (
+            ("edit similarity", lambda r: r["edit_sim"]),
+            ("exact match, trimmed", lambda r: float(trimmed_exact(r))),
+        ):
+            d = [value(by_case[c][a_m]) - value(by_case[c][b_m]) for c in both]
+            if not d:
+                continue
             wins, losses = sum(x > 0 for x in d), sum(x < 0 for x in d)
             diff_lines.append(
-                f"| exact − {base} | {fmt_ci(float(np.mean(d)), boot_mean(d), False)} | "
+                f"| {a_m} − {b_m} | {metric} | {len(d)} | {fmt_ci(float(np.mean(d)), boot_mean(d), False)} | "
                 f"{wins} / {losses} / {len(d) - wins - losses} | {sign_test(wins, losses):.2g} |"
             )
+    cost_lines = [
+        "| machine | method | functions | s / function (mean) | s / function (median) | forward calls / function |",
+        "|---|---|---|---|---|---|",
+    ]
+    for machine in sorted({r["machine"] for r in fim}):
+        for method in present:
+            rs = [r for r in fim if r["machine"] == machine and r["method"] == method]
+            if rs:
+                w = [r["wall_s"] for r in rs]
+                cost_lines.append(
+                    f"| {machine.split(',')[0]} | {method} | {len(rs)} | {np.mean(w):.1f} | {np.median(w):.1f} | "
+                    f"{np.mean([r['n_calls'] for r in rs]):.1f} |"
+                )
     tables["fim"] = (
         len(complete),
         lines,
         diff_lines,
+        cost_lines,
         [r for r in rows if r["part"] == "fim" and r.get("kind") == "setup"],
     )
     # (b)
@@ -710,48 +827,82 @@ def report(args: argparse.Namespace) -> None:
     # (c)
     ens = [r for r in rows if r["part"] == "ensemble"]
     mem = [r for r in ens if r.get("kind") == "member"]
+    combos = [r for r in ens if r.get("kind") == "ensemble"]
     elines = [
-        "| model / ensemble | text | N passages | bits per byte (mean [95% bootstrap]) |",
-        "|---|---|---|---|",
+        "| model / ensemble | text | N passages | bits per byte (mean [95% bootstrap]) | weights |",
+        "|---|---|---|---|---|",
     ]
-    eval_idx = {
-        kind: sorted({r["idx"] for r in ens if r.get("kind") == "ensemble" and r["text"] == kind})
-        # no ensemble rows (an interrupted run): the members on every passage they reached
-        or sorted({r["idx"] for r in mem if r["text"] == kind})
-        for kind in ("prose", "code")
-    }
-    best_member = {}
+    plines = [
+        "| ensemble | text | best member | mean difference (bits per byte) | wins / losses | sign test p |",
+        "|---|---|---|---|---|---|",
+    ]
+    best_member: dict[str, tuple[str, float]] = {}
     for kind in ("prose", "code"):
+        idxs = sorted({r["idx"] for r in mem if r["text"] == kind})
+        # passages every member reached (an interrupted run leaves some out)
+        idxs = [
+            i
+            for i in idxs
+            if all(
+                any(r["model"] == m and r["idx"] == i for r in mem)
+                for m in MODELS
+                if any(r["model"] == m for r in mem)
+            )
+        ]
+        by_member = {}
         for m in MODELS:
-            v = [
-                r["bpb"]
-                for r in mem
-                if r["model"] == m and r["text"] == kind and r["idx"] in eval_idx[kind]
-            ]
-            if v:
-                elines.append(
-                    f"| {m} | {kind} | {len(v)} | {fmt_ci(float(np.mean(v)), boot_mean(v), False)} |"
-                )
-                best_member.setdefault(kind, (m, float(np.mean(v))))
-                if float(np.mean(v)) < best_member[kind][1]:
-                    best_member[kind] = (m, float(np.mean(v)))
+            v = {r["idx"]: r["bpb"] for r in mem if r["model"] == m and r["text"] == kind}
+            if not v:
+                continue
+            by_member[m] = v
+            vals = [v[i] for i in idxs]
+            elines.append(
+                f"| {m} | {kind} | {len(vals)} | {fmt_ci(float(np.mean(vals)), boot_mean(vals), False)} | |"
+            )
+        if not by_member:
+            continue
+        best = min(by_member, key=lambda m: float(np.mean([by_member[m][i] for i in idxs])))
+        best_member[kind] = (best, float(np.mean([by_member[best][i] for i in idxs])))
         for mode in ("mixture", "product"):
             for wl in ("equal", "tuned"):
-                rs = [
-                    r
-                    for r in ens
-                    if r.get("kind") == "ensemble"
-                    and r["text"] == kind
-                    and r["mode"] == mode
-                    and r["weights"] == wl
-                ]
-                if rs:
-                    v = [r["bpb"] for r in rs]
-                    elines.append(
-                        f"| {mode}, {wl} weights {rs[0]['w']} | {kind} | {len(v)} | {fmt_ci(float(np.mean(v)), boot_mean(v), False)} |"
-                    )
+                rs = sorted(
+                    (
+                        r
+                        for r in combos
+                        if r["text"] == kind and r["mode"] == mode and r["weights"] == wl
+                    ),
+                    key=lambda r: r["idx"],
+                )
+                if not rs:
+                    continue
+                v = [r["bpb"] for r in rs]
+                ws = sorted({tuple(r["w"]) for r in rs})
+                wtxt = ", ".join(str(list(w)) for w in ws)
+                label = f"{mode}, {'equal weights' if wl == 'equal' else 'tuned weights (leave one out)'}"
+                elines.append(
+                    f"| {label} | {kind} | {len(v)} | {fmt_ci(float(np.mean(v)), boot_mean(v), False)} | {wtxt} |"
+                )
+                d = [r["bpb"] - by_member[best][r["idx"]] for r in rs]
+                wins, losses = sum(x < 0 for x in d), sum(x > 0 for x in d)
+                plines.append(
+                    f"| {label} | {kind} | {best} | {fmt_ci(float(np.mean(d)), boot_mean(d), False)} | "
+                    f"{wins} / {losses} | {sign_test(wins, losses):.2g} |"
+                )
     checks = [r for r in ens if r.get("kind") in ("check", "summary_check")]
-    tables["ensemble"] = (elines, best_member, checks)
+    sound = [
+        r
+        for r in mem
+        if "canonical_path_nats" in r and r["direct_nats"] < r["canonical_path_nats"] - 1e-6
+    ]
+    n_sound = sum("canonical_path_nats" in r for r in mem)
+    checks.append(
+        {
+            "kind": "direct_at_least_canonical_path",
+            "rows": n_sound,
+            "failures": len(sound),
+        }
+    )
+    tables["ensemble"] = (elines, plines, best_member, checks)
     meta = [r for r in rows if r.get("kind") == "meta"]
     write_atomic(DOC, render(tables, meta, rows))
     print(DOC.read_text())
@@ -813,22 +964,20 @@ core), `--part completion`, and `--part ensemble` with the default four
 
 def render(tables: dict[str, Any], meta: list[dict[str, Any]], rows: list[dict[str, Any]]) -> str:
     """docs/bytelevel.md from the tables of :func:`report`."""
-    n_fim, fim_lines, fim_diff, fim_setup = tables["fim"]
+    n_fim, fim_lines, fim_diff, fim_cost, fim_setup = tables["fim"]
     blines, dlines = tables["completion"]
-    elines, best_member, checks = tables["ensemble"]
+    elines, plines, best_member, checks = tables["ensemble"]
     cmds = "\n".join(
-        f"    python benchmarks/bytelevel.py {' '.join(m['argv'])}   # run {m['run']}, load average {m['load']}"
+        f"    python benchmarks/bytelevel.py {' '.join(m['argv'])}   # run {m['run']}, {m['machine'].split(',')[0]}, load average {m['load']}, {m['git']}"
         for m in meta
     )
-    machine = meta[0]["machine"] if meta else "unknown"
-    fim_time = [r["wall_s"] for r in rows if r["part"] == "fim" and r.get("kind") == "case"]
-    per_case = sum(fim_time) / max(1, n_fim)
+    machines = "; ".join(sorted({m["machine"] for m in meta})) or "unknown"
     out = f"""# Exact byte-level probabilities on real models
 
-Measured by `benchmarks/bytelevel.py` on {machine}, CPU only, float32, torch
-threads as given by `--threads` in the commands below (parts ran as separate
-processes at the same time, on a machine shared with other work; load averages
-below).
+Measured by `benchmarks/bytelevel.py` on {machines} (the machine of each run is
+in the list of commands below), CPU only, float32, torch threads as given by
+`--threads` in the commands below (parts ran as separate processes at the same
+time, on a machine shared with other work; load averages below).
 Models: the GGUF checkpoints of `benchmarks/models.py` (SmolLM2-135M-Instruct
 Q4_1, Gemma-3-270M Q4_K_M, Qwen2.5-Coder-0.5B-Instruct Q4_K_M) dequantized to
 float32 `transformers` folders; the toknz tokenizer is loaded from each folder's
@@ -845,10 +994,14 @@ Commands of the runs reported here:
 
 Re-run everything at the issue's sizes with
 
-    python benchmarks/bytelevel.py --part fim --n-fim 200
-    python benchmarks/bytelevel.py --part completion --n-completion 30 --cont-bytes 64
-    python benchmarks/bytelevel.py --part ensemble --n-passages 4 --n-ensemble-bytes 256
+    python benchmarks/bytelevel.py --part fim --n-fim 200 --threads 1 --shard 0/2 --run-id RUN &
+    python benchmarks/bytelevel.py --part fim --n-fim 200 --threads 1 --shard 1/2 --run-id RUN
+    python benchmarks/bytelevel.py --part completion --n-completion 20 --threads 1
+    python benchmarks/bytelevel.py --part ensemble --n-passages 6 --n-ensemble-bytes 256 --threads 1
     python benchmarks/bytelevel.py --report
+
+(`RUN` any id shared by the shards; a shard started again with the same id
+skips the cases and methods it already holds.)
 
 ## (a) Fill-in-the-middle, Qwen2.5-Coder-0.5B
 
@@ -863,42 +1016,53 @@ it (PSM prompt `<|fim_prefix|>…<|fim_suffix|>…<|fim_middle|>`). Each method
 generates greedily up to `len(middle) + 10` bytes and stops at an end token
 (`<|endoftext|>`, `<|fim_pad|>`, `<|file_sep|>` or a FIM sentinel).
 
-- *exact match*: the generated middle equals the true one, byte for byte
-  (95% Wilson interval);
+- *exact match*: the generated middle equals the true one, byte for byte;
+- *exact match, trimmed*: the same after cutting the generation where it runs
+  into the suffix (before the first place it spells the suffix's first 4
+  bytes, or a last stretch of 3 or more bytes that starts the suffix): the
+  post-processing completion tools apply when a model does not stop; every
+  method gets it alike (`trim_at_suffix`);
+- *middle is a prefix*: the generation starts with the whole true middle
+  (it may go on past it: the models seldom stop on their own within the
+  limit, so this separates getting the middle right from stopping);
+- *first 4 bytes*: the first four generated bytes are the middle's (where the
+  cut inside a token matters most);
 - *edit similarity*: `difflib.SequenceMatcher(None, generated, middle).ratio()`
   (mean, 95% percentile bootstrap over cases);
 - *clean join*: the generation stopped by itself (before the byte limit) and
   does not end with the first k ≥ 3 bytes of the suffix unless the true middle
   does too (so `prefix + generated + suffix` does not repeat the suffix's
-  start);
-- *middle is a prefix*: the generation starts with the whole true middle
-  (it may go on past it: the models seldom stop on their own within the
-  limit, so this separates getting the middle right from stopping);
-- *first 4 bytes*: the first four generated bytes are the middle's (where the
-  cut inside a token matters most).
+  start).
 
-Exact match, clean join, middle is a prefix and first 4 bytes come with 95%
-Wilson intervals.
+Proportions come with 95% Wilson intervals.
 
 Methods: `plain` = `fim_token_prompting` (whole prefix tokenized into the
 prompt), `healing` = `fim_token_healing`, `exact` = `toknz.bytelevel.fim`
 (prefix cut at its last pre-token boundary, the tail moved into a byte-level
 prompt, the middle generated byte by byte from exact next-byte
-probabilities). Each method gets a fresh `HFCausalLM` per case, so the calls
-are its own.
+probabilities), `exact_join` = the same with `suffix_backoff="pretoken"`
+(the suffix's first pre-token also leaves the prompt and the middle must end
+with it, so the middle can end inside a token: `JoinedMiddle`). Each method
+gets a fresh `HFCausalLM` per case, so the calls are its own.
 
-N = {n_fim} functions with all three methods done ({per_case:.0f} s of wall time per function for the
-three methods together on this machine; 200 functions would take about {200 * per_case / 3600:.1f} hours).
+N = {n_fim} functions with plain, healing and exact all done; `exact_join`
+ran on the cases its column gives (the same functions, a subset when its run
+was shorter).
 
 {chr(10).join(fim_lines)}
 
-Paired comparison of edit similarity on the same cases: mean difference (95%
-bootstrap), cases where `exact` is higher / lower / equal, and the two-sided
-exact sign test on wins against losses:
+Paired comparisons on the same cases: mean difference (95% bootstrap), cases
+where the first method is higher / lower / equal, and the two-sided exact sign
+test on wins against losses:
 
-| comparison | mean difference | wins / losses / ties | sign test p |
-|---|---|---|---|
+| comparison | metric | N | mean difference | wins / losses / ties | sign test p |
+|---|---|---|---|---|---|
 {chr(10).join(fim_diff)}
+
+Cost per function (wall time depends on the machine and its load; the
+first 140 functions and the last 60 ran on different machines):
+
+{chr(10).join(fim_cost)}
 
 ## (b) Completion from a prompt cut mid-token
 
@@ -930,25 +1094,35 @@ newline, so the cut is usually inside a word or token).
 ## (c) Byte-level ensembles
 
 Passages of `--n-ensemble-bytes` bytes starting at a line start, prose and
-code. Each model alone (ByteLM after its BOS token), and the members (`--models`) as
+code. Each model alone (ByteLM after its BOS token), and the three as
 `ByteEnsemble` mixtures (`sum_i w_i p_i(b)`) and products (`prod_i p_i(b)^w_i`,
 renormalized over the 257 outcomes), all scored as the chain of next-byte
 probabilities of the passage (end of text not included). Equal weights are
-1/n each; tuned weights are the best point of a 0.1-step grid on the simplex
-for the first passage of each kind, and every row of this table is scored on
-the other passages only (the tuning passage is left out of all rows, members
-included).
+1/3 each. Tuned weights are the best point of a 0.1-step grid on the simplex,
+fit for each passage on the *other* passages of its kind (leave one out), so
+no passage is scored with weights fit on it; the weights column lists the
+fits.
 
 {chr(10).join(elines)}
 
-Best single member per text kind on the evaluation passages: {best_member}.
+Best single member per text kind (lowest mean over the same passages, chosen
+on them, which favours the member): {", ".join(f"{k}: {m} ({v:.3f})" for k, (m, v) in best_member.items())}.
+
+Each ensemble against that member, passage by passage (difference in bits per
+byte, negative = the ensemble is better; wins = passages where the ensemble is
+better; two-sided exact sign test):
+
+{chr(10).join(plines)}
 
 Checks: {json.dumps(checks)}. `check` rows compare the offline combination of
 the stored member rows with `ByteEnsemble(...).next_byte_logprobs` on the first 16
 bytes of passage 0 (max absolute difference of the 257 log-probabilities);
 `summary_check` is the largest gap between the chained next-byte
 log-probabilities and `ByteLM.prefix_logprob` of a whole passage, in nats (see
-the discussion).
+the discussion); `direct_at_least_canonical_path` counts member rows where
+`prefix_logprob` (the sum over canonical tokenizations) came out below the
+log-probability of the canonical tokenization alone, one of its terms (a
+failure would be a bug).
 
 ## (d) Cost per generated byte
 
@@ -990,6 +1164,13 @@ def main() -> None:
     ap.add_argument("--line-bytes", type=int, default=32, help="rest-of-line bytes generated")
     ap.add_argument("--n-ensemble-bytes", type=int, default=256, help="bytes per ensemble passage")
     ap.add_argument("--n-passages", type=int, default=4, help="ensemble passages per text kind")
+    ap.add_argument(
+        "--methods",
+        nargs="+",
+        choices=FIM_METHODS,
+        default=list(FIM_METHODS),
+        help="FIM methods to run (default: all four)",
+    )
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument(
         "--shard",
@@ -997,7 +1178,11 @@ def main() -> None:
         default=(0, 1),
         help="K/N: run only the FIM cases whose index is K modulo N (one process per core)",
     )
-    ap.add_argument("--run-id", help="join the rows of this run (the shards of one run share it)")
+    ap.add_argument(
+        "--run-id",
+        help="join the rows of this run (the shards of one run share it); FIM cases and methods "
+        "the run already holds are skipped, so an interrupted run is resumed by its id",
+    )
     ap.add_argument(
         "--models", nargs="+", default=list(MODELS), help="ensemble members (default: all three)"
     )

@@ -33,7 +33,7 @@ from _common import describe_machine, git_state, load_average, machine_info, wri
 
 CORPUS = Path(os.environ.get("TOKNZ_CACHE", Path.home() / ".cache" / "toknz")) / "corpora"
 SOURCES = ("austen-000.txt", "go-000.txt", "zh-cn-000.txt")
-NAMES = ("gpt2", "cl100k_base", "o200k_base", "llama3", "qwen3", "deepseek_v3")
+NAMES = ("gpt2", "cl100k_base", "o200k_base", "llama3", "qwen3", "deepseek_v3", "gemma3")
 
 
 def held_out(n: int, corpus: Path) -> bytes:

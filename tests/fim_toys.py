@@ -8,6 +8,8 @@ the document, emits the canonical encoding of ``m`` and then the end token.
 ``penalty`` multiplies the weight when the first middle token and the last
 prefix token could not stand side by side in a canonical encoding: the
 token-boundary bias of real models, which rarely see such junctions.
+``decay`` multiplies it once per character of the middle (below 1: short
+middles are likelier, as real middles end when the gap is filled).
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ class FimDocLM:
         alphabet: Sequence[str] = ("a", "s", " ", "é", "1"),
         max_chars: int = 6,
         penalty: float = 1.0,
+        decay: float = 1.0,
         seed: int = 0,
     ) -> None:
         self.tok = tok
@@ -70,6 +73,7 @@ class FimDocLM:
         self.alphabet = tuple(alphabet)
         self.max_chars = max_chars
         self.penalty = penalty
+        self.decay = decay
         self.seed = seed
         self.n_vocab = tok.n_vocab
         self._lms: dict[tuple[int, ...], FiniteTokenLM] = {}
@@ -102,7 +106,7 @@ class FimDocLM:
         budget = max(0, self.max_chars - len(p.decode("utf-8", "surrogateescape")))
         probs: dict[tuple[int, ...], float] = {}
         for m, ids in self._encoded(budget):
-            w = self.weight(p + m.encode() + s)
+            w = self.weight(p + m.encode() + s) * self.decay ** len(m)
             if p_ids and ids and not is_valid_pair(p_ids[-1], ids[0], self.tok):
                 w *= self.penalty
             probs[ids] = w

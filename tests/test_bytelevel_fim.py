@@ -29,6 +29,7 @@ from toknz.bytelevel.fim import (
     fim_token_prompting,
     fim_tokens,
     split_prefix,
+    split_suffix,
 )
 from toknz.errors import UsageError
 
@@ -168,6 +169,109 @@ def test_exact_sampling_follows_the_distribution(tok, doc_lm) -> None:
         assert tail + m in texts
     stopped = fim(doc_lm, tok, b"s a", b"", max_bytes=20, temperature=1.0, seed=1, stop=[b"a"])
     assert b"a" not in stopped[:-1]
+
+
+# --------------------------------------------------------------------- suffix joined (toy)
+
+
+def test_split_suffix_at_the_first_pre_token(tok) -> None:
+    assert split_suffix(tok, b"as a") == (b"as", b" a")
+    assert split_suffix(tok, b" aaa s") == (b" aaa", b" s")
+    assert split_suffix(tok, b" aaa s", "token") == (b" a", b"aa s")
+    assert split_suffix(tok, b"as a", "none") == (b"", b"as a")
+    assert split_suffix(tok, b"as a", 3) == (b"as ", b"a")
+    assert split_suffix(tok, b"") == (b"", b"")
+    assert split_suffix(tok, "é a".encode()[1:]) == (b"\xa9", b" a")  # starts inside a character
+    for bad in ("word", 5, -1, True, 1.5):
+        with pytest.raises(UsageError):
+            split_suffix(tok, b"as a", bad)  # type: ignore[arg-type]
+
+
+def joined_brute_force(lm, tok, x: bytes, end: bytes) -> np.ndarray:
+    """Next outcome of a middle starting with ``x`` that must end with ``end``, from the support.
+
+    Middles equal to ``x`` are ruled out; entry 256 is the middle ``x + end``;
+    byte ``b`` is every other middle starting with ``x + b``. When ``x``
+    itself is the only middle left, it finishes (entry 256 is certain).
+    """
+    scores = np.zeros(257)
+    for seq, p in lm.probs.items():
+        d = tok.decode_bytes(list(seq))
+        if not d.startswith(x) or d == x:
+            continue
+        scores[256 if d == x + end else d[len(x)]] += p
+    if scores.sum() == 0:
+        scores[256] = 1.0
+    with np.errstate(divide="ignore"):
+        return np.log(scores / scores.sum())
+
+
+JOINED = [
+    # prefix, suffix, middle so far
+    (b"s a", b"s a", b""),  # the suffix head "s" may merge with the middle's end ("as")
+    (b"s a", b"s a", b"a"),
+    (b"a", b"as", b""),
+    (b"s aa", b" s", b""),  # the head is the whole suffix
+    (b"", b"1 a", b""),
+    ("s é".encode()[:3], b"a", b""),  # tail ends inside a character
+]
+
+
+@pytest.mark.parametrize(("prefix", "suffix", "middle"), JOINED)
+def test_joined_suffix_matches_brute_force(
+    tok, toks, doc_lm, prefix: bytes, suffix: bytes, middle: bytes
+) -> None:
+    got = fim_next_byte_logprobs(doc_lm, tok, prefix, suffix, middle, suffix_backoff="pretoken")
+    head, tail = split_prefix(tok, prefix)
+    end, rest = split_suffix(tok, suffix)
+    assert end and end + rest == suffix
+    lm = doc_lm.lm_for(_context(tok, toks, head, rest))
+    _assert_same(got, joined_brute_force(lm, tok, tail + middle, end))
+
+
+def test_joined_suffix_generation(tok, toks) -> None:
+    doc_lm = FimDocLM(tok, toks, alphabet=("a", "s", " "), max_chars=8, decay=0.3, seed=5)
+    prefix, suffix = b"s a", b"s a"
+    head, tail = split_prefix(tok, prefix)
+    end, rest = split_suffix(tok, suffix)
+    lm = doc_lm.lm_for(_context(tok, toks, head, rest))
+    # Greedy: the argmax of the brute-force distribution at every step, finishing included.
+    got = fim(doc_lm, tok, prefix, suffix, max_bytes=8, suffix_backoff="pretoken")
+    x = b""
+    while True:
+        b = int(np.argmax(joined_brute_force(lm, tok, tail + x, end)))
+        if b == 256 or len(x) == 8:
+            break
+        x += bytes([b])
+    assert got == x
+    texts = {tok.decode_bytes(list(s)) for s in lm.probs}
+    assert tail + got + end in texts  # it finished with the suffix head
+    # Every sample is a middle the model can write, once the suffix head is put back.
+    # (Or, where the steps before led to a middle that can only end as it is, that middle.)
+    finished = 0
+    for seed in range(12):
+        m = fim(
+            doc_lm, tok, prefix, suffix, 20, temperature=1.0, seed=seed, suffix_backoff="pretoken"
+        )
+        assert tail + m + end in texts or tail + m in texts
+        finished += tail + m + end in texts
+    assert finished > 6  # most: the rest reached a middle that can only end as it is
+    same = fim(doc_lm, tok, prefix, suffix, 20, temperature=1.0, seed=3, suffix_backoff="pretoken")
+    assert same == fim(
+        doc_lm, tok, prefix, suffix, 20, temperature=1.0, seed=3, suffix_backoff="pretoken"
+    )
+    assert fim(doc_lm, tok, prefix, suffix, 0, suffix_backoff="pretoken") == b""
+    # "none" is the method without the join; an empty suffix has nothing to join.
+    assert fim(doc_lm, tok, prefix, suffix, 8, suffix_backoff="none") == fim(
+        doc_lm, tok, prefix, suffix, 8
+    )
+    assert fim(doc_lm, tok, prefix, b"", 8, suffix_backoff="pretoken") == fim(
+        doc_lm, tok, prefix, b"", 8
+    )
+    with pytest.raises(UsageError, match="method='exact'"):
+        fim_next_byte_logprobs(
+            doc_lm, tok, prefix, suffix, method="plain", suffix_backoff="pretoken"
+        )
 
 
 # --------------------------------------------------------------------- baselines (toy)

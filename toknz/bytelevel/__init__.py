@@ -34,6 +34,7 @@ from toknz.bytelevel.ensemble import (
 from toknz.bytelevel.fim import (
     FimModel,
     FimTokens,
+    JoinedMiddle,
     fim,
     fim_context,
     fim_next_byte_logprobs,
@@ -41,6 +42,7 @@ from toknz.bytelevel.fim import (
     fim_token_prompting,
     fim_tokens,
     split_prefix,
+    split_suffix,
 )
 from toknz.bytelevel.lm import CallableLM, HFCausalLM, TokenLM, TorchLM
 from toknz.bytelevel.loading import LoadedModel, load_model, stream_sample
@@ -57,6 +59,7 @@ __all__ = [
     "FimModel",
     "FimTokens",
     "HFCausalLM",
+    "JoinedMiddle",
     "LoadedModel",
     "NextByteModel",
     "ProxyTuned",
@@ -78,5 +81,6 @@ __all__ = [
     "load_model",
     "sample_bytes",
     "split_prefix",
+    "split_suffix",
     "stream_sample",
 ]

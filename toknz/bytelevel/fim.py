@@ -38,6 +38,15 @@ that begins with the tail after a prefix that ends at a word boundary, not
 for a middle after a prefix that ends inside a word, which it rarely saw as
 a token boundary. ``backoff`` picks how far back the cut goes.
 
+The suffix may start inside a token too (the middle ends at the cursor's
+other side). ``suffix_backoff`` (default ``"none"``) applies the same move on
+that side: the suffix's first pre-token, its *head* (:func:`split_suffix`),
+leaves the prompt and becomes the required end of the middle. The model then
+writes a middle that ends with the head followed by an end token, and the
+probability of ending there is exact, summed over every tokenization
+(:class:`JoinedMiddle`). Token-level methods cannot do this: a middle that
+ends inside a token is a token sequence they can neither score nor stop at.
+
 The middle ends at the first end token (:attr:`FimTokens.end`) or FIM
 sentinel token; other special tokens never occur in it (their probability is
 dropped), under all three methods alike. Units: prefix, suffix, middle and
@@ -58,7 +67,7 @@ from toknz.bytelevel.bytelm import ByteLM
 from toknz.bytelevel.canonical import Canonicality, canonicality
 from toknz.bytelevel.covers import _logsumexp
 from toknz.bytelevel.lm import TokenLM, check_logprobs
-from toknz.bytelevel.sampling import EOT, as_bytes, check_sampling, pick
+from toknz.bytelevel.sampling import EOT, as_bytes, check_sampling, pick, sample_bytes
 from toknz.errors import FormatError, InputError, UsageError
 from toknz.pretokenize import NoSplit, pre_tokenize
 
@@ -67,6 +76,7 @@ __all__ = [
     "FIM_SPELLINGS",
     "FimModel",
     "FimTokens",
+    "JoinedMiddle",
     "fim",
     "fim_context",
     "fim_next_byte_logprobs",
@@ -74,6 +84,7 @@ __all__ = [
     "fim_token_prompting",
     "fim_tokens",
     "split_prefix",
+    "split_suffix",
 ]
 
 #: Sentinel spellings, one family per tuple: (prefix, suffix, middle), PSM order.
@@ -251,6 +262,68 @@ def split_prefix(
     return prefix[:cut], prefix[cut:]
 
 
+def _first_pretoken_cut(tokenizer: Any, suffix: bytes) -> int | None:
+    pre = canonicality(tokenizer).pre_tokenizer
+    if isinstance(pre, NoSplit):
+        return None
+    text = suffix.decode("utf-8", "surrogateescape")
+    pieces = pre_tokenize(pre, text)
+    if not pieces or "".join(pieces) != text:
+        return None  # the pre-tokenizer rewrites the text: no byte offsets
+    return len(pieces[0].encode("utf-8", "surrogateescape"))
+
+
+def _first_token_cut(tokenizer: Any, canon: Canonicality, suffix: bytes) -> int:
+    ids = _encode_bytes(tokenizer, suffix, "suffix_bytes")
+    if not ids:
+        return 0
+    first = canon.token_bytes[ids[0]]
+    return len(first) if suffix.startswith(first) else 0
+
+
+def split_suffix(
+    tokenizer: Any, suffix_bytes: bytes, backoff: str | int = "pretoken"
+) -> tuple[bytes, bytes]:
+    """``(head, rest)`` with ``head + rest == suffix_bytes``: the suffix's start that joins the middle.
+
+    The mirror of :func:`split_prefix` on the cursor's other side, used by
+    :func:`fim` with ``suffix_backoff``: ``head`` leaves the prompt and the
+    middle must end with it. ``backoff``:
+
+    - ``"pretoken"`` (default): the suffix's first pre-token, as the
+      tokenizer's pre-tokenizer splits the suffix alone (a tokenizer whose
+      pre-tokenizer does not split, or rewrites the text: its first token);
+    - ``"token"``: the first token of the suffix's encoding;
+    - ``"none"``: no head (empty);
+    - an int ``n``: the first ``n`` bytes.
+
+    Raises :class:`~toknz.errors.UsageError` for a suffix that is not bytes,
+    an unknown ``backoff`` or an ``n`` outside ``0..len(suffix_bytes)``.
+    """
+    suffix = as_bytes(suffix_bytes, "suffix_bytes")
+    canon = canonicality(tokenizer)
+    if isinstance(backoff, bool) or not isinstance(backoff, int | str):
+        raise UsageError(
+            f"suffix backoff must be 'pretoken', 'token', 'none' or an int, got {backoff!r}"
+        )
+    if isinstance(backoff, int):
+        if not 0 <= backoff <= len(suffix):
+            raise UsageError(f"suffix backoff={backoff} bytes is outside 0..{len(suffix)}")
+        cut = backoff
+    elif backoff == "none":
+        cut = 0
+    elif backoff == "token":
+        cut = _first_token_cut(tokenizer, canon, suffix)
+    elif backoff == "pretoken":
+        found = _first_pretoken_cut(tokenizer, suffix) if suffix else 0
+        cut = _first_token_cut(tokenizer, canon, suffix) if found is None else found
+    else:
+        raise UsageError(
+            f"suffix backoff must be 'pretoken', 'token', 'none' or an int, got {backoff!r}"
+        )
+    return suffix[:cut], suffix[cut:]
+
+
 def fim_context(
     tokenizer: Any, prefix_bytes: bytes, suffix_bytes: bytes, tokens: FimTokens
 ) -> list[int]:
@@ -282,19 +355,127 @@ def _byte_lm(
     tokens: FimTokens | None,
     backoff: str | int,
     mode: str,
-) -> tuple[ByteLM, bytes]:
+    suffix_backoff: str | int = "none",
+) -> tuple[ByteLM, bytes, bytes]:
+    """``(byte LM of the middle, tail of the prefix, head of the suffix)`` for the exact method."""
     _check_lm(token_lm)
     canon = canonicality(tokenizer)
     toks = _resolve_tokens(tokenizer, tokens, canon)
     head, tail = split_prefix(tokenizer, prefix, backoff)
-    context = fim_context(tokenizer, head, as_bytes(suffix, "suffix_bytes"), toks)
+    joined, rest = split_suffix(tokenizer, as_bytes(suffix, "suffix_bytes"), suffix_backoff)
+    context = fim_context(tokenizer, head, rest, toks)
     blm = ByteLM(token_lm, tokenizer, mode=mode, context=context, stop_ids=toks.stop_ids)
     if blm.prefix_logprob(tail) == -np.inf:
         raise UsageError(
             f"the model gives probability zero to a middle starting with {tail[-40:]!r} "
             "(the end of the prefix moved into the middle); try backoff='none'"
         )
-    return blm, tail
+    return blm, tail, joined
+
+
+def _log1mexp(a: float) -> float:
+    """log(1 - exp(a)) for a <= 0 (-inf at a == 0)."""
+    if a >= 0.0:
+        return -np.inf
+    return float(np.log(-np.expm1(a))) if a > -0.693 else float(np.log1p(-np.exp(a)))
+
+
+class JoinedMiddle:
+    """The next-byte distribution of a middle that must end with a given byte string, ``end``.
+
+    ``blm`` is the :class:`~toknz.bytelevel.ByteLM` of the middle (the FIM
+    prompt as its context), ``end`` the suffix head moved out of the prompt
+    (:func:`split_suffix`). After the middle so far ``x``:
+
+    - ending at ``x`` itself is ruled out (the suffix head would be missing);
+      the other 256 outcomes of ``blm`` are renormalized;
+    - entry 256 (:data:`EOT`) is *finish*: the middle is ``x + end`` and then
+      an end token, with probability ``P(end[0] | x)`` (renormalized as
+      above) times the model's own next-byte probabilities along the rest of
+      ``end`` and of the end token after it;
+    - entry ``b`` is *continue with byte b*, not finishing now: for
+      ``b == end[0]`` the finish mass is taken out of it.
+
+    The 257 entries sum to one; sampling from them and cutting the finish
+    outcome's ``end`` gives the middle between prefix and suffix. An empty
+    ``end`` is the ByteLM itself.
+
+    Each step is exact; the constraint is applied step by step (ending
+    without ``end`` is ruled out where the middle stands, not summed out of
+    every future), so a sampled middle can still reach a point where the
+    model gives every continuation probability zero; it then finishes there.
+    The cost: the finish probability needs the model along ``end``, one
+    next-byte distribution per byte of it; :meth:`greedy_choice` asks for it
+    only when finishing can win.
+    """
+
+    def __init__(self, blm: ByteLM, end: bytes) -> None:
+        self.blm = blm
+        self.end = as_bytes(end, "end")
+
+    def masked(self, prefix: bytes) -> np.ndarray:
+        """The ByteLM's 257 log-probabilities after ``prefix``, ending right there ruled out."""
+        lp = np.array(self.blm.next_byte_logprobs(prefix), dtype=np.float64)
+        if not self.end:
+            return lp
+        lp[EOT] = -np.inf
+        total = _logsumexp(lp)
+        if total == -np.inf:  # only ending here has mass: finish, the end follows as given
+            out = np.full(257, -np.inf)
+            out[EOT] = 0.0
+            return out
+        return np.asarray(lp - total)
+
+    def finish_logprob(self, prefix: bytes, masked: np.ndarray | None = None) -> float:
+        """Natural log of P(the middle is ``prefix + end``) given it starts with ``prefix``."""
+        lp = self.masked(prefix) if masked is None else masked
+        if not self.end:
+            return float(lp[EOT])
+        f = float(lp[self.end[0]])
+        for i in range(1, len(self.end)):
+            if f == -np.inf:
+                return f
+            f += float(self.blm.next_byte_logprobs(prefix + self.end[:i])[self.end[i]])
+        if f == -np.inf:
+            return f
+        return f + float(self.blm.next_byte_logprobs(prefix + self.end)[EOT])
+
+    def next_byte_logprobs(self, prefix: bytes) -> np.ndarray:
+        """257 natural-log probabilities after ``prefix``: bytes (continue) and 256 (finish)."""
+        lp = self.masked(prefix)
+        if not self.end or lp[EOT] == 0.0:
+            return lp
+        f = self.finish_logprob(prefix, lp)
+        out = lp.copy()
+        h = self.end[0]
+        out[EOT] = f
+        out[h] = lp[h] + _log1mexp(f - lp[h]) if f > -np.inf else lp[h]
+        return out
+
+    def greedy_choice(self, prefix: bytes) -> int:
+        """``argmax(next_byte_logprobs(prefix))``, computing the finish mass only when it can win.
+
+        Finishing is at most as likely as ``end[0]`` before the split, so
+        unless ``end[0]`` is the most likely byte the argmax is that of
+        :meth:`masked`.
+        """
+        lp = self.masked(prefix)
+        b = int(np.argmax(lp))
+        if not self.end or b != self.end[0]:
+            return b
+        return int(np.argmax(self.next_byte_logprobs(prefix)))
+
+
+class _GreedyView:
+    """A :class:`JoinedMiddle` seen by a greedy loop: all the mass on :meth:`JoinedMiddle.greedy_choice`."""
+
+    def __init__(self, joined: JoinedMiddle) -> None:
+        self.joined = joined
+
+    def next_byte_logprobs(self, prefix: bytes) -> np.ndarray:
+        out = np.full(257, -np.inf)
+        out[self.joined.greedy_choice(prefix)] = 0.0
+        return out
 
 
 # --------------------------------------------------------------------- exact
@@ -314,6 +495,7 @@ def fim(
     stop: Sequence[bytes] = (),
     tokens: FimTokens | None = None,
     backoff: str | int = "pretoken",
+    suffix_backoff: str | int = "none",
     mode: str = "canonical",
 ) -> bytes:
     """Fill the middle between ``prefix_bytes`` and ``suffix_bytes`` byte by byte, exactly.
@@ -328,7 +510,11 @@ def fim(
     ``top_k``/``top_p`` filter the 257 outcomes of each byte, ``seed`` fixes
     the generator; the middle ends at an end token, after ``max_bytes``
     bytes, or once it ends with one of the ``stop`` byte strings (kept).
-    ``backoff``: where the prefix is cut (:func:`split_prefix`); ``mode``:
+    ``backoff``: where the prefix is cut (:func:`split_prefix`);
+    ``suffix_backoff``: how much of the suffix's start the middle must end
+    with (:func:`split_suffix`; default ``"none"``; ``"pretoken"`` lets a
+    middle end inside a token, :class:`JoinedMiddle`; the returned middle
+    then leaves that head out, as it is in ``suffix_bytes``); ``mode``:
     ``"canonical"`` or ``"all"`` (:class:`~toknz.bytelevel.ByteLM`).
 
     Raises :class:`~toknz.errors.UsageError` for non-bytes prefix or suffix,
@@ -338,8 +524,14 @@ def fim(
     prefix = as_bytes(prefix_bytes, "prefix_bytes")
     suffix = as_bytes(suffix_bytes, "suffix_bytes")
     check_sampling(max_bytes, temperature, top_k, top_p)
-    blm, tail = _byte_lm(token_lm, tokenizer, prefix, suffix, tokens, backoff, mode)
-    return blm.sample(tail, max_bytes, temperature, top_k, top_p, seed, stop)
+    blm, tail, joined = _byte_lm(
+        token_lm, tokenizer, prefix, suffix, tokens, backoff, mode, suffix_backoff
+    )
+    if not joined:
+        return blm.sample(tail, max_bytes, temperature, top_k, top_p, seed, stop)
+    model = JoinedMiddle(blm, joined)
+    source = model if temperature > 0 else _GreedyView(model)
+    return sample_bytes(source, tail, max_bytes, temperature, top_k, top_p, seed, stop)
 
 
 # --------------------------------------------------------------------- token level
@@ -575,6 +767,7 @@ def fim_next_byte_logprobs(
     method: str = "exact",
     tokens: FimTokens | None = None,
     backoff: str | int = "pretoken",
+    suffix_backoff: str | int = "none",
     mode: str = "canonical",
 ) -> np.ndarray:
     """257 float64 natural-log probabilities of the middle's next byte (entry 256: the middle ends).
@@ -584,13 +777,22 @@ def fim_next_byte_logprobs(
     module doc says. ``method="plain"`` / ``"healing"``: the distribution of
     the middle's first byte under :func:`fim_token_prompting` /
     :func:`fim_token_healing` sampling at temperature 1 (``middle_bytes``
-    must then be empty). Raises :class:`~toknz.errors.UsageError` for
-    non-bytes input, an unknown method, or a middle of probability zero.
+    must then be empty). With ``suffix_backoff`` (exact method only) the
+    distribution is that of :class:`JoinedMiddle`: entry 256 is finishing
+    with the suffix head (the middle is then ``middle_bytes``). Raises
+    :class:`~toknz.errors.UsageError` for non-bytes input, an unknown
+    method, or a middle of probability zero.
     """
     middle = as_bytes(middle_bytes, "middle_bytes")
     if method == "exact":
-        blm, tail = _byte_lm(token_lm, tokenizer, prefix_bytes, suffix_bytes, tokens, backoff, mode)
+        blm, tail, joined = _byte_lm(
+            token_lm, tokenizer, prefix_bytes, suffix_bytes, tokens, backoff, mode, suffix_backoff
+        )
+        if joined:
+            return JoinedMiddle(blm, joined).next_byte_logprobs(tail + middle)
         return blm.next_byte_logprobs(tail + middle)
+    if suffix_backoff != "none":
+        raise UsageError(f"suffix_backoff needs method='exact' (got method={method!r})")
     if method not in ("plain", "healing"):
         raise UsageError(f"method must be 'exact', 'plain' or 'healing', got {method!r}")
     if middle:
