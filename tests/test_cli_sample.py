@@ -257,6 +257,24 @@ def test_fim_equals_library_fim(runner: CliRunner, gpt2, tmp_path: Path) -> None
     args = ["--fim-suffix-file", str(suffix_file), "--temperature", "0", "--max-bytes", "10"]
     got = _run(runner, str(folder), prefix.decode(), *args, "--bytes")
     assert got.stdout_bytes == fim(lm, tok, prefix, suffix, 10)
+    for temperature, seed in ((0.0, None), (1.0, 5)):
+        want = fim(
+            lm,
+            tok,
+            prefix,
+            suffix,
+            10,
+            temperature=temperature,
+            seed=seed,
+            suffix_backoff="pretoken",
+        )
+        args = ["--fim-suffix", suffix.decode(), "--fim-join", "--max-bytes", "10", "--bytes"]
+        args += ["--temperature", str(temperature)] + (["--seed", str(seed)] if seed else [])
+        got = _run(runner, str(folder), prefix.decode(), *args)
+        assert got.exit_code == 0, got.output
+        assert got.stdout_bytes == want
+    got = _run(runner, str(folder), prefix.decode(), "--fim-join")
+    assert got.exit_code != 0 and "--fim-join" in got.output and got.output.count("\n") == 1
 
 
 def test_fim_without_fim_tokens_is_one_line(runner: CliRunner, llama) -> None:

@@ -860,6 +860,13 @@ def _quiet_transformers(progress: bool) -> Iterator[None]:
     "--fim-suffix-file", default=None, metavar="FILE", help="As --fim-suffix, read from FILE."
 )
 @click.option(
+    "--fim-join",
+    is_flag=True,
+    default=False,
+    help="With --fim-suffix: the middle must end with the suffix's first pre-token, so it can "
+    "end inside a token (toknz.bytelevel.fim with suffix_backoff='pretoken').",
+)
+@click.option(
     "--ensemble",
     "ensemble",
     multiple=True,
@@ -916,6 +923,7 @@ def sample(
     stops: Sequence[str],
     fim_suffix: str | None,
     fim_suffix_file: str | None,
+    fim_join: bool,
     ensemble: Sequence[str],
     weights: Sequence[float],
     mode: str | None,
@@ -944,6 +952,8 @@ def sample(
     if fim_suffix is not None and fim_suffix_file is not None:
         raise UsageError("give --fim-suffix or --fim-suffix-file, not both")
     fim = fim_suffix is not None or fim_suffix_file is not None
+    if fim_join and not fim:
+        raise UsageError("--fim-join joins the suffix to the middle: give --fim-suffix too")
     if score_file is not None and (prompt is not None or prompt_file is not None or fim):
         raise UsageError("--score scores a whole file: it takes no prompt and no --fim-suffix")
     if fim and ensemble:
@@ -981,7 +991,13 @@ def sample(
 
     model: Any
     if fim:
-        from toknz.bytelevel.fim import fim_context, fim_tokens, split_prefix
+        from toknz.bytelevel.fim import (
+            JoinedMiddle,
+            fim_context,
+            fim_tokens,
+            split_prefix,
+            split_suffix,
+        )
 
         main_model = loaded[0]
         try:
@@ -993,6 +1009,9 @@ def sample(
                 f"{main_model.name}'s tokenizer has none"
             ) from None
         head, tail = split_prefix(main_model.tokenizer, prompt_bytes)
+        joined, suffix = split_suffix(
+            main_model.tokenizer, suffix, "pretoken" if fim_join else "none"
+        )
         context = fim_context(main_model.tokenizer, head, suffix, toks)
         model = main_model.byte_lm(context=context, stop_ids=toks.stop_ids)
         if model.prefix_logprob(tail) == float("-inf"):
@@ -1000,6 +1019,8 @@ def sample(
                 f"{model_name} gives probability zero to a middle starting with {tail[-40:]!r} "
                 "(the end of the prompt, moved into the middle)"
             )
+        if joined:
+            model = JoinedMiddle(model, joined).source(temperature)
         prompt_bytes = tail
     else:
         members = [m.byte_lm() for m in loaded]

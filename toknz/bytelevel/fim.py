@@ -452,6 +452,15 @@ class JoinedMiddle:
         out[h] = lp[h] + _log1mexp(f - lp[h]) if f > -np.inf else lp[h]
         return out
 
+    def source(self, temperature: float) -> Any:
+        """What a sampling loop at ``temperature`` should draw from: this, or a greedy view.
+
+        At temperature 0 only the argmax matters, so the view puts all mass
+        on :meth:`greedy_choice` and skips the finish probability where it
+        cannot win.
+        """
+        return self if temperature > 0 else _GreedyView(self)
+
     def greedy_choice(self, prefix: bytes) -> int:
         """``argmax(next_byte_logprobs(prefix))``, computing the finish mass only when it can win.
 
@@ -529,8 +538,7 @@ def fim(
     )
     if not joined:
         return blm.sample(tail, max_bytes, temperature, top_k, top_p, seed, stop)
-    model = JoinedMiddle(blm, joined)
-    source = model if temperature > 0 else _GreedyView(model)
+    source = JoinedMiddle(blm, joined).source(temperature)
     return sample_bytes(source, tail, max_bytes, temperature, top_k, top_p, seed, stop)
 
 
