@@ -218,8 +218,10 @@ def clean_join(gen: bytes, middle: bytes, suffix: bytes, stopped: bool) -> bool:
     return True
 
 
-def done_keys(run_id: str, part: str, keys: tuple[str, ...]) -> set[tuple[Any, ...]]:
-    """The ``keys`` of the item rows of ``part`` the JSONL already holds for run ``run_id``.
+def done_keys(
+    run_id: str, part: str, kind: str | None, keys: tuple[str, ...]
+) -> set[tuple[Any, ...]]:
+    """The ``keys`` of the rows of ``part`` and ``kind`` the JSONL already holds for run ``run_id``.
 
     A run joined by its id skips them, so an interrupted run resumes and a
     larger run extends a smaller one (items are drawn in a fixed order).
@@ -231,7 +233,12 @@ def done_keys(run_id: str, part: str, keys: tuple[str, ...]) -> set[tuple[Any, .
         if not line.strip():
             continue
         r = json.loads(line)
-        if r.get("run") == run_id and r.get("part") == part and all(k in r for k in keys):
+        if (
+            r.get("run") == run_id
+            and r.get("part") == part
+            and r.get("kind") == kind
+            and all(k in r for k in keys)
+        ):
             out.add(tuple(r[k] for k in keys))
     return out
 
@@ -243,7 +250,7 @@ def run_fim(args: argparse.Namespace, run_id: str) -> None:
     cases, pool_sizes = fim_cases(args.n_fim, SEED)
     emit({"part": "fim", "kind": "setup", "run": run_id, "pools": pool_sizes, "n": len(cases)})
     k, n_shards = args.shard
-    done = done_keys(run_id, "fim", ("case", "method"))
+    done = done_keys(run_id, "fim", "case", ("case", "method"))
     for idx, case in enumerate(cases):
         if idx % n_shards != k:
             continue
@@ -325,25 +332,95 @@ def prompts(
 
 
 def token_greedy(
-    lm: Any, tok: Any, context: list[int], need: int, stop: bytes
+    lm: Any, tok: Any, context: list[int], need: int, stop: bytes, first_starts: bytes = b""
 ) -> tuple[bytes, int]:
-    """Greedy token-level generation after ``context`` until ``need`` bytes, ``stop`` or a special token."""
+    """Greedy token-level generation after ``context`` until ``need`` bytes, ``stop`` or a special token.
+
+    ``first_starts`` (token healing): the first token must start with these
+    bytes, which are not part of the result. Returns (bytes, tokens generated).
+    """
     from toknz.bytelevel.canonical import canonicality
 
     canon = canonicality(tok)
-    specials = np.array(sorted(canon.special_ids), dtype=np.int64)
+    specials = set(canon.special_ids)
     seq: list[int] = []
     out = b""
-    while len(out) < need:
+    while len(out) - len(first_starts) < need:
         lp = lm.next_token_logprobs([context + seq])[0][: canon.n_vocab].copy()
+        if not seq and first_starts:
+            ok = np.array([b.startswith(first_starts) for b in canon.token_bytes], dtype=bool)
+            lp = np.where(ok, lp, -np.inf)
         t = int(np.argmax(lp))
-        if t in set(specials.tolist()) or not canon.token_bytes[t]:
+        if t in specials or not canon.token_bytes[t]:
             break
         seq.append(t)
         out += canon.token_bytes[t]
-        if stop and stop in out:
+        if stop and stop in out[len(first_starts) :]:
             break
-    return out, len(seq)
+    return out[len(first_starts) :], len(seq)
+
+
+def line_target(cont: bytes, line_bytes: int) -> bytes:
+    """The rest of the line in ``cont``: up to and including its newline, at most ``line_bytes``."""
+    nl = cont.find(b"\n")
+    return cont[: nl + 1] if 0 <= nl < line_bytes else cont[:line_bytes]
+
+
+def cut_to_line(gen: bytes, target: bytes) -> bytes:
+    """A token-level generation cut as the byte-level one stops: the target's length or a newline."""
+    gen = gen[: len(target)]
+    return gen[: gen.index(b"\n") + 1] if b"\n" in gen else gen
+
+
+def run_completion_healing(args: argparse.Namespace, run_id: str) -> None:
+    """Token-healing line completions for the prompts of the completion run ``--run-id``.
+
+    The prompt's last token leaves the context and the first generated token
+    must start with its bytes (the token-level remedy for a prompt that ends
+    inside a token); same prompts and line targets as :func:`run_completion`.
+    """
+    from toknz.bytelevel import HFCausalLM
+    from toknz.bytelevel.canonical import canonicality
+    from toknz.bytelevel.fim import _encode_bytes
+
+    sets = {
+        kind: prompts(kind, args.n_completion, SEED + 1 + j, 400, args.cont_bytes)
+        for j, kind in enumerate(("prose", "code"))
+    }
+    done = done_keys(run_id, "completion", "healing", ("model", "text", "case"))
+    for name in MODELS:
+        tok, model, cfg = load_model(name, args.threads)
+        canon = canonicality(tok)
+        for kind, items in sets.items():
+            for idx, it in enumerate(items):
+                if (name, kind, idx) in done:
+                    continue
+                target = line_target(it["cont"], args.line_bytes)
+                ids = [cfg.bos_token_id] + _encode_bytes(tok, it["prompt"])
+                removed = canon.token_bytes[ids[-1]]
+                lm = HFCausalLM(model, max_states=256)
+                t0 = time.perf_counter()
+                gen, n_tok = token_greedy(lm, tok, ids[:-1], len(target), b"\n", removed)
+                wall = time.perf_counter() - t0
+                gen = cut_to_line(gen, target)
+                emit(
+                    {
+                        "part": "completion",
+                        "kind": "healing",
+                        "run": run_id,
+                        "model": name,
+                        "text": kind,
+                        "case": idx,
+                        "target": target.decode("utf-8", "backslashreplace"),
+                        "healing_gen": gen.decode("utf-8", "backslashreplace"),
+                        "healing_match": gen == target,
+                        "healing_gen_bytes": len(gen),
+                        "healing_gen_tokens": n_tok,
+                        "healing_gen_calls": lm.n_calls,
+                        "healing_gen_evals": lm.n_evals,
+                        "healing_gen_s": wall,
+                    }
+                )
 
 
 def run_completion(args: argparse.Namespace, run_id: str) -> None:
@@ -355,7 +432,7 @@ def run_completion(args: argparse.Namespace, run_id: str) -> None:
         kind: prompts(kind, args.n_completion, SEED + 1 + j, 400, args.cont_bytes)
         for j, kind in enumerate(("prose", "code"))
     }
-    done = done_keys(run_id, "completion", ("model", "text", "case"))
+    done = done_keys(run_id, "completion", None, ("model", "text", "case"))
     for name in MODELS:
         if all((name, kind, i) in done for kind, items in sets.items() for i in range(len(items))):
             continue
@@ -400,8 +477,7 @@ def run_completion(args: argparse.Namespace, run_id: str) -> None:
                 row["cont_tokens"] = len(c_ids)
                 row["full_tokens_minus_prompt_tokens"] = len(full) - len(p_ids) + 1
                 # rest of the line, greedy, at most line_bytes bytes
-                nl = cont.find(b"\n")
-                target = cont[: nl + 1] if 0 <= nl < line_bytes else cont[:line_bytes]
+                target = line_target(cont, line_bytes)
                 lm3 = HFCausalLM(model, max_states=256)
                 blm3 = ByteLM(lm3, tok, context=ctx)
                 t0 = time.perf_counter()
@@ -411,11 +487,7 @@ def run_completion(args: argparse.Namespace, run_id: str) -> None:
                 t0 = time.perf_counter()
                 gen_t, n_tok = token_greedy(lm4, tok, p_ids, len(target), b"\n")
                 tt = time.perf_counter() - t0
-                gen_t = (
-                    gen_t[: len(target)]
-                    if b"\n" not in gen_t[: len(target)]
-                    else gen_t[: gen_t.index(b"\n") + 1]
-                )
+                gen_t = cut_to_line(gen_t, target)
                 row.update(
                     {
                         "target": target.decode("utf-8", "backslashreplace"),
@@ -688,20 +760,39 @@ def tail_note(complete: list[int], by_case: dict[int, dict[str, dict[str, Any]]]
     canon = canonicality(tok)
     cases, _ = fim_cases(max(complete) + 1, SEED)
     same = {True: [0, 0], False: [0, 0]}  # tail is the last token -> [cases, generations differ]
+    groups: dict[bool, list[int]] = {True: [], False: []}
     for c in complete:
         prefix = cases[c]["prefix"]
         _, tail = split_prefix(tok, prefix)
         last = canon.token_bytes[tok.encode_ordinary(prefix.decode())[-1]]
         k = tail == last
+        groups[k].append(c)
         same[k][0] += 1
         same[k][1] += by_case[c]["exact"]["generated"] != by_case[c]["healing"]["generated"]
-    return [
+    out = [
         "",
         f"The prefix's last pre-token (the tail `exact` moves into the middle) is its last "
         f"token (what `healing` takes out) in {same[True][0]} of {len(complete)} functions; "
         f"there the two generations differ in {same[True][1]}, elsewhere in "
-        f"{same[False][1]} of {same[False][0]}.",
+        f"{same[False][1]} of {same[False][0]}. Edit similarity by group (a split made after "
+        "the run, not planned before it):",
+        "",
+        "| group | N | plain | healing | exact |",
+        "|---|---|---|---|---|",
     ]
+    for k, label in ((True, "tail = last token"), (False, "tail longer than the last token")):
+        cs = groups[k]
+        if cs:
+            means = [
+                fmt_ci(
+                    float(np.mean([by_case[c][m]["edit_sim"] for c in cs])),
+                    boot_mean([by_case[c][m]["edit_sim"] for c in cs]),
+                    False,
+                )
+                for m in ("plain", "healing", "exact")
+            ]
+            out.append(f"| {label} | {len(cs)} | {' | '.join(means)} |")
+    return out
 
 
 def fim_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -862,9 +953,14 @@ def report(args: argparse.Namespace) -> None:
     )
     # (b)
     comp = [r for r in rows if r["part"] == "completion" and "exact_bpb" in r]
+    heal = {
+        (r["model"], r["text"], r["case"]): r
+        for r in rows
+        if r["part"] == "completion" and r.get("kind") == "healing"
+    }
     blines = [
-        "| model | text | N | exact bpb | naive token bpb | byte-level line match | token-level line match |",
-        "|---|---|---|---|---|---|---|",
+        "| model | text | N | exact bpb | naive token bpb | byte-level line match | token-level line match | token healing line match |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     dlines = [
         "| model | method | bytes generated | forward calls / byte | token positions / byte | s / byte | tokens / byte |",
@@ -880,9 +976,12 @@ def report(args: argparse.Namespace) -> None:
             nb = [r["naive_bpb"] for r in rs]
             bm = sum(r["byte_match"] for r in rs)
             tm = sum(r["token_match"] for r in rs)
+            hs = [heal[m, kind, r["case"]] for r in rs if (m, kind, r["case"]) in heal]
+            hm = sum(h["healing_match"] for h in hs)
+            hcol = f"{fmt_ci(hm / len(hs), wilson(hm, len(hs)))}" if len(hs) == n else "—"
             blines.append(
                 f"| {m} | {kind} | {n} | {fmt_ci(float(np.mean(eb)), boot_mean(eb), False)} | {fmt_ci(float(np.mean(nb)), boot_mean(nb), False)} | "
-                f"{fmt_ci(bm / n, wilson(bm, n))} | {fmt_ci(tm / n, wilson(tm, n))} |"
+                f"{fmt_ci(bm / n, wilson(bm, n))} | {fmt_ci(tm / n, wilson(tm, n))} | {hcol} |"
             )
         rs = [r for r in comp if r["model"] == m]
         if rs:
@@ -896,6 +995,14 @@ def report(args: argparse.Namespace) -> None:
                 dlines.append(
                     f"| {m} | {meth} | {nbytes} | {sum(r[f'{key}_calls'] for r in rs) / nbytes:.2f} | "
                     f"{sum(r[f'{key}_evals'] for r in rs) / nbytes:.2f} | {sum(r[f'{key}_s'] for r in rs) / nbytes:.2f} | {tokcol} |"
+                )
+            hs = [h for h in heal.values() if h["model"] == m]
+            if hs:
+                nbytes = sum(h["healing_gen_bytes"] for h in hs) or 1
+                dlines.append(
+                    f"| {m} | token healing greedy | {nbytes} | {sum(h['healing_gen_calls'] for h in hs) / nbytes:.2f} | "
+                    f"{sum(h['healing_gen_evals'] for h in hs) / nbytes:.2f} | {sum(h['healing_gen_s'] for h in hs) / nbytes:.2f} | "
+                    f"{sum(h['healing_gen_tokens'] for h in hs) / nbytes:.3f} |"
                 )
     tables["completion"] = (blines, dlines)
     # (c)
@@ -1174,7 +1281,9 @@ newline, so the cut is usually inside a word or token).
   newline, at most `--line-bytes` bytes) generated greedily: byte-level
   (argmax of ByteLM's next-byte distribution after the tail) versus
   token-level (argmax tokens after the prompt's tokens, cut to the same
-  length). Exact match with the true bytes (95% Wilson).
+  length), and token healing (the prompt's last token leaves the context and
+  the first generated token must start with its bytes: `--part
+  completion-healing`). Exact match with the true bytes (95% Wilson).
 
 {chr(10).join(blines)}
 
@@ -1246,9 +1355,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument(
         "--part",
-        choices=("fim", "completion", "ensemble", "ensemble-check", "all"),
+        choices=("fim", "completion", "completion-healing", "ensemble", "ensemble-check", "all"),
         default="all",
-        help="ensemble-check: canonical-path rows for the ensemble run --run-id",
+        help="completion-healing: token-healing line completions for the completion run "
+        "--run-id; ensemble-check: canonical-path rows for the ensemble run --run-id",
     )
     ap.add_argument("--n-fim", type=int, default=200, help="FIM cases (functions)")
     ap.add_argument("--n-completion", type=int, default=30, help="prompts per model and text kind")
@@ -1311,6 +1421,7 @@ def main() -> None:
         {
             "fim": run_fim,
             "completion": run_completion,
+            "completion-healing": run_completion_healing,
             "ensemble": run_ensemble,
             "ensemble-check": run_ensemble_check,
         }[part](args, run_id)

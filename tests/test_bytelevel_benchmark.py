@@ -119,20 +119,31 @@ def test_done_keys_and_fim_rows(tmp_path: Path, monkeypatch) -> None:
         {"part": "fim", "kind": "case", "run": "r", "case": 3, "method": "plain"},
         {"part": "fim", "kind": "case", "run": "r", "case": 0, "method": "plain", "dup": True},
         {"part": "completion", "run": "r", "model": "m", "text": "code", "case": 4},
+        {
+            "part": "completion",
+            "kind": "healing",
+            "run": "r",
+            "model": "m",
+            "text": "code",
+            "case": 5,
+        },
     ]
     jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows))
     monkeypatch.setattr(bench, "JSONL", jsonl)
-    assert bench.done_keys("r", "fim", ("case", "method")) == {
+    assert bench.done_keys("r", "fim", "case", ("case", "method")) == {
         (0, "plain"),
         (1, "plain"),
         (2, "plain"),
         (3, "plain"),
     }
-    assert bench.done_keys("r", "completion", ("model", "text", "case")) == {("m", "code", 4)}
-    assert bench.done_keys("nope", "fim", ("case", "method")) == set()
+    assert bench.done_keys("r", "completion", None, ("model", "text", "case")) == {("m", "code", 4)}
+    assert bench.done_keys("r", "completion", "healing", ("model", "text", "case")) == {
+        ("m", "code", 5)
+    }
+    assert bench.done_keys("nope", "fim", "case", ("case", "method")) == set()
     with open(jsonl, "a") as f:
         f.write(json.dumps({"part": "fim", "kind": "case", "run": "o", "case": 9, "method": "x"}))
-    assert (9, "x") not in bench.done_keys("r", "fim", ("case", "method"))
+    assert (9, "x") not in bench.done_keys("r", "fim", "case", ("case", "method"))
     tagged = bench.fim_rows(rows)
     assert [(r["case"], r["machine"]) for r in tagged] == [
         (0, "A, x"),

@@ -59,6 +59,32 @@ def _right_edge(left: np.int64, right_child: np.ndarray, crank: np.ndarray, xs: 
 
 
 @njit(cache=True, nogil=True)
+def _climb(
+    xs: np.ndarray, i: int, y: np.int64, limit: np.int64, crank: np.ndarray, keys, ranks
+) -> int:
+    """Walk ``left``'s right edge up from ``xs[i]`` beside the node ``y`` of a left edge.
+
+    ``limit``: the creation rank of the node above ``y`` (``_INF`` at the
+    top). Returns the edge index at which the walk moves above ``y``, -1 if
+    a merge across the boundary fires first, or -2 when the top is reached
+    with nothing firing (valid).
+    """
+    while True:
+        slot = _lookup(keys, np.int32(xs[i]), np.int32(y))
+        nl = np.int64(crank[xs[i - 1]]) if i > 0 else _INF
+        if slot >= 0:
+            c = np.int64(ranks[slot])
+            if c < nl and c <= limit:
+                return -1
+        if i == 0 and limit == _INF:
+            return -2
+        if nl <= limit:
+            i -= 1
+        else:
+            return i
+
+
+@njit(cache=True, nogil=True)
 def _pair_ok_edge(
     xs: np.ndarray,
     m: int,
@@ -81,22 +107,17 @@ def _pair_ok_edge(
         if c < 0:
             break
         t = np.int64(c)
-    i = m - 1  # index into xs: m-1 is the bottom (a base symbol), 0 is `left`
-    j = n - 1
-    while True:
-        slot = _lookup(keys, np.int32(xs[i]), np.int32(ys[j]))
-        nl = np.int64(crank[xs[i - 1]]) if i > 0 else _INF
-        nr = np.int64(crank[ys[j - 1]]) if j > 0 else _INF
-        if slot >= 0:
-            c = np.int64(ranks[slot])
-            if c < nl and c <= nr:
-                return INVALID
-        if i == 0 and j == 0:
+    # Up both edges in creation order: for each node of `right`'s left edge, bottom
+    # (a base symbol) first, climb `left`'s right edge (index m-1 is its bottom).
+    i = m - 1
+    for j in range(n - 1, -1, -1):
+        limit = np.int64(crank[ys[j - 1]]) if j > 0 else _INF
+        i = _climb(xs, i, np.int64(ys[j]), limit, crank, keys, ranks)
+        if i == -1:
+            return INVALID
+        if i == -2:
             return VALID
-        if nl <= nr:
-            i -= 1
-        else:
-            j -= 1
+    return VALID  # not reached: the top step (limit _INF) returns -1 or -2
 
 
 @njit(cache=True, nogil=True)
@@ -167,32 +188,6 @@ def row_ok(
     for k in range(rights.shape[0]):
         out[k] = _pair_ok_edge(xs, m, np.int64(rights[k]), ys, left_child, crank, keys, ranks)
     return out
-
-
-@njit(cache=True, nogil=True)
-def _climb(
-    xs: np.ndarray, i: int, y: np.int64, limit: np.int64, crank: np.ndarray, keys, ranks
-) -> int:
-    """Walk ``left``'s right edge up from ``xs[i]`` beside the node ``y`` of a left edge.
-
-    ``limit``: the creation rank of the node above ``y`` (``_INF`` at the
-    top). Returns the edge index at which the walk moves above ``y``, -1 if
-    a merge across the boundary fires first, or -2 when the top is reached
-    with nothing firing (valid).
-    """
-    while True:
-        slot = _lookup(keys, np.int32(xs[i]), np.int32(y))
-        nl = np.int64(crank[xs[i - 1]]) if i > 0 else _INF
-        if slot >= 0:
-            c = np.int64(ranks[slot])
-            if c < nl and c <= limit:
-                return -1
-        if i == 0 and limit == _INF:
-            return -2
-        if nl <= limit:
-            i -= 1
-        else:
-            return i
 
 
 def pairs_by_left(

@@ -213,14 +213,22 @@ def _last_token_cut(tokenizer: Any, canon: Canonicality, prefix: bytes) -> int:
     return len(head) if prefix.startswith(head) else 0
 
 
-def _last_pretoken_cut(tokenizer: Any, prefix: bytes) -> int | None:
+def _pretoken_pieces(tokenizer: Any, data: bytes) -> list[str] | None:
+    """The pre-tokens of ``data`` (surrogate-escaped text), or None where they give no byte offsets."""
     pre = canonicality(tokenizer).pre_tokenizer  # the steps the normalizer leaves working
     if isinstance(pre, NoSplit):
         return None
-    text = prefix.decode("utf-8", "surrogateescape")
+    text = data.decode("utf-8", "surrogateescape")
     pieces = pre_tokenize(pre, text)
     if not pieces or "".join(pieces) != text:
         return None  # the pre-tokenizer rewrites the text (a Metaspace ▁): no byte offsets
+    return pieces
+
+
+def _last_pretoken_cut(tokenizer: Any, prefix: bytes) -> int | None:
+    pieces = _pretoken_pieces(tokenizer, prefix)
+    if pieces is None:
+        return None
     return len(prefix) - len(pieces[-1].encode("utf-8", "surrogateescape"))
 
 
@@ -263,13 +271,9 @@ def split_prefix(
 
 
 def _first_pretoken_cut(tokenizer: Any, suffix: bytes) -> int | None:
-    pre = canonicality(tokenizer).pre_tokenizer
-    if isinstance(pre, NoSplit):
+    pieces = _pretoken_pieces(tokenizer, suffix)
+    if pieces is None:
         return None
-    text = suffix.decode("utf-8", "surrogateescape")
-    pieces = pre_tokenize(pre, text)
-    if not pieces or "".join(pieces) != text:
-        return None  # the pre-tokenizer rewrites the text: no byte offsets
     return len(pieces[0].encode("utf-8", "surrogateescape"))
 
 
