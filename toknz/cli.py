@@ -991,13 +991,7 @@ def sample(
 
     model: Any
     if fim:
-        from toknz.bytelevel.fim import (
-            JoinedMiddle,
-            fim_context,
-            fim_tokens,
-            split_prefix,
-            split_suffix,
-        )
+        from toknz.bytelevel.fim import fim_source, fim_tokens
 
         main_model = loaded[0]
         try:
@@ -1008,20 +1002,18 @@ def sample(
                 "(<|fim_prefix|>/<|fim_suffix|>/<|fim_middle|> or another known family); "
                 f"{main_model.name}'s tokenizer has none"
             ) from None
-        head, tail = split_prefix(main_model.tokenizer, prompt_bytes)
-        joined, suffix = split_suffix(
-            main_model.tokenizer, suffix, "pretoken" if fim_join else "none"
-        )
-        context = fim_context(main_model.tokenizer, head, suffix, toks)
-        model = main_model.byte_lm(context=context, stop_ids=toks.stop_ids)
-        if model.prefix_logprob(tail) == float("-inf"):
-            raise UsageError(
-                f"{model_name} gives probability zero to a middle starting with {tail[-40:]!r} "
-                "(the end of the prompt, moved into the middle)"
+        try:
+            model, prompt_bytes = fim_source(
+                main_model.context_lm,
+                main_model.tokenizer,
+                prompt_bytes,
+                suffix,
+                temperature,
+                tokens=toks,
+                suffix_backoff="pretoken" if fim_join else "none",
             )
-        if joined:
-            model = JoinedMiddle(model, joined).source(temperature)
-        prompt_bytes = tail
+        except UsageError as err:
+            raise UsageError(f"{model_name}: {err}") from None
     else:
         members = [m.byte_lm() for m in loaded]
         if ensemble:

@@ -57,7 +57,7 @@ dropped), under all three methods alike. Units: prefix, suffix, middle and
 from __future__ import annotations
 
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,6 +80,7 @@ __all__ = [
     "fim",
     "fim_context",
     "fim_next_byte_logprobs",
+    "fim_source",
     "fim_token_healing",
     "fim_token_prompting",
     "fim_tokens",
@@ -213,8 +214,8 @@ def _last_token_cut(tokenizer: Any, canon: Canonicality, prefix: bytes) -> int:
     return len(head) if prefix.startswith(head) else 0
 
 
-def _pretoken_pieces(tokenizer: Any, data: bytes) -> list[str] | None:
-    """The pre-tokens of ``data`` (surrogate-escaped text), or None where they give no byte offsets."""
+def _pretoken_bytes(tokenizer: Any, data: bytes, last: bool) -> int | None:
+    """Bytes in the last (``last``) or first pre-token of ``data``; None where pre-tokens give no offsets."""
     pre = canonicality(tokenizer).pre_tokenizer  # the steps the normalizer leaves working
     if isinstance(pre, NoSplit):
         return None
@@ -222,14 +223,38 @@ def _pretoken_pieces(tokenizer: Any, data: bytes) -> list[str] | None:
     pieces = pre_tokenize(pre, text)
     if not pieces or "".join(pieces) != text:
         return None  # the pre-tokenizer rewrites the text (a Metaspace ▁): no byte offsets
-    return pieces
+    return len(pieces[-1 if last else 0].encode("utf-8", "surrogateescape"))
 
 
-def _last_pretoken_cut(tokenizer: Any, prefix: bytes) -> int | None:
-    pieces = _pretoken_pieces(tokenizer, prefix)
-    if pieces is None:
-        return None
-    return len(prefix) - len(pieces[-1].encode("utf-8", "surrogateescape"))
+def _moved_bytes(
+    data: bytes,
+    backoff: str | int,
+    what: str,
+    side: str,
+    token: Callable[[], int],
+    pretoken: Callable[[], int | None],
+) -> int:
+    """How many bytes of ``data`` move into the middle under ``backoff`` (shared by both splits).
+
+    ``token``/``pretoken``: the bytes of the token / pre-token at the cursor's
+    side (``pretoken`` None: fall back to ``token``). UsageError, naming
+    ``what``, for a backoff that is not one of the four kinds or an ``n``
+    outside ``0..len(data)``.
+    """
+    if isinstance(backoff, bool) or not isinstance(backoff, int | str):
+        raise UsageError(f"{what} must be 'pretoken', 'token', 'none' or an int, got {backoff!r}")
+    if isinstance(backoff, int):
+        if not 0 <= backoff <= len(data):
+            raise UsageError(f"{what}={backoff} bytes is outside 0..{len(data)} ({side})")
+        return backoff
+    if backoff == "none":
+        return 0
+    if backoff == "token":
+        return token()
+    if backoff == "pretoken":
+        found = pretoken() if data else 0
+        return token() if found is None else found
+    raise UsageError(f"{what} must be 'pretoken', 'token', 'none' or an int, got {backoff!r}")
 
 
 def split_prefix(
@@ -252,29 +277,16 @@ def split_prefix(
     """
     prefix = as_bytes(prefix_bytes, "prefix_bytes")
     canon = canonicality(tokenizer)
-    if isinstance(backoff, bool) or not isinstance(backoff, int | str):
-        raise UsageError(f"backoff must be 'pretoken', 'token', 'none' or an int, got {backoff!r}")
-    if isinstance(backoff, int):
-        if not 0 <= backoff <= len(prefix):
-            raise UsageError(f"backoff={backoff} bytes is outside 0..{len(prefix)} (the prefix)")
-        cut = len(prefix) - backoff
-    elif backoff == "none":
-        cut = len(prefix)
-    elif backoff == "token":
-        cut = _last_token_cut(tokenizer, canon, prefix)
-    elif backoff == "pretoken":
-        found = _last_pretoken_cut(tokenizer, prefix) if prefix else len(prefix)
-        cut = _last_token_cut(tokenizer, canon, prefix) if found is None else found
-    else:
-        raise UsageError(f"backoff must be 'pretoken', 'token', 'none' or an int, got {backoff!r}")
+    n = _moved_bytes(
+        prefix,
+        backoff,
+        "backoff",
+        "the prefix",
+        lambda: len(prefix) - _last_token_cut(tokenizer, canon, prefix),
+        lambda: _pretoken_bytes(tokenizer, prefix, last=True),
+    )
+    cut = len(prefix) - n
     return prefix[:cut], prefix[cut:]
-
-
-def _first_pretoken_cut(tokenizer: Any, suffix: bytes) -> int | None:
-    pieces = _pretoken_pieces(tokenizer, suffix)
-    if pieces is None:
-        return None
-    return len(pieces[0].encode("utf-8", "surrogateescape"))
 
 
 def _first_token_cut(tokenizer: Any, canon: Canonicality, suffix: bytes) -> int:
@@ -306,25 +318,14 @@ def split_suffix(
     """
     suffix = as_bytes(suffix_bytes, "suffix_bytes")
     canon = canonicality(tokenizer)
-    if isinstance(backoff, bool) or not isinstance(backoff, int | str):
-        raise UsageError(
-            f"suffix backoff must be 'pretoken', 'token', 'none' or an int, got {backoff!r}"
-        )
-    if isinstance(backoff, int):
-        if not 0 <= backoff <= len(suffix):
-            raise UsageError(f"suffix backoff={backoff} bytes is outside 0..{len(suffix)}")
-        cut = backoff
-    elif backoff == "none":
-        cut = 0
-    elif backoff == "token":
-        cut = _first_token_cut(tokenizer, canon, suffix)
-    elif backoff == "pretoken":
-        found = _first_pretoken_cut(tokenizer, suffix) if suffix else 0
-        cut = _first_token_cut(tokenizer, canon, suffix) if found is None else found
-    else:
-        raise UsageError(
-            f"suffix backoff must be 'pretoken', 'token', 'none' or an int, got {backoff!r}"
-        )
+    cut = _moved_bytes(
+        suffix,
+        backoff,
+        "suffix backoff",
+        "the suffix",
+        lambda: _first_token_cut(tokenizer, canon, suffix),
+        lambda: _pretoken_bytes(tokenizer, suffix, last=False),
+    )
     return suffix[:cut], suffix[cut:]
 
 
@@ -446,7 +447,10 @@ class JoinedMiddle:
 
     def next_byte_logprobs(self, prefix: bytes) -> np.ndarray:
         """257 natural-log probabilities after ``prefix``: bytes (continue) and 256 (finish)."""
-        lp = self.masked(prefix)
+        return self._split(prefix, self.masked(prefix))
+
+    def _split(self, prefix: bytes, lp: np.ndarray) -> np.ndarray:
+        """:meth:`next_byte_logprobs` from ``lp``, the :meth:`masked` row after ``prefix``."""
         if not self.end or lp[EOT] == 0.0:
             return lp
         f = self.finish_logprob(prefix, lp)
@@ -476,7 +480,7 @@ class JoinedMiddle:
         b = int(np.argmax(lp))
         if not self.end or b != self.end[0]:
             return b
-        return int(np.argmax(self.next_byte_logprobs(prefix)))
+        return int(np.argmax(self._split(prefix, lp)))
 
 
 class _GreedyView:
@@ -537,13 +541,45 @@ def fim(
     prefix = as_bytes(prefix_bytes, "prefix_bytes")
     suffix = as_bytes(suffix_bytes, "suffix_bytes")
     check_sampling(max_bytes, temperature, top_k, top_p)
-    blm, tail, joined = _byte_lm(
-        token_lm, tokenizer, prefix, suffix, tokens, backoff, mode, suffix_backoff
+    source, tail = fim_source(
+        token_lm,
+        tokenizer,
+        prefix,
+        suffix,
+        temperature,
+        tokens=tokens,
+        backoff=backoff,
+        suffix_backoff=suffix_backoff,
+        mode=mode,
     )
-    if not joined:
-        return blm.sample(tail, max_bytes, temperature, top_k, top_p, seed, stop)
-    source = JoinedMiddle(blm, joined).source(temperature)
     return sample_bytes(source, tail, max_bytes, temperature, top_k, top_p, seed, stop)
+
+
+def fim_source(
+    token_lm: TokenLM,
+    tokenizer: Any,
+    prefix_bytes: bytes,
+    suffix_bytes: bytes,
+    temperature: float = 0.0,
+    *,
+    tokens: FimTokens | None = None,
+    backoff: str | int = "pretoken",
+    suffix_backoff: str | int = "none",
+    mode: str = "canonical",
+) -> tuple[Any, bytes]:
+    """``(source, tail)``: what :func:`fim` samples the middle from, after the byte prompt ``tail``.
+
+    ``source`` has ``next_byte_logprobs(prefix)``: the middle's
+    :class:`~toknz.bytelevel.ByteLM`, or with a joined suffix head the
+    :class:`JoinedMiddle` seen as a loop at ``temperature`` needs it. Any
+    sampling loop over it (:func:`~toknz.bytelevel.sampling.sample_bytes`,
+    :func:`~toknz.bytelevel.loading.stream_sample`) gives the middle.
+    Arguments and errors as :func:`fim`.
+    """
+    blm, tail, joined = _byte_lm(
+        token_lm, tokenizer, prefix_bytes, suffix_bytes, tokens, backoff, mode, suffix_backoff
+    )
+    return (JoinedMiddle(blm, joined).source(temperature) if joined else blm), tail
 
 
 # --------------------------------------------------------------------- token level
