@@ -372,6 +372,14 @@ def cut_to_line(gen: bytes, target: bytes) -> bytes:
     return gen[: gen.index(b"\n") + 1] if b"\n" in gen else gen
 
 
+def completion_prompts(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
+    """The completion prompts per text kind (``prose``, ``code``), as every completion part draws them."""
+    return {
+        kind: prompts(kind, args.n_completion, SEED + 1 + j, 400, args.cont_bytes)
+        for j, kind in enumerate(("prose", "code"))
+    }
+
+
 def run_completion_healing(args: argparse.Namespace, run_id: str) -> None:
     """Token-healing line completions for the prompts of the completion run ``--run-id``.
 
@@ -383,10 +391,7 @@ def run_completion_healing(args: argparse.Namespace, run_id: str) -> None:
     from toknz.bytelevel.canonical import canonicality
     from toknz.bytelevel.fim import _encode_bytes
 
-    sets = {
-        kind: prompts(kind, args.n_completion, SEED + 1 + j, 400, args.cont_bytes)
-        for j, kind in enumerate(("prose", "code"))
-    }
+    sets = completion_prompts(args)
     done = done_keys(run_id, "completion", "healing", ("model", "text", "case"))
     for name in MODELS:
         tok, model, cfg = load_model(name, args.threads)
@@ -428,10 +433,7 @@ def run_completion(args: argparse.Namespace, run_id: str) -> None:
     from toknz.bytelevel.fim import _encode_bytes
 
     line_bytes = args.line_bytes
-    sets = {
-        kind: prompts(kind, args.n_completion, SEED + 1 + j, 400, args.cont_bytes)
-        for j, kind in enumerate(("prose", "code"))
-    }
+    sets = completion_prompts(args)
     done = done_keys(run_id, "completion", None, ("model", "text", "case"))
     for name in MODELS:
         if all((name, kind, i) in done for kind, items in sets.items() for i in range(len(items))):
@@ -759,22 +761,22 @@ def tail_note(complete: list[int], by_case: dict[int, dict[str, dict[str, Any]]]
     tok = toknz.Tokenizer.from_file(folder / "tokenizer.json")
     canon = canonicality(tok)
     cases, _ = fim_cases(max(complete) + 1, SEED)
-    same = {True: [0, 0], False: [0, 0]}  # tail is the last token -> [cases, generations differ]
-    groups: dict[bool, list[int]] = {True: [], False: []}
+    groups: dict[bool, list[int]] = {True: [], False: []}  # tail is the last token -> cases
     for c in complete:
         prefix = cases[c]["prefix"]
         _, tail = split_prefix(tok, prefix)
         last = canon.token_bytes[tok.encode_ordinary(prefix.decode())[-1]]
-        k = tail == last
-        groups[k].append(c)
-        same[k][0] += 1
-        same[k][1] += by_case[c]["exact"]["generated"] != by_case[c]["healing"]["generated"]
+        groups[tail == last].append(c)
+    differ = {
+        k: sum(by_case[c]["exact"]["generated"] != by_case[c]["healing"]["generated"] for c in cs)
+        for k, cs in groups.items()
+    }
     out = [
         "",
         f"The prefix's last pre-token (the tail `exact` moves into the middle) is its last "
-        f"token (what `healing` takes out) in {same[True][0]} of {len(complete)} functions; "
-        f"there the two generations differ in {same[True][1]}, elsewhere in "
-        f"{same[False][1]} of {same[False][0]}. Edit similarity by group (a split made after "
+        f"token (what `healing` takes out) in {len(groups[True])} of {len(complete)} functions; "
+        f"there the two generations differ in {differ[True]}, elsewhere in "
+        f"{differ[False]} of {len(groups[False])}. Edit similarity by group (a split made after "
         "the run, not planned before it):",
         "",
         "| group | N | plain | healing | exact |",
