@@ -452,6 +452,12 @@ def test_transformers_end_to_end(tok, toks, hf_lm) -> None:
     assert len(plain) <= 5
     healed = fim_token_healing(hf_lm, tok, prefix, suffix, max_bytes=5)
     assert len(healed) <= 5
+    # The prefix ends inside a word (" aa" is [" a", "a"]): both baselines' first-byte
+    # distributions differ from the exact one on this model.
+    exact = fim_next_byte_logprobs(hf_lm, tok, prefix, suffix)
+    for method in ("plain", "healing"):
+        other = fim_next_byte_logprobs(hf_lm, tok, prefix, suffix, method=method)
+        assert total_variation(exact, other) > 0.05, method
     # The plain baseline's first byte: every first token, by its first byte.
     ctx = [
         toks.prefix,
