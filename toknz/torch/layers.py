@@ -1,0 +1,251 @@
+"""The transformer every toknz torch model is built from.
+
+One pre-norm block (RMSNorm, multi-head attention with rotary positions, SwiGLU MLP) and a
+stack of them. Attention runs through :func:`torch.nn.functional.scaled_dot_product_attention`,
+so it uses the fused kernels a device has (flash attention on CUDA in bf16/fp16) and stays
+``torch.compile``-friendly: no Python control flow depends on tensor values.
+
+Masks are passed as one additive float bias broadcastable to ``[batch, heads, queries, keys]``
+(``0`` keeps a key, ``-inf`` or a large negative number removes it), built by
+:func:`attention_bias` from a causal flag, a key padding mask and an optional soft per-key bias
+(the delete gate's). The bias of a removed key is finite (``NEG_INF``), so a query whose keys
+are all removed (a padding position) gets a finite, meaningless output, never NaN: callers
+ignore padding outputs.
+
+    >>> import torch
+    >>> from toknz.torch.layers import Transformer, TransformerConfig
+    >>> net = Transformer(TransformerConfig(dim=32, depth=2, heads=4, causal=True))
+    >>> net(torch.randn(2, 5, 32)).shape
+    torch.Size([2, 5, 32])
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from toknz.errors import UsageError
+
+#: The additive bias of a removed key. Finite, so a fully masked row stays finite in bf16.
+NEG_INF = -1e9
+
+
+@dataclass
+class TransformerConfig:
+    """Sizes of a :class:`Transformer`.
+
+    ``dim`` must be divisible by ``heads`` and the head size must be even (rotary
+    positions rotate pairs). ``mlp_ratio`` sets the SwiGLU hidden size (rounded to a
+    multiple of 8). ``rope_base`` is the rotary frequency base.
+    """
+
+    dim: int = 256
+    depth: int = 4
+    heads: int = 4
+    mlp_ratio: float = 8 / 3
+    dropout: float = 0.0
+    causal: bool = True
+    rope_base: float = 10_000.0
+
+    def __post_init__(self) -> None:
+        if self.dim <= 0 or self.depth < 0 or self.heads <= 0:
+            raise UsageError(
+                f"transformer sizes must be positive (dim={self.dim}, depth={self.depth}, "
+                f"heads={self.heads})"
+            )
+        if self.dim % self.heads or (self.dim // self.heads) % 2:
+            raise UsageError(f"dim {self.dim} must split into {self.heads} heads of an even size")
+
+
+class RMSNorm(nn.Module):
+    """Root-mean-square layer norm with a learned scale (no bias)."""
+
+    def __init__(self, dim: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scale = torch.rsqrt(x.float().pow(2).mean(-1, keepdim=True) + self.eps)
+        return (x.float() * scale).type_as(x) * self.weight
+
+
+def rotary_tables(
+    positions: torch.Tensor, head_dim: int, base: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cosine and sine tables ``[..., T, head_dim/2]`` for integer ``positions [..., T]``."""
+    inv = 1.0 / (
+        base
+        ** (torch.arange(0, head_dim, 2, device=positions.device, dtype=torch.float32) / head_dim)
+    )
+    angles = positions.to(torch.float32).unsqueeze(-1) * inv
+    return angles.cos(), angles.sin()
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate pairs of ``x [B, H, T, D]`` by the angles of ``cos``/``sin`` (``[T|B,T, D/2]``)."""
+    if cos.dim() == 2:
+        cos, sin = cos[None, None], sin[None, None]
+    else:
+        cos, sin = cos[:, None], sin[:, None]
+    x1, x2 = x.float().chunk(2, dim=-1)
+    out = torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
+    return out.type_as(x)
+
+
+def attention_bias(
+    queries: int,
+    keys: int,
+    *,
+    causal: bool,
+    key_mask: torch.Tensor | None = None,
+    key_bias: torch.Tensor | None = None,
+    device: torch.device | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor | None:
+    """The additive attention bias for ``queries`` × ``keys``, or ``None`` when nothing masks.
+
+    ``key_mask [B, keys]`` is True where a key is real (False for padding); ``key_bias
+    [B, keys]`` is added to every query's logit for that key (MrT5's soft deletion). With
+    ``causal`` the queries are the last ``queries`` positions of the keys. The result
+    broadcasts to ``[B, heads, queries, keys]``.
+    """
+    bias: torch.Tensor | None = None
+    if causal:
+        q = torch.arange(keys - queries, keys, device=device)[:, None]
+        k = torch.arange(keys, device=device)[None, :]
+        bias = torch.where(k <= q, 0.0, NEG_INF).to(dtype)[None, None]
+    if key_mask is not None:
+        pad = torch.where(key_mask, 0.0, NEG_INF).to(dtype)[:, None, None, :]
+        bias = pad if bias is None else bias + pad
+    if key_bias is not None:
+        soft = key_bias.to(dtype)[:, None, None, :]
+        bias = soft if bias is None else bias + soft
+    return bias
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention with rotary positions."""
+
+    def __init__(self, config: TransformerConfig) -> None:
+        super().__init__()
+        self.heads = config.heads
+        self.head_dim = config.dim // config.heads
+        self.rope_base = config.rope_base
+        self.dropout = config.dropout
+        self.qkv = nn.Linear(config.dim, 3 * config.dim, bias=False)
+        self.out = nn.Linear(config.dim, config.dim, bias=False)
+
+    def forward(
+        self, x: torch.Tensor, positions: torch.Tensor, bias: torch.Tensor | None
+    ) -> torch.Tensor:
+        b, t, d = x.shape
+        q, k, v = self.qkv(x).view(b, t, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        cos, sin = rotary_tables(positions, self.head_dim, self.rope_base)
+        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        if bias is not None:
+            bias = bias.to(q.dtype)
+        y = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=bias, dropout_p=self.dropout if self.training else 0.0
+        )
+        return self.out(y.transpose(1, 2).reshape(b, t, d))
+
+
+class MLP(nn.Module):
+    """SwiGLU feed-forward layer."""
+
+    def __init__(self, config: TransformerConfig) -> None:
+        super().__init__()
+        hidden = 8 * math.ceil(config.dim * config.mlp_ratio / 8)
+        self.gate_up = nn.Linear(config.dim, 2 * hidden, bias=False)
+        self.down = nn.Linear(hidden, config.dim, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gate, up = self.gate_up(x).chunk(2, dim=-1)
+        return self.down(F.silu(gate) * up)
+
+
+class Block(nn.Module):
+    """One pre-norm transformer block: ``x + attn(norm(x))``, then ``x + mlp(norm(x))``."""
+
+    def __init__(self, config: TransformerConfig) -> None:
+        super().__init__()
+        self.attn_norm = RMSNorm(config.dim)
+        self.attn = Attention(config)
+        self.mlp_norm = RMSNorm(config.dim)
+        self.mlp = MLP(config)
+        self.drop = nn.Dropout(config.dropout)
+
+    def forward(
+        self, x: torch.Tensor, positions: torch.Tensor, bias: torch.Tensor | None
+    ) -> torch.Tensor:
+        x = x + self.drop(self.attn(self.attn_norm(x), positions, bias))
+        return x + self.drop(self.mlp(self.mlp_norm(x)))
+
+
+class Transformer(nn.Module):
+    """A stack of :class:`Block` with a final norm: ``[B, T, dim] -> [B, T, dim]``.
+
+    ``forward(x, key_mask=None, key_bias=None, positions=None)``: ``key_mask [B, T]`` is True
+    on real positions, ``key_bias [B, T]`` a soft additive bias per key, ``positions`` the
+    rotary positions (``[T]`` or ``[B, T]``; default ``0..T-1``). The causal flag comes from
+    the config. :meth:`run_blocks` runs a slice of the layers without the final norm (the
+    delete gate sits between two slices).
+    """
+
+    def __init__(self, config: TransformerConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.depth))
+        self.norm = RMSNorm(config.dim)
+
+    def bias(
+        self,
+        x: torch.Tensor,
+        key_mask: torch.Tensor | None = None,
+        key_bias: torch.Tensor | None = None,
+    ) -> torch.Tensor | None:
+        """The attention bias for ``x`` under this stack's causal flag and the given masks."""
+        t = x.shape[1]
+        return attention_bias(
+            t,
+            t,
+            causal=self.config.causal,
+            key_mask=key_mask,
+            key_bias=key_bias,
+            device=x.device,
+        )
+
+    def run_blocks(
+        self,
+        x: torch.Tensor,
+        start: int,
+        stop: int,
+        *,
+        key_mask: torch.Tensor | None = None,
+        key_bias: torch.Tensor | None = None,
+        positions: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Run blocks ``start..stop-1`` on ``x`` (no final norm)."""
+        if positions is None:
+            positions = torch.arange(x.shape[1], device=x.device)
+        bias = self.bias(x, key_mask, key_bias)
+        for block in self.blocks[start:stop]:
+            x = block(x, positions, bias)
+        return x
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        key_mask: torch.Tensor | None = None,
+        key_bias: torch.Tensor | None = None,
+        positions: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        x = self.run_blocks(
+            x, 0, len(self.blocks), key_mask=key_mask, key_bias=key_bias, positions=positions
+        )
+        return self.norm(x)
