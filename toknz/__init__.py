@@ -23,6 +23,7 @@ from toknz.errors import (
     UsageError,
 )
 from toknz.tokenizer import Tokenizer
+from toknz.words import split_words
 
 __version__ = "0.1.0"
 
@@ -36,6 +37,7 @@ __all__ = [
     "UnsupportedFeatureError",
     "UsageError",
     "load",
+    "split_words",
 ]
 
 

@@ -40,7 +40,9 @@ class TransformerConfig:
 
     ``dim`` must be divisible by ``heads`` and the head size must be even (rotary
     positions rotate pairs). ``mlp_ratio`` sets the SwiGLU hidden size (rounded to a
-    multiple of 8). ``rope_base`` is the rotary frequency base.
+    multiple of 8). ``rope_base`` is the rotary frequency base. With ``cross_attention`` every
+    block also attends to a memory (an encoder's output) after its self-attention, without
+    rotary positions (the memory carries its own).
     """
 
     dim: int = 256
@@ -50,6 +52,7 @@ class TransformerConfig:
     dropout: float = 0.0
     causal: bool = True
     rope_base: float = 10_000.0
+    cross_attention: bool = False
 
     def __post_init__(self) -> None:
         if self.dim <= 0 or self.depth < 0 or self.heads <= 0:
@@ -155,6 +158,33 @@ class Attention(nn.Module):
         return self.out(y.transpose(1, 2).reshape(b, t, d))
 
 
+class CrossAttention(nn.Module):
+    """Multi-head attention from queries ``x [B, T, D]`` to a memory ``[B, S, D]`` (no rotary)."""
+
+    def __init__(self, config: TransformerConfig) -> None:
+        super().__init__()
+        self.heads = config.heads
+        self.head_dim = config.dim // config.heads
+        self.dropout = config.dropout
+        self.q = nn.Linear(config.dim, config.dim, bias=False)
+        self.kv = nn.Linear(config.dim, 2 * config.dim, bias=False)
+        self.out = nn.Linear(config.dim, config.dim, bias=False)
+
+    def forward(
+        self, x: torch.Tensor, memory: torch.Tensor, bias: torch.Tensor | None
+    ) -> torch.Tensor:
+        b, t, d = x.shape
+        q = self.q(x).view(b, t, self.heads, self.head_dim).transpose(1, 2)
+        s = memory.shape[1]
+        k, v = self.kv(memory).view(b, s, 2, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        if bias is not None:
+            bias = bias.to(q.dtype)
+        y = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=bias, dropout_p=self.dropout if self.training else 0.0
+        )
+        return self.out(y.transpose(1, 2).reshape(b, t, d))
+
+
 class MLP(nn.Module):
     """SwiGLU feed-forward layer."""
 
@@ -170,20 +200,35 @@ class MLP(nn.Module):
 
 
 class Block(nn.Module):
-    """One pre-norm transformer block: ``x + attn(norm(x))``, then ``x + mlp(norm(x))``."""
+    """One pre-norm transformer block: ``x + attn(norm(x))``, then ``x + mlp(norm(x))``.
+
+    With ``config.cross_attention``, ``x + cross(norm(x), memory)`` comes between the two.
+    """
 
     def __init__(self, config: TransformerConfig) -> None:
         super().__init__()
         self.attn_norm = RMSNorm(config.dim)
         self.attn = Attention(config)
+        self.cross_norm: RMSNorm | None = None
+        self.cross: CrossAttention | None = None
+        if config.cross_attention:
+            self.cross_norm = RMSNorm(config.dim)
+            self.cross = CrossAttention(config)
         self.mlp_norm = RMSNorm(config.dim)
         self.mlp = MLP(config)
         self.drop = nn.Dropout(config.dropout)
 
     def forward(
-        self, x: torch.Tensor, positions: torch.Tensor, bias: torch.Tensor | None
+        self,
+        x: torch.Tensor,
+        positions: torch.Tensor,
+        bias: torch.Tensor | None,
+        memory: torch.Tensor | None = None,
+        memory_bias: torch.Tensor | None = None,
     ) -> torch.Tensor:
         x = x + self.drop(self.attn(self.attn_norm(x), positions, bias))
+        if self.cross is not None and self.cross_norm is not None and memory is not None:
+            x = x + self.drop(self.cross(self.cross_norm(x), memory, memory_bias))
         return x + self.drop(self.mlp(self.mlp_norm(x)))
 
 
@@ -194,7 +239,9 @@ class Transformer(nn.Module):
     on real positions, ``key_bias [B, T]`` a soft additive bias per key, ``positions`` the
     rotary positions (``[T]`` or ``[B, T]``; default ``0..T-1``). The causal flag comes from
     the config. :meth:`run_blocks` runs a slice of the layers without the final norm (the
-    delete gate sits between two slices).
+    delete gate sits between two slices). A stack built with ``cross_attention`` needs
+    ``memory [B, S, dim]``, with an optional ``memory_mask [B, S]`` (True on real positions)
+    and ``memory_bias [B, S]`` (a soft additive bias per memory key, like ``key_bias``).
     """
 
     def __init__(self, config: TransformerConfig) -> None:
@@ -229,13 +276,32 @@ class Transformer(nn.Module):
         key_mask: torch.Tensor | None = None,
         key_bias: torch.Tensor | None = None,
         positions: torch.Tensor | None = None,
+        memory: torch.Tensor | None = None,
+        memory_mask: torch.Tensor | None = None,
+        memory_bias: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Run blocks ``start..stop-1`` on ``x`` (no final norm)."""
+        if (memory is None) == self.config.cross_attention:
+            raise UsageError(
+                "a memory is needed exactly when the transformer has cross-attention "
+                f"(cross_attention={self.config.cross_attention}, memory given: "
+                f"{memory is not None})"
+            )
         if positions is None:
             positions = torch.arange(x.shape[1], device=x.device)
         bias = self.bias(x, key_mask, key_bias)
+        cross_bias = None
+        if memory is not None:
+            cross_bias = attention_bias(
+                x.shape[1],
+                memory.shape[1],
+                causal=False,
+                key_mask=memory_mask,
+                key_bias=memory_bias,
+                device=x.device,
+            )
         for block in self.blocks[start:stop]:
-            x = block(x, positions, bias)
+            x = block(x, positions, bias, memory, cross_bias)
         return x
 
     def forward(
@@ -244,8 +310,19 @@ class Transformer(nn.Module):
         key_mask: torch.Tensor | None = None,
         key_bias: torch.Tensor | None = None,
         positions: torch.Tensor | None = None,
+        memory: torch.Tensor | None = None,
+        memory_mask: torch.Tensor | None = None,
+        memory_bias: torch.Tensor | None = None,
     ) -> torch.Tensor:
         x = self.run_blocks(
-            x, 0, len(self.blocks), key_mask=key_mask, key_bias=key_bias, positions=positions
+            x,
+            0,
+            len(self.blocks),
+            key_mask=key_mask,
+            key_bias=key_bias,
+            positions=positions,
+            memory=memory,
+            memory_mask=memory_mask,
+            memory_bias=memory_bias,
         )
         return self.norm(x)
