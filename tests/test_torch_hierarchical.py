@@ -287,6 +287,14 @@ def test_bfloat16_autocast_on_cpu_runs() -> None:
     assert math.isfinite(out.bits_per_byte())
 
 
+def test_logits_compile_as_one_graph() -> None:
+    """``torch.compile`` captures the whole model without graph breaks (shapes it accepts)."""
+    model = tiny()
+    batch = model.batcher(pad_to_multiple=8)(TEXTS)
+    compiled = torch.compile(model.logits, backend="aot_eager", fullgraph=True)
+    assert torch.allclose(compiled(batch), model.logits(batch), atol=1e-5)
+
+
 def test_runs_on_cuda() -> None:
     if not torch.cuda.is_available():
         pytest.skip("no CUDA device")
