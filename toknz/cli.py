@@ -709,6 +709,219 @@ def train(
             click.echo(f"wrote {path}", err=True)
 
 
+# --------------------------------------------------------------------- train-lm
+
+_DEFAULT_LM_PARAMS = 5_000_000
+
+
+@main.command("train-lm")
+@click.argument("corpus", nargs=-1, required=True, metavar="PATH...")
+@click.option(
+    "--arch",
+    type=click.Choice(["hierarchical", "bpe", "bytes"]),
+    required=True,
+    help="hierarchical (bytes/words), bpe (BPE ids) or bytes (one byte a position).",
+)
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Output folder: checkpoint/ (the model and trainer state) and log.json.",
+)
+@click.option(
+    "--glob", default=None, help="Files to take from folders (default: all), e.g. '*.txt'."
+)
+@click.option(
+    "--field", "field_name", default=None, help="Text field of .jsonl records / Parquet column."
+)
+@click.option(
+    "--params",
+    type=click.IntRange(1),
+    default=None,
+    help=f"Trainable parameters to size the model to [default: {_DEFAULT_LM_PARAMS:,}].",
+)
+@click.option(
+    "--minutes",
+    type=click.FloatRange(0.0, min_open=True),
+    default=None,
+    help="Stop after M minutes spent in training steps (evaluation and checkpoints not "
+    "counted; the total over resumes).",
+)
+@click.option(
+    "--steps",
+    type=click.IntRange(1),
+    default=None,
+    help="Stop after S optimizer steps (the total over resumes).",
+)
+@click.option(
+    "--batch-size", type=click.IntRange(1), default=16, show_default=True, help="Windows a step."
+)
+@click.option(
+    "--seq-bytes",
+    type=click.IntRange(1),
+    default=512,
+    show_default=True,
+    help="UTF-8 bytes a window (cut at character boundaries).",
+)
+@click.option("--lr", type=click.FloatRange(0.0, min_open=True), default=1e-3, show_default=True)
+@click.option(
+    "--warmup-steps", type=click.IntRange(0), default=100, show_default=True, help="Linear warmup."
+)
+@click.option(
+    "--eval-every",
+    type=click.IntRange(0),
+    default=200,
+    show_default=True,
+    help="Held-out evaluation every N steps (0: at the end only).",
+)
+@click.option(
+    "--eval-windows",
+    type=click.IntRange(1),
+    default=None,
+    help="Evaluate on the first N held-out windows only (default: all).",
+)
+@click.option(
+    "--checkpoint-every",
+    type=click.IntRange(0),
+    default=500,
+    show_default=True,
+    help="Checkpoint every N steps (0: at the end only).",
+)
+@click.option(
+    "--heldout",
+    type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
+    default=0.1,
+    show_default=True,
+    help="Fraction of each file's windows, from its end, held out (never trained on).",
+)
+@click.option("--resume", is_flag=True, help="Continue the checkpoint in the output folder.")
+@click.option(
+    "--backbone",
+    default=None,
+    metavar="MODEL_DIR",
+    help="hierarchical: start the word backbone from this transformers causal LM folder.",
+)
+@click.option(
+    "--backbone-layers",
+    type=click.IntRange(1),
+    default=None,
+    help="Keep only the backbone's first N layers.",
+)
+@click.option(
+    "--vocab-size",
+    type=click.IntRange(257),
+    default=4096,
+    show_default=True,
+    help="bpe: size of the tokenizer trained on the training windows.",
+)
+@click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:1... or auto.")
+@click.option("--compile", "use_compile", is_flag=True, help="Run the model through torch.compile.")
+@click.option("--seed", type=click.IntRange(0), default=0, show_default=True)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
+def train_lm(
+    corpus: Sequence[str],
+    arch: str,
+    output: str,
+    glob: str | None,
+    field_name: str | None,
+    params: int | None,
+    minutes: float | None,
+    steps: int | None,
+    batch_size: int,
+    seq_bytes: int,
+    lr: float,
+    warmup_steps: int,
+    eval_every: int,
+    eval_windows: int | None,
+    checkpoint_every: int,
+    heldout: float,
+    resume: bool,
+    backbone: str | None,
+    backbone_layers: int | None,
+    vocab_size: int,
+    device: str,
+    use_compile: bool,
+    seed: int,
+    quiet: bool,
+) -> None:
+    """Train a language model on PATH files or folders and report held-out bits per byte.
+
+    Every architecture reads the same windows of --seq-bytes UTF-8 bytes; the
+    last --heldout fraction of each file's windows is held out and never
+    trained on. Models are sized to --params trainable parameters, so runs of
+    the three architectures with the same --params and --minutes compare.
+    A killed run continues from its last checkpoint with --resume (same data
+    options; the model comes from the checkpoint). Prints `BPB bits/byte`,
+    the architecture, parameters, steps and training seconds on one line.
+    """
+    from toknz.errors import UsageError
+
+    if minutes is None and steps is None:
+        raise UsageError("give a stop: --minutes M or --steps S (or both)")
+    if backbone_layers is not None and backbone is None:
+        raise UsageError(
+            "--backbone-layers cuts a pretrained backbone: give --backbone MODEL_DIR too"
+        )
+    if backbone is not None and params is not None:
+        raise UsageError("--backbone fixes the backbone's size: drop --params")
+    if backbone is None and params is None:
+        params = _DEFAULT_LM_PARAMS
+
+    from toknz.torch.lm_training import TrainLMOptions
+    from toknz.torch.lm_training import train_lm as run_training
+
+    options = TrainLMOptions(
+        arch=arch,
+        params=params,
+        steps=steps,
+        minutes=minutes,
+        batch_size=batch_size,
+        seq_bytes=seq_bytes,
+        lr=lr,
+        warmup_steps=warmup_steps,
+        eval_every=eval_every,
+        checkpoint_every=checkpoint_every,
+        heldout=heldout,
+        vocab_size=vocab_size,
+        backbone=backbone,
+        backbone_layers=backbone_layers,
+        device=device,
+        seed=seed,
+        compile=use_compile,
+        eval_windows=eval_windows,
+        glob=glob,
+        field_name=field_name,
+    )
+
+    def started(info: dict[str, Any]) -> None:
+        if quiet:
+            return
+        click.echo(
+            f"{arch}: {info['model_class']} with {info['params']:,} trainable parameters on "
+            f"{info['device']}; training on {info['train_windows']:,} windows "
+            f"({info['train_bytes'] / 1e6:.2f} MB), holding out {info['heldout_windows']:,} "
+            f"({info['heldout_bytes'] / 1e6:.2f} MB)",
+            err=True,
+        )
+
+    with _quiet_transformers(progress=not quiet and sys.stderr.isatty()):
+        result = run_training(
+            list(corpus),
+            output,
+            options,
+            resume=resume,
+            progress=not quiet and sys.stderr.isatty(),
+            on_start=started,
+        )
+    click.echo(
+        f"{result.heldout_bpb:.6f} bits/byte\t{arch}\t{result.params} params\t"
+        f"{result.step} steps\t{result.seconds:.1f} s"
+    )
+    if not quiet:
+        click.echo(f"wrote {output}/checkpoint and {output}/log.json", err=True)
+
+
 # --------------------------------------------------------------------- fetch
 
 
@@ -1071,6 +1284,99 @@ def sample(
             f"({evals / max(n_out, 1):.2f}/byte) in {calls} forward passes",
             err=True,
         )
+
+
+# --------------------------------------------------------------------- dynamic
+
+
+@main.command()
+@_tokenizer_option
+@_pattern_option
+@click.argument("files", nargs=-1, required=True, metavar="FILE...")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=32,
+    show_default=True,
+    help="Documents (non-empty lines) merged together.",
+)
+@click.option(
+    "--budget",
+    type=click.IntRange(min=0),
+    default=None,
+    help="New tokens per batch at most (default: until no pair reaches --min-count).",
+)
+@click.option(
+    "--min-count",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="Never merge a pair occurring fewer times in the batch.",
+)
+@click.option(
+    "--boundary",
+    type=click.Choice(["pretoken", "word", "word+hyphen"]),
+    default="pretoken",
+    show_default=True,
+    help="What a merged token may not cross.",
+)
+@click.option("-o", "--output", default=None, metavar="PATH", help="Write the results as JSON.")
+def dynamic(
+    tokenizer_name: str,
+    pattern: str | None,
+    files: tuple[str, ...],
+    batch_size: int,
+    budget: int | None,
+    min_count: int,
+    boundary: str,
+    output: str | None,
+) -> None:
+    """Merge frequent token pairs within batches of each FILE and report the length reduction.
+
+    Each non-empty line is a document; documents are merged --batch-size at a
+    time (dynamic tokenization, see toknz.dynamic).
+    """
+    texts = {path: _read_text(path) for path in files}  # read all first: errors before work
+    tok = _load(tokenizer_name, pattern)
+    from toknz.dynamic import DynamicOptions
+
+    opts = DynamicOptions(budget=budget, min_count=min_count, boundary=boundary)
+    results = []
+    for path, text in texts.items():
+        docs = [line for line in text.split("\n") if line.strip()]
+        before = after = merges = 0
+        for i in range(0, len(docs), batch_size):
+            batch = tok.encode_batch(docs[i : i + batch_size], dynamic=opts)
+            before += batch.n_before
+            after += batch.n_after
+            merges += len(batch.merges)
+        reduction = 1.0 - after / before if before else 0.0
+        click.echo(
+            f"{path}: {len(docs)} documents, {before} tokens -> {after} "
+            f"({100 * reduction:.1f} % fewer, {merges} merges)"
+        )
+        results.append(
+            {
+                "file": path,
+                "documents": len(docs),
+                "tokens_before": before,
+                "tokens_after": after,
+                "reduction": round(reduction, 6),
+                "merges": merges,
+            }
+        )
+    if output is not None:
+        from toknz.formats._io import atomic_write
+
+        report = {
+            "tokenizer": tokenizer_name,
+            "batch_size": batch_size,
+            "budget": budget,
+            "min_count": min_count,
+            "boundary": boundary,
+            "files": results,
+        }
+        atomic_write(output, (json.dumps(report, indent=2) + "\n").encode("utf-8"))
 
 
 if __name__ == "__main__":  # pragma: no cover

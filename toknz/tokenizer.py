@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
@@ -26,6 +26,9 @@ from toknz.errors import InputError, SpecialTokenError, UsageError
 from toknz.normalizers import Normalizer
 from toknz.postprocess import NoPostProcess, PostProcessor
 from toknz.pretokenize import PreTokenizer, pre_tokenize
+
+if TYPE_CHECKING:
+    from toknz.dynamic import DynamicBatch, DynamicOptions
 
 AllSpecial = Literal["all"]
 
@@ -469,6 +472,30 @@ class Tokenizer:
             raise UsageError(f"encode_ordinary_to_numpy expects str, got {type(text).__name__}")
         return self._encode_array(text, frozenset())
 
+    @overload
+    def encode_batch(
+        self,
+        texts: Sequence[str],
+        *,
+        num_threads: int | None = ...,
+        allowed_special: SpecialSet = ...,
+        disallowed_special: SpecialSet = ...,
+        add_special_tokens: bool = ...,
+        dynamic: None = ...,
+    ) -> list[list[int]]: ...
+
+    @overload
+    def encode_batch(
+        self,
+        texts: Sequence[str],
+        *,
+        num_threads: int | None = ...,
+        allowed_special: SpecialSet = ...,
+        disallowed_special: SpecialSet = ...,
+        add_special_tokens: bool = ...,
+        dynamic: DynamicOptions | dict[str, Any],
+    ) -> DynamicBatch: ...
+
     def encode_batch(
         self,
         texts: Sequence[str],
@@ -477,8 +504,26 @@ class Tokenizer:
         allowed_special: SpecialSet = frozenset(),
         disallowed_special: SpecialSet = "all",
         add_special_tokens: bool = False,
-    ) -> list[list[int]]:
-        """Encode many texts on ``num_threads`` threads (default: all cores), in order."""
+        dynamic: DynamicOptions | dict[str, Any] | None = None,
+    ) -> list[list[int]] | DynamicBatch:
+        """Encode many texts on ``num_threads`` threads (default: all cores), in order.
+
+        With ``dynamic`` (:class:`toknz.dynamic.DynamicOptions` or a dict of
+        them) the batch is then merged by :func:`toknz.dynamic.merge_batch` and
+        a :class:`~toknz.dynamic.DynamicBatch` is returned.
+        """
+        if dynamic is not None:
+            from toknz.dynamic import encode_dynamic
+
+            if add_special_tokens:
+                raise UsageError("dynamic merging needs add_special_tokens=False")
+            base = self.encode_batch(
+                texts,
+                num_threads=num_threads,
+                allowed_special=allowed_special,
+                disallowed_special=disallowed_special,
+            )
+            return encode_dynamic(self, texts, base, dynamic)
         threads = num_threads or os.cpu_count() or 1
         allowed, disallowed = self._resolve_special(allowed_special, disallowed_special)
 

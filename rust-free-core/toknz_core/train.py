@@ -418,6 +418,7 @@ def train_bpe(
     min_frequency: int,
     max_token_length: int,
     progress: np.ndarray,
+    word_lengths: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
     """Learn BPE merges.
 
@@ -430,6 +431,8 @@ def train_bpe(
     would be at most ``max_token_length`` bytes long. ``progress[0]`` is set
     to the number of merges done so far (read by another thread); ``progress[1:4]``
     count stale queue entries re-pushed, words visited and symbols scanned.
+    ``word_lengths`` (int64, one per word) is filled with the length of each
+    merged word: word ``w`` ends as ``symbols[offsets[w]:offsets[w] + word_lengths[w]]``.
 
     Returns ``(left, right, new, count, tok_bytes, tok_offsets, n_tokens)``:
     the merges in order with the count of each when it was chosen, and the
@@ -437,7 +440,7 @@ def train_bpe(
     """
     n_words = offsets.shape[0] - 1
     sym = symbols  # merged in place
-    wlen = np.empty(n_words, dtype=np.int64)
+    wlen = word_lengths  # filled here, kept up to date by every merge
     for w in range(n_words):
         wlen[w] = offsets[w + 1] - offsets[w]
 

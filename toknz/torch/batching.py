@@ -1,11 +1,13 @@
-"""Texts to padded ``[batch, words, bytes_per_word]`` tensors, and back, exactly.
+"""Texts to padded ``[batch, words, bytes_per_word]`` (or ``[batch, bytes]``) tensors, and back.
 
 :class:`WordBatcher` splits each text into words with toknz's splitter
 (:func:`toknz.words.word_boundaries_batch`: one Numba call for the whole batch) and lays the
 UTF-8 bytes of word ``w`` of text ``b`` in ``batch.bytes[b, w, :batch.lengths[b, w]]``. The
 masks say which words and bytes are real, ``offsets`` where each word starts in its text, so
 :meth:`WordBatch.decode` gives back every text byte for byte. The batcher is itself a
-``DataLoader`` collate function (``collate_fn=batcher``).
+``DataLoader`` collate function (``collate_fn=batcher``). :class:`ByteBatcher` lays each text
+out as one row of bytes (:class:`ByteBatch`) for byte-level models, with the same special
+tokens (:class:`SpecialTokens` does the cutting for both).
 
 Special tokens (``"<|endoftext|>"``, document separators) become one-byte words holding a
 byte that valid UTF-8 never contains (``0xF5``..``0xFF``, then ``0xC0``, ``0xC1``), so a model
@@ -38,6 +40,68 @@ from toknz.words import word_boundaries_batch
 
 #: Bytes that never occur in valid UTF-8, in the order special tokens get them.
 SPECIAL_BYTES = (*range(0xF5, 0x100), 0xC0, 0xC1)
+
+
+class SpecialTokens:
+    """The special-token segmentation both batchers share.
+
+    Each of ``tokens`` (at most 13, distinct, non-empty) gets one byte of
+    :data:`SPECIAL_BYTES`; :meth:`segments` cuts a text at them (longest token first).
+
+        >>> SpecialTokens(["<|endoftext|>"]).segments("a<|endoftext|>b", 0)
+        ([b'a', b'\\xf5', b'b'], 15)
+    """
+
+    def __init__(self, tokens: Sequence[str] = ()) -> None:
+        if len(tokens) > len(SPECIAL_BYTES):
+            raise UsageError(
+                f"at most {len(SPECIAL_BYTES)} special tokens fit in the bytes UTF-8 never "
+                f"uses, not {len(tokens)}"
+            )
+        if len(set(tokens)) != len(tokens) or any(not s for s in tokens):
+            raise UsageError(f"special tokens must be distinct and non-empty: {tokens!r}")
+        self.tokens = tuple(tokens)
+        #: token text -> its byte
+        self.special_bytes = {tok: SPECIAL_BYTES[i] for i, tok in enumerate(self.tokens)}
+        #: byte -> its token's UTF-8 text
+        self.texts = {SPECIAL_BYTES[i]: tok.encode("utf-8") for i, tok in enumerate(self.tokens)}
+        longest_first = sorted(self.tokens, key=len, reverse=True)
+        self._special_re = (
+            re.compile("|".join(re.escape(t) for t in longest_first)) if longest_first else None
+        )
+        self._reserved = np.zeros(256, dtype=bool)
+        self._reserved[[SPECIAL_BYTES[i] for i in range(len(self.tokens))]] = True
+
+    def segments(self, text: str | bytes, index: int) -> tuple[list[bytes], int]:
+        """Cut ``text`` at its special tokens: its pieces (a special as its byte), its bytes.
+
+        The count is the UTF-8 bytes of the text (a special counts its text's bytes).
+        Raises :class:`~toknz.errors.InputError` for a ``bytes`` text holding a reserved byte
+        (naming text ``index``) and :class:`~toknz.errors.UsageError` for a non-text.
+        """
+        if isinstance(text, str):
+            if self._special_re is None:
+                data = text.encode("utf-8", "surrogatepass")
+                return [data], len(data)
+            pieces: list[bytes] = []
+            n = 0
+            last = 0
+            for match in self._special_re.finditer(text):
+                pieces.append(text[last : match.start()].encode("utf-8", "surrogatepass"))
+                pieces.append(bytes([self.special_bytes[match.group()]]))
+                n += len(pieces[-2]) + len(match.group().encode())
+                last = match.end()
+            pieces.append(text[last:].encode("utf-8", "surrogatepass"))
+            return pieces, n + len(pieces[-1])
+        if isinstance(text, bytes):
+            found = np.flatnonzero(self._reserved[np.frombuffer(text, dtype=np.uint8)])
+            if found.size:
+                raise InputError(
+                    f"text {index}, byte offset {int(found[0])}: byte 0x{text[found[0]]:02X} "
+                    "is reserved for a special token of this batcher (pass text as str)"
+                )
+            return [text], len(text)
+        raise UsageError(f"text {index}: expected str or bytes, not {type(text).__name__}")
 
 
 @dataclass
@@ -128,13 +192,7 @@ class WordBatcher:
         pad_to_multiple: int = 1,
         max_words: int | None = None,
     ) -> None:
-        if len(special_tokens) > len(SPECIAL_BYTES):
-            raise UsageError(
-                f"at most {len(SPECIAL_BYTES)} special tokens fit in the bytes UTF-8 never "
-                f"uses, not {len(special_tokens)}"
-            )
-        if len(set(special_tokens)) != len(special_tokens) or any(not s for s in special_tokens):
-            raise UsageError(f"special tokens must be distinct and non-empty: {special_tokens!r}")
+        specials = SpecialTokens(special_tokens)
         if pad_to_multiple < 1:
             raise UsageError(f"pad_to_multiple must be at least 1, not {pad_to_multiple}")
         if max_words is not None and max_words < 1:
@@ -142,42 +200,11 @@ class WordBatcher:
         word_boundaries_batch([""], rule, max_word_bytes)  # validates rule and cap
         self.rule = rule
         self.max_word_bytes = max_word_bytes
-        self.special_tokens = tuple(special_tokens)
+        self.special_tokens = specials.tokens
         self.pad_to_multiple = pad_to_multiple
         self.max_words = max_words
-        self.special_bytes = {tok: SPECIAL_BYTES[i] for i, tok in enumerate(self.special_tokens)}
-        longest_first = sorted(self.special_tokens, key=len, reverse=True)
-        self._special_re = (
-            re.compile("|".join(re.escape(t) for t in longest_first)) if longest_first else None
-        )
-        self._reserved = np.zeros(256, dtype=bool)
-        self._reserved[[SPECIAL_BYTES[i] for i in range(len(self.special_tokens))]] = True
-
-    def _segments(self, text: str | bytes, index: int) -> tuple[list[bytes], int]:
-        """Cut ``text`` at its special tokens: its pieces (a special as its byte), its bytes."""
-        if isinstance(text, str):
-            if self._special_re is None:
-                data = text.encode("utf-8", "surrogatepass")
-                return [data], len(data)
-            pieces: list[bytes] = []
-            n = 0
-            last = 0
-            for match in self._special_re.finditer(text):
-                pieces.append(text[last : match.start()].encode("utf-8", "surrogatepass"))
-                pieces.append(bytes([self.special_bytes[match.group()]]))
-                n += len(pieces[-2]) + len(match.group().encode())
-                last = match.end()
-            pieces.append(text[last:].encode("utf-8", "surrogatepass"))
-            return pieces, n + len(pieces[-1])
-        if isinstance(text, bytes):
-            found = np.flatnonzero(self._reserved[np.frombuffer(text, dtype=np.uint8)])
-            if found.size:
-                raise InputError(
-                    f"text {index}, byte offset {int(found[0])}: byte 0x{text[found[0]]:02X} "
-                    "is reserved for a special token of this batcher (pass text as str)"
-                )
-            return [text], len(text)
-        raise UsageError(f"text {index}: expected str or bytes, not {type(text).__name__}")
+        self.special_bytes = specials.special_bytes
+        self._specials = specials
 
     def __call__(self, texts: Sequence[str | bytes]) -> WordBatch:
         """The :class:`WordBatch` of ``texts`` (a list of str or bytes)."""
@@ -186,7 +213,7 @@ class WordBatcher:
         pieces_of: list[list[bytes]] = []
         n_bytes = 0
         for i, text in enumerate(texts):
-            pieces, n = self._segments(text, i)
+            pieces, n = self._specials.segments(text, i)
             pieces_of.append(pieces)
             n_bytes += n
         flat = [p for pieces in pieces_of for p in pieces]
@@ -242,4 +269,132 @@ class WordBatcher:
             offsets=torch.from_numpy(offsets_np),
             n_bytes=n_bytes,
             specials=specials,
+        )
+
+
+@dataclass
+class ByteBatch:
+    """A batch of texts as padded rows of bytes (all tensors on one device).
+
+    - ``bytes [B, T]`` (``long``): the UTF-8 bytes of each text (a special token as its one
+      byte), ``0`` after its end; ``mask [B, T]``: True on real bytes;
+    - ``lengths [B]``: bytes per row; ``ended [B]``: True where the row holds its whole text
+      (False where ``max_bytes`` cut it, so nothing marks its end);
+    - ``n_bytes``: the UTF-8 bytes of all rows (specials count the bytes of their text), the
+      denominator of bits per byte; ``specials``: the special-token text of each special byte.
+    """
+
+    bytes: torch.Tensor
+    mask: torch.Tensor
+    lengths: torch.Tensor
+    ended: torch.Tensor
+    n_bytes: int
+    specials: dict[int, builtins.bytes] = dataclasses.field(default_factory=dict)
+
+    def to(self, device: torch.device | str) -> ByteBatch:
+        """This batch with every tensor moved to ``device``."""
+        moved = {
+            f.name: getattr(self, f.name).to(device)
+            for f in dataclasses.fields(self)
+            if isinstance(getattr(self, f.name), torch.Tensor)
+        }
+        return dataclasses.replace(self, **moved)
+
+    def pin_memory(self) -> ByteBatch:
+        """This batch in pinned memory (``DataLoader(pin_memory=True)`` calls it)."""
+        pinned = {
+            f.name: getattr(self, f.name).pin_memory()
+            for f in dataclasses.fields(self)
+            if isinstance(getattr(self, f.name), torch.Tensor)
+        }
+        return dataclasses.replace(self, **pinned)
+
+    def row_bytes(self, b: int) -> builtins.bytes:
+        """Row ``b`` as bytes (a special as its one byte)."""
+        n = int(self.lengths[b])
+        return self.bytes[b, :n].cpu().numpy().astype(np.uint8).tobytes()
+
+    def decode_bytes(self) -> list[builtins.bytes]:
+        """The UTF-8 bytes of every row, special tokens restored."""
+        return [
+            b"".join(self.specials.get(x, bytes([x])) for x in self.row_bytes(b))
+            for b in range(self.bytes.shape[0])
+        ]
+
+    def decode(self) -> list[str]:
+        """Every text, exactly as given (``surrogatepass`` for lone surrogates)."""
+        return [t.decode("utf-8", "surrogatepass") for t in self.decode_bytes()]
+
+
+class ByteBatcher:
+    """Turns texts into a :class:`ByteBatch` (and is a ``DataLoader`` collate function).
+
+    ``special_tokens`` (at most 13) become one reserved byte each, as in
+    :class:`WordBatcher`. ``max_bytes`` keeps each text's first bytes (None: all);
+    ``pad_to_multiple`` rounds the byte dimension up.
+
+        >>> batch = ByteBatcher(special_tokens=["<|endoftext|>"])(["hé", "a<|endoftext|>"])
+        >>> batch.bytes.tolist(), batch.lengths.tolist(), batch.n_bytes
+        ([[104, 195, 169], [97, 245, 0]], [3, 2], 17)
+        >>> batch.decode() == ["hé", "a<|endoftext|>"]
+        True
+
+    Raises :class:`~toknz.errors.UsageError` for bad options and
+    :class:`~toknz.errors.InputError` for a ``bytes`` text holding a reserved byte.
+    """
+
+    def __init__(
+        self,
+        special_tokens: Sequence[str] = (),
+        pad_to_multiple: int = 1,
+        max_bytes: int | None = None,
+    ) -> None:
+        specials = SpecialTokens(special_tokens)
+        if pad_to_multiple < 1:
+            raise UsageError(f"pad_to_multiple must be at least 1, not {pad_to_multiple}")
+        if max_bytes is not None and max_bytes < 1:
+            raise UsageError(f"max_bytes must be at least 1, not {max_bytes}")
+        self.special_tokens = specials.tokens
+        self.special_bytes = specials.special_bytes
+        self.pad_to_multiple = pad_to_multiple
+        self.max_bytes = max_bytes
+        self._specials = specials
+
+    def encode(self, text: str | bytes, index: int = 0) -> tuple[builtins.bytes, int]:
+        """One text as bytes (specials as their byte) and its UTF-8 byte count."""
+        pieces, n = self._specials.segments(text, index)
+        return b"".join(pieces), n
+
+    def __call__(self, texts: Sequence[str | bytes]) -> ByteBatch:
+        """The :class:`ByteBatch` of ``texts`` (a list of str or bytes)."""
+        if isinstance(texts, (str, bytes)):
+            raise UsageError("ByteBatcher takes a list of texts, not a single text")
+        rows: list[builtins.bytes] = []
+        ended: list[bool] = []
+        n_bytes = 0
+        extra = np.zeros(256, dtype=np.int64)  # bytes a special stands for, beyond its one
+        for byte, token in self._specials.texts.items():
+            extra[byte] = len(token) - 1
+        for i, text in enumerate(texts):
+            data, n = self.encode(text, i)
+            cut = self.max_bytes is not None and len(data) > self.max_bytes
+            if cut:
+                data = data[: self.max_bytes]
+                n = len(data) + int(extra[np.frombuffer(data, dtype=np.uint8)].sum())
+            rows.append(data)
+            ended.append(not cut)
+            n_bytes += n
+        lengths = np.array([len(r) for r in rows], dtype=np.int64)
+        width = _round_up(max(int(lengths.max(initial=0)), 1), self.pad_to_multiple)
+        data_np = np.zeros((len(rows), width), dtype=np.int64)
+        for b, row in enumerate(rows):
+            data_np[b, : len(row)] = np.frombuffer(row, dtype=np.uint8)
+        lengths_t = torch.from_numpy(lengths)
+        return ByteBatch(
+            bytes=torch.from_numpy(data_np),
+            mask=torch.arange(width) < lengths_t.unsqueeze(-1),
+            lengths=lengths_t,
+            ended=torch.tensor(ended, dtype=torch.bool),
+            n_bytes=n_bytes,
+            specials=dict(self._specials.texts),
         )

@@ -47,6 +47,7 @@ from torch import nn
 
 from toknz.errors import UsageError
 from toknz.torch.batching import WordBatch, WordBatcher
+from toknz.torch.generation import check_generation, restore_specials, sample_symbol
 from toknz.torch.layers import Transformer, TransformerConfig
 from toknz.torch.outputs import LMOutput
 from toknz.torch.saving import PretrainedModule
@@ -352,8 +353,7 @@ class HierarchicalLM(PretrainedModule):
         encoder and backbone over the whole context (no cache: meant for inspection and tests,
         not serving).
         """
-        if max_new_bytes < 0 or temperature < 0:
-            raise UsageError("max_new_bytes and temperature must not be negative")
+        check_generation(max_new_bytes, temperature, top_k)
         batcher = self.batcher()
         device = self.start.device
         words = batcher([prompt]).word_bytes(0)
@@ -382,13 +382,8 @@ class HierarchicalLM(PretrainedModule):
     def generate(self, prompt: str, max_new_bytes: int = 64, **sampling: Any) -> str:
         """``prompt`` and its continuation (:meth:`generate_bytes`), special tokens restored;
         invalid UTF-8 the model produced shows as U+FFFD."""
-        data = prompt.encode("utf-8", "surrogatepass") + self.generate_bytes(
-            prompt, max_new_bytes, **sampling
-        )
-        specials = {byte: tok.encode() for tok, byte in self.batcher().special_bytes.items()}
-        tail = data[len(prompt.encode("utf-8", "surrogatepass")) :]
-        restored = b"".join(specials.get(b, bytes([b])) for b in tail)
-        return prompt + restored.decode("utf-8", "replace")
+        tail = self.generate_bytes(prompt, max_new_bytes, **sampling)
+        return prompt + restore_specials(tail, self.batcher().special_bytes)
 
     def _state_after(self, done: list[bytes], device: torch.device) -> torch.Tensor:
         """The backbone's state for the word after the words ``done``: ``[dim]``."""
@@ -408,14 +403,7 @@ class HierarchicalLM(PretrainedModule):
         logits = self.decoder(state[None, None], data)[0, 0, len(current)].float()
         if bytes_only:
             logits[256:] = -math.inf
-        if temperature == 0:
-            return int(logits.argmax())
-        logits = logits / temperature
-        if top_k is not None:
-            cut = torch.topk(logits, min(top_k, logits.numel())).values[-1]
-            logits = torch.where(logits < cut, -math.inf, logits)
-        probs = torch.softmax(logits, dim=-1)
-        return int(torch.multinomial(probs, 1, generator=generator))
+        return sample_symbol(logits, temperature, top_k, generator)
 
 
 def _batch_of_words(words: list[bytes], max_word_bytes: int) -> WordBatch:

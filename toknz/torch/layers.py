@@ -109,19 +109,32 @@ def attention_bias(
     key_bias: torch.Tensor | None = None,
     device: torch.device | None = None,
     dtype: torch.dtype = torch.float32,
+    query_positions: torch.Tensor | None = None,
+    key_positions: torch.Tensor | None = None,
 ) -> torch.Tensor | None:
     """The additive attention bias for ``queries`` × ``keys``, or ``None`` when nothing masks.
 
     ``key_mask [B, keys]`` is True where a key is real (False for padding); ``key_bias
     [B, keys]`` is added to every query's logit for that key (MrT5's soft deletion). With
-    ``causal`` the queries are the last ``queries`` positions of the keys. The result
-    broadcasts to ``[B, heads, queries, keys]``.
+    ``causal`` the queries are the last ``queries`` positions of the keys. With
+    ``query_positions [queries | B, queries]`` and ``key_positions [keys | B, keys]`` a query
+    sees only the keys at or before its own position (causal by position, for keys that are
+    not laid out one per query: a memory of kept positions). The result broadcasts to
+    ``[B, heads, queries, keys]``.
     """
     bias: torch.Tensor | None = None
     if causal:
         q = torch.arange(keys - queries, keys, device=device)[:, None]
         k = torch.arange(keys, device=device)[None, :]
         bias = torch.where(k <= q, 0.0, NEG_INF).to(dtype)[None, None]
+    if (query_positions is None) != (key_positions is None):
+        raise UsageError("query_positions and key_positions go together")
+    if query_positions is not None and key_positions is not None:
+        qp = query_positions[..., :, None]
+        kp = key_positions[..., None, :]
+        order = torch.where(kp <= qp, 0.0, NEG_INF).to(dtype)
+        order = order[:, None] if order.dim() == 3 else order[None, None]
+        bias = order if bias is None else bias + order
     if key_mask is not None:
         pad = torch.where(key_mask, 0.0, NEG_INF).to(dtype)[:, None, None, :]
         bias = pad if bias is None else bias + pad
@@ -241,7 +254,9 @@ class Transformer(nn.Module):
     the config. :meth:`run_blocks` runs a slice of the layers without the final norm (the
     delete gate sits between two slices). A stack built with ``cross_attention`` needs
     ``memory [B, S, dim]``, with an optional ``memory_mask [B, S]`` (True on real positions)
-    and ``memory_bias [B, S]`` (a soft additive bias per memory key, like ``key_bias``).
+    and ``memory_bias [B, S]`` (a soft additive bias per memory key, like ``key_bias``); with
+    ``memory_positions [B, S]`` a position sees only the memory keys at or before it (its
+    rotary position from ``positions`` against theirs).
     """
 
     def __init__(self, config: TransformerConfig) -> None:
@@ -279,6 +294,7 @@ class Transformer(nn.Module):
         memory: torch.Tensor | None = None,
         memory_mask: torch.Tensor | None = None,
         memory_bias: torch.Tensor | None = None,
+        memory_positions: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Run blocks ``start..stop-1`` on ``x`` (no final norm)."""
         if (memory is None) == self.config.cross_attention:
@@ -299,6 +315,8 @@ class Transformer(nn.Module):
                 key_mask=memory_mask,
                 key_bias=memory_bias,
                 device=x.device,
+                query_positions=None if memory_positions is None else positions,
+                key_positions=memory_positions,
             )
         for block in self.blocks[start:stop]:
             x = block(x, positions, bias, memory, cross_bias)
@@ -313,6 +331,7 @@ class Transformer(nn.Module):
         memory: torch.Tensor | None = None,
         memory_mask: torch.Tensor | None = None,
         memory_bias: torch.Tensor | None = None,
+        memory_positions: torch.Tensor | None = None,
     ) -> torch.Tensor:
         x = self.run_blocks(
             x,
@@ -324,5 +343,6 @@ class Transformer(nn.Module):
             memory=memory,
             memory_mask=memory_mask,
             memory_bias=memory_bias,
+            memory_positions=memory_positions,
         )
         return self.norm(x)

@@ -69,7 +69,9 @@ def _config_from_dict(cls: Any, data: dict[str, Any]) -> Any:
 class PretrainedModule(nn.Module):
     """An ``nn.Module`` whose ``self.config`` is a dataclass and that saves as a folder.
 
-    Subclasses set ``config_class`` and take the config as their only constructor argument.
+    Subclasses set ``config_class`` and take the config as their first constructor argument.
+    A subclass that keeps more than weights (a tokenizer) writes it in :meth:`save_extra` and
+    reads it back as constructor keyword arguments in :meth:`init_kwargs`.
     """
 
     config_class: ClassVar[type]
@@ -88,7 +90,16 @@ class PretrainedModule(nn.Module):
         }
         state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
         atomic_write(path / WEIGHTS_NAME, save(state))
+        self.save_extra(path)
         atomic_write(path / CONFIG_NAME, (json.dumps(meta, indent=2) + "\n").encode())
+
+    def save_extra(self, folder: Path) -> None:
+        """Hook: write files other than the config and weights into ``folder`` (default: none)."""
+
+    @classmethod
+    def init_kwargs(cls, folder: Path) -> dict[str, Any]:
+        """Hook: constructor keyword arguments besides the config, read from ``folder``."""
+        return {}
 
     @classmethod
     def from_pretrained(
@@ -113,7 +124,7 @@ class PretrainedModule(nn.Module):
             found = meta.get("class") if isinstance(meta, dict) else None
             raise FormatError(f"{config_path}: holds a {found!r}, not a {cls.__name__}")
         config = _config_from_dict(cls.config_class, meta.get("config", {}))
-        model = cls(config)  # type: ignore[call-arg]
+        model = cls(config, **cls.init_kwargs(path))  # type: ignore[call-arg]
         weights_path = path / WEIGHTS_NAME
         try:
             state = load_file(str(weights_path), device=str(map_location))

@@ -130,6 +130,7 @@ def learn_merges(
                     min_frequency,
                     UNLIMITED if max_token_length is None else max_token_length,
                     progress,
+                    np.empty(offsets.shape[0] - 1, dtype=np.int64),
                 )
             )
         except BaseException as exc:  # pragma: no cover - surfaced below
