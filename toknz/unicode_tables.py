@@ -9,6 +9,11 @@ under ``$TOKNZ_CACHE/unicode/`` (default ``~/.cache/toknz/unicode/``), keyed by
 ``regex.__version__`` and the table layout version, so later runs load it in
 about a millisecond. The layout is documented in :mod:`toknz_core.unicode_classes`.
 
+The hat word splitter (:mod:`toknz_core.wordsplit`) needs a second table, the UAX #29
+Word_Break property plus Extended_Pictographic, ``\\p{P}``, ``\\p{Ll}``, ``\\p{Lu}`` and
+``\\s``: :func:`load_word_break_table` builds it the same way (``regex`` has
+``\\p{Word_Break=...}``, which :mod:`unicodedata` lacks) and caches it next to the first.
+
 :func:`unicode_version` says which Unicode version ``regex``'s data is. ``regex``
 has no ``Age`` property and no version attribute; the number of assigned
 characters (every code point outside Cn, Co, Cs and Cc) identifies the version,
@@ -32,6 +37,15 @@ from toknz_core.unicode_classes import (
     TABLE_SIZE,
     as_table,
     pack_table,
+)
+from toknz_core.wordsplit import (
+    WB_EXTPICT,
+    WB_LAYOUT_VERSION,
+    WB_LL,
+    WB_LU,
+    WB_NAMES,
+    WB_PUNCT,
+    WB_WHITE,
 )
 
 from toknz.errors import ToknzError
@@ -148,8 +162,10 @@ def _write_atomic(path: Path, write: Any) -> None:
         raise
 
 
-def _read_cache(folder: Path) -> tuple[np.ndarray, dict[str, Any]] | None:
-    stem = _cache_stem()
+def _read_cache(
+    folder: Path, stem: str | None = None, layout: int = LAYOUT_VERSION
+) -> tuple[np.ndarray, dict[str, Any]] | None:
+    stem = stem or _cache_stem()
     npy, meta_path = folder / f"{stem}.npy", folder / f"{stem}.json"
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
@@ -158,7 +174,7 @@ def _read_cache(folder: Path) -> tuple[np.ndarray, dict[str, Any]] | None:
         return None
     if (
         meta.get("regex_version") != regex.__version__
-        or meta.get("layout_version") != LAYOUT_VERSION
+        or meta.get("layout_version") != layout
         or table.dtype != np.uint16
         or table.shape != (TABLE_SIZE,)
     ):
@@ -168,12 +184,15 @@ def _read_cache(folder: Path) -> tuple[np.ndarray, dict[str, Any]] | None:
 
 @functools.cache
 def _load() -> tuple[np.ndarray, dict[str, Any]]:
+    return _load_or_build(_cache_stem(), LAYOUT_VERSION, build_table)
+
+
+def _load_or_build(stem: str, layout: int, build: Any) -> tuple[np.ndarray, dict[str, Any]]:
     folder = cache_dir()
-    cached = _read_cache(folder)
+    cached = _read_cache(folder, stem, layout)
     if cached is not None:
         return cached
-    table, meta = build_table()
-    stem = _cache_stem()
+    table, meta = build()
     try:
         folder.mkdir(parents=True, exist_ok=True)
         _write_atomic(folder / f"{stem}.npy", lambda f: np.save(f, table, allow_pickle=False))
@@ -208,3 +227,53 @@ def unicode_version() -> str:
     version; ``"unknown (N assigned)"`` for a version this module does not know.
     """
     return str(_load()[1]["unicode_version"])
+
+
+def build_word_break_table() -> tuple[np.ndarray, dict[str, Any]]:
+    """Build the hat splitter's table with ``regex`` (about a second) and its metadata.
+
+    Bits 0..4 of each ``uint16`` entry hold the code point's Word_Break value (its index in
+    :data:`toknz_core.wordsplit.WB_NAMES`); the flags ``WB_EXTPICT``, ``WB_PUNCT``,
+    ``WB_LL``, ``WB_LU``, ``WB_WHITE`` mark ``\\p{Extended_Pictographic}``, ``\\p{P}``,
+    ``\\p{Ll}``, ``\\p{Lu}`` and ``\\s``. Raises :class:`UnicodeTableError` unless every code
+    point has exactly one Word_Break value.
+    """
+    table = np.zeros(TABLE_SIZE, dtype=np.uint16)
+    count = np.zeros(TABLE_SIZE, dtype=np.uint8)
+    for code, name in enumerate(WB_NAMES):
+        m = class_mask(rf"\p{{Word_Break={name}}}")
+        count += m
+        table[m] |= np.uint16(code)
+    if np.any(count != 1):
+        bad = int(np.flatnonzero(count != 1)[0])
+        raise UnicodeTableError(
+            f"regex {regex.__version__}: U+{bad:04X} has {int(count[bad])} Word_Break values"
+        )
+    flags = {
+        WB_EXTPICT: r"\p{Extended_Pictographic}",
+        WB_PUNCT: r"\p{P}",
+        WB_LL: r"\p{Ll}",
+        WB_LU: r"\p{Lu}",
+        WB_WHITE: r"\s",
+    }
+    for bit, pattern in flags.items():
+        table[class_mask(pattern)] |= bit
+    _all_code_points.cache_clear()
+    meta = {
+        "regex_version": regex.__version__,
+        "layout_version": WB_LAYOUT_VERSION,
+        "unicode_version": unicode_version(),
+    }
+    return as_table(table), meta
+
+
+@functools.cache
+def _load_word_break() -> tuple[np.ndarray, dict[str, Any]]:
+    stem = f"wordbreak-layout{WB_LAYOUT_VERSION}-regex{regex.__version__}"
+    return _load_or_build(stem, WB_LAYOUT_VERSION, build_word_break_table)
+
+
+def load_word_break_table() -> np.ndarray:
+    """The hat splitter's Word_Break table for this ``regex`` version (cached on disk like
+    :func:`load_table`): a read-only ``uint16`` array of 0x110000 entries."""
+    return _load_word_break()[0]
