@@ -135,15 +135,12 @@ def test_jsonl_records_are_documents(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("target", [300_000, 2_000_000])
 def test_architectures_are_sized_to_equal_parameter_counts(target: int) -> None:
-    archs = ["hierarchical", "bpe"]
-    try:
-        model_class("bytes")
-        archs.append("bytes")
-    except UsageError:
-        pass
-    for arch in archs:
-        sizing = size_for(arch, target, vocab_size=4096)
+    gate = {"gate_layer": 2, "target_deletion": 0.5}
+    for arch, overrides in [("hierarchical", {}), ("bpe", {}), ("bytes", {}), ("bytes", gate)]:
+        sizing = size_for(arch, target, vocab_size=4096, overrides=overrides)
         assert abs(sizing.params - target) <= 0.1 * target, (arch, sizing.params)
+        for name, value in overrides.items():
+            assert getattr(sizing.config, name) == value
         model = model_class(arch)(sizing.config)  # type: ignore[call-arg]
         assert sum(p.numel() for p in model.parameters() if p.requires_grad) == sizing.params
 
@@ -254,11 +251,6 @@ def one_line_error(result: object, code: int, match: str) -> None:
 
 @pytest.mark.parametrize("arch", ["hierarchical", "bpe", "bytes"])
 def test_cli_trains_and_reports(tmp_path: Path, arch: str) -> None:
-    if arch == "bytes":
-        try:
-            model_class("bytes")
-        except UsageError:
-            pytest.skip("toknz.torch.byte_lm is not there")
     folder = write_corpus(tmp_path / "c")
     out = tmp_path / "run"
     runner = CliRunner()
@@ -281,6 +273,20 @@ def test_cli_trains_and_reports(tmp_path: Path, arch: str) -> None:
     )  # fmt: skip
     assert more.exit_code == 0, more.output
     assert more.stderr == "" and "\t4 steps\t" in more.stdout
+
+
+def test_cli_trains_a_gated_byte_model(tmp_path: Path) -> None:
+    from toknz.torch.byte_lm import ByteLevelLM
+
+    folder = write_corpus(tmp_path / "c")
+    out = tmp_path / "run"
+    args = ["train-lm", str(folder), "--arch", "bytes", "-o", str(out), *TINY_ARGS]
+    result = CliRunner().invoke(main, [*args, "--gate-layer", "2", "--target-deletion", "0.4"])
+    assert result.exit_code == 0, result.output
+    model = ByteLevelLM.from_pretrained(out / "checkpoint")
+    assert model.config.gate_layer == 2 and model.config.target_deletion == 0.4
+    log = json.loads((out / "log.json").read_text())
+    assert log["params"] == model.num_parameters() and abs(log["params"] - 20000) <= 3000
 
 
 def test_cli_errors_are_one_line(tmp_path: Path) -> None:
@@ -306,7 +312,12 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
     one_line_error(
         run(str(folder), "--arch", "bpe", "-o", out, "--steps", "1", "--backbone-layers", "2"),
         2,
-        "--backbone",
+        "give backbone too",
+    )
+    one_line_error(
+        run(str(folder), "--arch", "bpe", "-o", out, "--steps", "1", "--gate-layer", "2"),
+        2,
+        "delete gate is for the bytes architecture",
     )
     one_line_error(
         run(

@@ -815,6 +815,18 @@ _DEFAULT_LM_PARAMS = 5_000_000
     show_default=True,
     help="bpe: size of the tokenizer trained on the training windows.",
 )
+@click.option(
+    "--gate-layer",
+    type=click.IntRange(1),
+    default=None,
+    help="bytes: an MrT5 delete gate after this many layers.",
+)
+@click.option(
+    "--target-deletion",
+    type=click.FloatRange(0.0, 1.0, max_open=True),
+    default=None,
+    help="bytes: the deletion rate the gate's controller holds (needs --gate-layer).",
+)
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:1... or auto.")
 @click.option("--compile", "use_compile", is_flag=True, help="Run the model through torch.compile.")
 @click.option("--seed", type=click.IntRange(0), default=0, show_default=True)
@@ -840,6 +852,8 @@ def train_lm(
     backbone: str | None,
     backbone_layers: int | None,
     vocab_size: int,
+    gate_layer: int | None,
+    target_deletion: float | None,
     device: str,
     use_compile: bool,
     seed: int,
@@ -855,16 +869,6 @@ def train_lm(
     options; the model comes from the checkpoint). Prints `BPB bits/byte`,
     the architecture, parameters, steps and training seconds on one line.
     """
-    from toknz.errors import UsageError
-
-    if minutes is None and steps is None:
-        raise UsageError("give a stop: --minutes M or --steps S (or both)")
-    if backbone_layers is not None and backbone is None:
-        raise UsageError(
-            "--backbone-layers cuts a pretrained backbone: give --backbone MODEL_DIR too"
-        )
-    if backbone is not None and params is not None:
-        raise UsageError("--backbone fixes the backbone's size: drop --params")
     if backbone is None and params is None:
         params = _DEFAULT_LM_PARAMS
 
@@ -892,6 +896,8 @@ def train_lm(
         eval_windows=eval_windows,
         glob=glob,
         field_name=field_name,
+        gate_layer=gate_layer,
+        target_deletion=target_deletion,
     )
 
     def started(info: dict[str, Any]) -> None:

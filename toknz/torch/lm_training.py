@@ -51,7 +51,7 @@ import random
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -215,13 +215,17 @@ def model_class(arch: str) -> type[PretrainedModule]:
     raise UsageError(f"unknown architecture {arch!r}; expected one of {', '.join(ARCHS)}")
 
 
-def _default_config(arch: str, vocab_size: int | None) -> Any:
+def _default_config(
+    arch: str, vocab_size: int | None, overrides: Mapping[str, Any] | None = None
+) -> Any:
     cls = model_class(arch)
     if arch == "bpe":
         if not vocab_size:
             raise UsageError("sizing the bpe architecture needs its vocab_size")
-        return cls.config_class(vocab_size=vocab_size)
-    return cls.config_class()
+        config = cls.config_class(vocab_size=vocab_size)
+    else:
+        config = cls.config_class()
+    return dataclasses.replace(config, **overrides) if overrides else config
 
 
 def _transformer_fields(config: Any) -> list[str]:
@@ -270,11 +274,18 @@ class Sizing:
     params: int
 
 
-def size_for(arch: str, target_params: int, *, vocab_size: int | None = None) -> Sizing:
+def size_for(
+    arch: str,
+    target_params: int,
+    *,
+    vocab_size: int | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Sizing:
     """The config of ``arch`` whose trainable parameter count is nearest ``target_params``.
 
-    The architecture's default config is scaled in width (:func:`_scaled`); depths stay. The
-    ``bpe`` architecture needs ``vocab_size`` (its tokenizer's ``n_vocab``).
+    The architecture's default config, with ``overrides`` (other config fields, such as a
+    byte model's ``gate_layer``) applied, is scaled in width (:func:`_scaled`); depths stay.
+    The ``bpe`` architecture needs ``vocab_size`` (its tokenizer's ``n_vocab``).
 
     >>> s = size_for("hierarchical", 500_000)
     >>> abs(s.params - 500_000) / 500_000 < 0.1
@@ -282,7 +293,7 @@ def size_for(arch: str, target_params: int, *, vocab_size: int | None = None) ->
     """
     if target_params < 1:
         raise UsageError(f"the parameter target must be positive, not {target_params}")
-    base = _default_config(arch, vocab_size)
+    base = _default_config(arch, vocab_size, overrides)
     if not _transformer_fields(base):
         raise UsageError(f"cannot size {arch}: its config has no TransformerConfig to widen")
     best: Sizing | None = None
@@ -324,7 +335,9 @@ class TrainLMOptions:
     ``bpe`` architecture trains on the training windows; ``backbone`` a ``transformers``
     folder whose first ``backbone_layers`` blocks become the hierarchical model's backbone;
     ``device`` ``cpu``, ``cuda`` or ``auto``; ``eval_windows`` caps the held-out windows
-    evaluated (the first ones; ``None``: all).
+    evaluated (the first ones; ``None``: all). ``gate_layer`` and ``target_deletion`` give the
+    ``bytes`` architecture an MrT5 delete gate after that many layers, held at that deletion
+    rate (:class:`~toknz.torch.byte_lm.ByteLMConfig`); the model is sized with its gate.
     """
 
     arch: str = "hierarchical"
@@ -349,6 +362,8 @@ class TrainLMOptions:
     eval_windows: int | None = None
     glob: str | None = None
     field_name: str | None = None
+    gate_layer: int | None = None
+    target_deletion: float | None = None
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
@@ -368,6 +383,17 @@ class TrainLMOptions:
             raise UsageError("a pretrained backbone is for the hierarchical architecture only")
         if self.backbone_layers is not None and self.backbone is None:
             raise UsageError("backbone_layers cuts a pretrained backbone: give backbone too")
+        if self.backbone is not None and self.params is not None:
+            raise UsageError("a pretrained backbone fixes the model's size: drop params")
+        if (self.gate_layer is not None or self.target_deletion is not None) and (
+            self.arch != "bytes"
+        ):
+            raise UsageError("a delete gate is for the bytes architecture only")
+
+    def model_overrides(self) -> dict[str, Any]:
+        """The config fields these options set beyond the architecture's defaults."""
+        gate = {"gate_layer": self.gate_layer, "target_deletion": self.target_deletion}
+        return {k: v for k, v in gate.items() if v is not None}
 
 
 #: The settings a resumed run must share with the run it continues.
@@ -419,10 +445,11 @@ def _new_model(options: TrainLMOptions, corpus: Corpus) -> PretrainedModule:
     if arch == "bpe":
         tokenizer = _train_tokenizer(corpus.train, options.vocab_size)
         vocab = tokenizer.n_vocab
+    overrides = options.model_overrides()
     if options.params is not None:
-        config = size_for(arch, options.params, vocab_size=vocab).config
+        config = size_for(arch, options.params, vocab_size=vocab, overrides=overrides).config
     else:
-        config = _default_config(arch, vocab)
+        config = _default_config(arch, vocab, overrides)
     return _build(arch, config, tokenizer)
 
 
