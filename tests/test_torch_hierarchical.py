@@ -110,6 +110,9 @@ def test_decoder_targets_end_each_word_and_the_text() -> None:
     assert targets[0, 1, :4].tolist() == [ord(" "), ord("c"), ord("d"), END_OF_TEXT]
     assert targets[1, 0, :2].tolist() == [ord("x"), END_OF_TEXT]
     assert int(predicted.sum()) == batch.n_bytes + int(batch.word_counts.sum())
+    assert int(predicted.sum()) == batch.n_symbols
+    special = WordBatcher(special_tokens=["<|eot|>"], max_words=3)(["a<|eot|>b cd ef", "x y"])
+    assert int(decoder_targets(special)[1].sum()) == special.n_symbols == 11
 
 
 def test_loss_is_the_mean_of_the_position_nll() -> None:
@@ -287,12 +290,12 @@ def test_bfloat16_autocast_on_cpu_runs() -> None:
     assert math.isfinite(out.bits_per_byte())
 
 
-def test_logits_compile_as_one_graph() -> None:
-    """``torch.compile`` captures the whole model without graph breaks (shapes it accepts)."""
+def test_the_loss_compiles_as_one_graph() -> None:
+    """``torch.compile`` captures the training loss without graph breaks (shapes it accepts)."""
     model = tiny()
     batch = model.batcher(pad_to_multiple=8)(TEXTS)
-    compiled = torch.compile(model.logits, backend="aot_eager", fullgraph=True)
-    assert torch.allclose(compiled(batch), model.logits(batch), atol=1e-5)
+    compiled = torch.compile(lambda b: model(b).loss, backend="aot_eager", fullgraph=True)
+    assert torch.allclose(compiled(batch), model(batch).loss, atol=1e-5)
 
 
 def test_runs_on_cuda() -> None:

@@ -113,7 +113,10 @@ class WordBatch:
     - ``lengths [B, W]``: bytes per word (0 for padding); ``offsets [B, W]``: where each word
       starts in its text's UTF-8 bytes, each special token counted as its one byte;
     - ``n_bytes``: the UTF-8 bytes of all texts (specials count the bytes of their text), the
-      denominator of bits per byte; ``specials``: the special-token text of each special byte.
+      denominator of bits per byte; ``n_symbols``: what a byte decoder predicts, every byte
+      stored (a special as one) plus one terminator per word, known on the host so a model
+      needs no device sync to average its loss; ``specials``: the special-token text of each
+      special byte.
     """
 
     bytes: torch.Tensor
@@ -122,6 +125,7 @@ class WordBatch:
     lengths: torch.Tensor
     offsets: torch.Tensor
     n_bytes: int
+    n_symbols: int
     specials: dict[int, builtins.bytes] = dataclasses.field(default_factory=dict)
 
     def to(self, device: torch.device | str) -> WordBatch:
@@ -268,6 +272,7 @@ class WordBatcher:
             lengths=torch.from_numpy(lengths_np),
             offsets=torch.from_numpy(offsets_np),
             n_bytes=n_bytes,
+            n_symbols=int(lengths_np.sum()) + int((lengths_np > 0).sum()),
             specials=specials,
         )
 

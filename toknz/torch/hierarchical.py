@@ -325,15 +325,13 @@ class HierarchicalLM(PretrainedModule):
         return torch.where(predicted, nll, 0.0)
 
     def forward(self, batch: WordBatch) -> LMOutput:
-        logits = self.logits(batch)
-        targets, predicted = decoder_targets(batch)
-        nll = F.cross_entropy(logits.float()[predicted], targets[predicted], reduction="sum")
-        count = int(predicted.sum())
+        # Fixed shapes and no device sync (torch.compile-friendly): padding is masked, not cut.
+        nll = self.position_nll(batch).sum()
         return LMOutput(
-            loss=nll / max(count, 1),
+            loss=nll / max(batch.n_symbols, 1),
             nll_sum=nll.detach(),
             n_bytes=batch.n_bytes,
-            aux={"symbols": float(count)},
+            aux={"symbols": float(batch.n_symbols)},
         )
 
     @torch.no_grad()
@@ -423,6 +421,7 @@ def _batch_of_words(words: list[bytes], max_word_bytes: int) -> WordBatch:
         lengths=lengths,
         offsets=offsets,
         n_bytes=int(lengths.sum()),
+        n_symbols=int(lengths.sum()) + len(words),
     )
 
 
