@@ -149,3 +149,14 @@ def write_section(section: str, body: str, path: Path = DOC) -> None:
     """Replace (or append) the section ``section`` (``"## Title"``) of ``path`` with ``body``."""
     doc = path.read_text(encoding="utf-8") if path.exists() else "# toknz benchmarks\n"
     write_atomic(path, replace_section(doc, section, body))
+
+
+def write_marked(path: Path, mark: str, body: str) -> None:
+    """Replace what stands between the two ``mark`` lines of ``path`` (an HTML comment such as
+    ``<!-- torch_lm -->``) with ``body``; the rest of the file is kept as it is."""
+    doc = path.read_text(encoding="utf-8")
+    head, found, rest = doc.partition(mark)
+    _, found_end, tail = rest.partition(mark)
+    if not (found and found_end):
+        raise SystemExit(f"{path}: no pair of {mark} lines to write between")
+    write_atomic(path, head + mark + "\n\n" + body.strip("\n") + "\n\n" + mark + tail)

@@ -43,12 +43,14 @@ from _common import (  # noqa: E402
     library_versions,
     load_average,
     machine_info,
+    write_marked,
 )
 from pretokenize import corpus_documents  # noqa: E402
 
 from toknz.words import split_words, split_words_batch  # noqa: E402
 
 JSONL = ROOT / "docs" / "bench" / "splitters.jsonl"
+DOC = ROOT / "docs" / "torch.md"
 KINDS = {"prose": "en", "code": "code", "multilingual": "multi"}
 
 
@@ -150,9 +152,15 @@ def main() -> None:
     rows = run(rounds, limit)
     JSONL.parent.mkdir(parents=True, exist_ok=True)
     JSONL.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    print(f"Machine: {describe_machine(machine_info())}; load {load_average()}")
-    print(f"Rounds: {rounds}, alternating order; medians; every contender's words checked.\n")
-    print(table(rows))
+    report = (
+        f"Machine: {describe_machine(machine_info())}; load {load_average()}; "
+        f"`python benchmarks/splitters.py{' --quick' if args.quick else ''}`. "
+        f"Rounds: {rounds}, alternating order; medians; every contender's words checked.\n\n"
+        + table(rows)
+    )
+    print(report)
+    if not args.quick and args.mb is None:
+        write_marked(DOC, "<!-- splitters -->", report)
 
 
 if __name__ == "__main__":

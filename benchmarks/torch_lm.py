@@ -36,7 +36,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import ROOT, describe_machine, git_state, library_versions, machine_info, write_atomic
+from _common import (
+    ROOT,
+    describe_machine,
+    git_state,
+    library_versions,
+    machine_info,
+    write_atomic,
+    write_marked,
+)
 
 RUNS = Path(os.environ.get("TOKNZ_BENCH_RUNS", ROOT / "runs" / "torch_lm"))
 JSONL = ROOT / "docs" / "bench" / "torch_lm.jsonl"
@@ -236,7 +244,7 @@ def render() -> None:
     meta = rows[0]
     models = [r for r in rows if r["kind"] == "model"]
     sets = list(meta["windows"])
-    out = [MARK, ""]
+    out: list[str] = []
     out.append(f"Measured on {meta['machine']}; {meta['commit']}; `{meta['command']}`.")
     out.append(
         "Held-out windows (bytes): " + ", ".join(f"{k} {meta['bytes'][k]:,}" for k in sets) + "."
@@ -286,11 +294,7 @@ def render() -> None:
                 before = [b for s, b in r["curve"] if s <= m + 5]
                 cells.append(f"{before[-1]:.3f}" if before else "")
             out.append(f"| {m:.0f} | " + " | ".join(cells) + " |")
-    out += ["", MARK]
-    doc = DOC.read_text(encoding="utf-8")
-    head, _, rest = doc.partition(MARK)
-    _, _, tail = rest.partition(MARK)
-    write_atomic(DOC, head + "\n".join(out) + tail)
+    write_marked(DOC, MARK, "\n".join(out))
 
 
 def main() -> None:
