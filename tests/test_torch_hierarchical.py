@@ -131,7 +131,7 @@ def test_loss_is_the_mean_of_the_position_nll() -> None:
 @pytest.mark.parametrize("pooling", ["token", "mean"])
 def test_loss_at_a_word_ignores_later_words(pooling: str) -> None:
     """Gradient test: the nll of words 0..i-1 has no gradient on the bytes of words >= i."""
-    model = tiny(pooling=pooling)
+    model = tiny(pooling=pooling, word_buckets=0)  # one embedding call to hook
     batch = model.batcher()(["the cat sat on the mat"])
     # Feed the encoder embeddings we can differentiate through.
     emb = model.encoder.embed
@@ -237,6 +237,8 @@ def test_greedy_generation_follows_what_it_learned() -> None:
 def test_config_is_checked() -> None:
     with pytest.raises(UsageError, match="pooling"):
         HierarchicalConfig(pooling="max")
+    with pytest.raises(UsageError, match="word_buckets"):
+        HierarchicalConfig(word_buckets=-1)
     with pytest.raises(UsageError, match="causal"):
         HierarchicalConfig(backbone=TransformerConfig(dim=32, depth=1, heads=2, causal=False))
 
@@ -290,9 +292,37 @@ def test_bfloat16_autocast_on_cpu_runs() -> None:
     assert math.isfinite(out.bits_per_byte())
 
 
+@pytest.mark.parametrize("pooling", ["token", "mean"])
+def test_length_buckets_give_the_same_outputs_and_gradients(pooling: str) -> None:
+    """Running words in length groups (the default) equals running the padded batch."""
+    bucketed = tiny(pooling=pooling, word_buckets=3)
+    padded = tiny(pooling=pooling, word_buckets=0)
+    batch = bucketed.batcher(pad_to_multiple=4)(TEXTS + ["a bb ccc dddd eeeee ffffff"])
+    a, b = bucketed.position_nll(batch), padded.position_nll(batch)
+    assert torch.allclose(a, b, atol=1e-5)
+    a.sum().backward()
+    b.sum().backward()
+    for (name, p), q in zip(bucketed.named_parameters(), padded.parameters(), strict=True):
+        if p.grad is None or q.grad is None:  # the word token, unused by mean pooling
+            assert p.grad is None and q.grad is None and pooling == "mean", name
+            continue
+        assert torch.allclose(p.grad, q.grad, atol=1e-5), name
+
+
+def test_length_buckets_cover_every_real_word_once() -> None:
+    from toknz.torch.hierarchical import length_buckets
+
+    lengths = torch.tensor([0, 5, 1, 0, 3, 3, 7, 2])
+    groups = length_buckets(lengths, 3)
+    seen = torch.cat([i for i, _ in groups]).sort().values.tolist()
+    assert seen == [1, 2, 4, 5, 6, 7]
+    assert all(w == int(lengths[i].max()) for i, w in groups)
+    assert length_buckets(torch.zeros(4, dtype=torch.long), 3) == []
+
+
 def test_the_loss_compiles_as_one_graph() -> None:
     """``torch.compile`` captures the training loss without graph breaks (shapes it accepts)."""
-    model = tiny()
+    model = tiny(word_buckets=0)
     batch = model.batcher(pad_to_multiple=8)(TEXTS)
     compiled = torch.compile(lambda b: model(b).loss, backend="aot_eager", fullgraph=True)
     assert torch.allclose(compiled(batch), model(batch).loss, atol=1e-5)
