@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -210,6 +211,7 @@ def report(args: argparse.Namespace) -> None:
             "steps": log["evals"][-1]["step"] if log["evals"] else 0,
             "train_seconds": log["evals"][-1]["seconds"] if log["evals"] else 0.0,
             "curve": [(e["seconds"], e["heldout_bpb"]) for e in log["evals"]],
+            "curve_steps": [(e["step"], e["heldout_bpb"]) for e in log["evals"]],
         }
         for set_name, windows in sets.items():
             row[set_name] = _bpb(model, windows)
@@ -267,6 +269,20 @@ def render() -> None:
         for s in sets:
             h, b = by["hierarchical"][s], by["bpe"][s]
             out.append(f"| {s} | {h:.3f} | {b:.3f} | {100 * (h - b) / b:+.1f} % |")
+        noisy = [s for s in sets if s.startswith("prose, ")]
+        if noisy:
+            out.append("")
+            out.append(
+                "What each perturbation costs each model (bits per byte, relative to clean prose):"
+            )
+            out.append("")
+            out.append("| model | " + " | ".join(noisy) + " |")
+            out.append("|---|" + "---:|" * len(noisy))
+            for r in models:
+                cells = " | ".join(
+                    f"{100 * (r[s] - r['prose']) / r['prose']:+.1f} %" for s in noisy
+                )
+                out.append(f"| {r['name']} | {cells} |")
     gate = next((r for r in rows if r["kind"] == "gate"), None)
     if gate and "bytes" in by and "bytes-gate" in by:
         out.append("")
@@ -280,21 +296,95 @@ def render() -> None:
             f"{gate['plain_seconds']:.2f} s against {gate['gated_seconds']:.2f} s); bits per byte "
             f"{cost[0]:+.1f} % on prose and {cost[1]:+.1f} % on code."
         )
+    if "bytes" in by and "bytes-gate" in by:
+        plain = dict((round(x), b) for x, b in by["bytes"]["curve_steps"])
+        gated = dict((round(x), b) for x, b in by["bytes-gate"]["curve_steps"])
+        common = sorted(set(plain) & set(gated))
+        if common:
+            out.append("")
+            out.append("The byte models at equal steps (held-out bits per byte, first 64 windows):")
+            out.append("")
+            out.append("| step | bytes | bytes-gate | difference |")
+            out.append("|---:|---:|---:|---:|")
+            for k in common:
+                diff = 100 * (gated[k] - plain[k]) / plain[k]
+                out.append(f"| {k} | {plain[k]:.3f} | {gated[k]:.3f} | {diff:+.1f} % |")
+    grouped = next((r for r in rows if r["kind"] == "buckets"), None)
+    if grouped:
+        out.append("")
+        out.append(
+            f"Hierarchical training step, {grouped['params']:,}-parameter model, 3 batches of 16 "
+            f"windows, one thread (`python benchmarks/torch_lm.py buckets`): words padded to the "
+            f"batch's longest {grouped['padded_seconds']:.2f} s, in {grouped['word_buckets']} "
+            f"length groups {grouped['grouped_seconds']:.2f} s ({grouped['speedup']:.2f}× faster; "
+            f"same losses: {'yes' if grouped['same_loss'] else 'NO'})."
+        )
     curves = [r for r in models if r["name"] in ("hierarchical", "backbone")]
     if len(curves) == 2:
         out.append("")
-        out.append("Held-out bits per byte (first 64 windows) over training seconds:")
+        out.append("Held-out bits per byte (first 64 windows) as training goes:")
         out.append("")
-        out.append("| seconds | " + " | ".join(r["name"] for r in curves) + " |")
-        out.append("|---:|" + "---:|" * len(curves))
-        marks = sorted({round(s, -1) for r in curves for s, _ in r["curve"]})
-        for m in marks[:: max(1, len(marks) // 12)]:
-            cells = []
-            for r in curves:
-                before = [b for s, b in r["curve"] if s <= m + 5]
-                cells.append(f"{before[-1]:.3f}" if before else "")
-            out.append(f"| {m:.0f} | " + " | ".join(cells) + " |")
+        out.append("| model | step | training seconds | bits per byte |")
+        out.append("|---|---:|---:|---:|")
+        for r in curves:
+            for (step, bpb), (seconds, _) in zip(r["curve_steps"], r["curve"], strict=True):
+                out.append(f"| {r['name']} | {step} | {seconds:.0f} | {bpb:.3f} |")
     write_marked(DOC, MARK, "\n".join(out))
+
+
+def buckets(args: argparse.Namespace) -> None:
+    """Training-step time of the hierarchical model with and without length groups.
+
+    The same 3 batches of 16 training windows, forward and backward, ``word_buckets`` 0 (every
+    word padded to the batch's longest) against the default, alternated for 3 rounds on one
+    thread; the losses are checked equal. Appends a ``buckets`` row to the JSON lines.
+    """
+    import dataclasses
+
+    import torch
+
+    from toknz.torch.hierarchical import HierarchicalLM
+    from toknz.torch.lm_training import load_corpus, size_for
+
+    torch.set_num_threads(1)
+    corpus = load_corpus(CORPUS, seq_bytes=SEQ_BYTES, heldout=HELDOUT)
+    config = size_for("hierarchical", args.params).config
+    texts = [corpus.train[i * 16 : (i + 1) * 16] for i in range(3)]
+    models = {}
+    for k in (0, config.word_buckets):
+        torch.manual_seed(0)
+        models[k] = HierarchicalLM(dataclasses.replace(config, word_buckets=k))
+    seconds: dict[int, list[float]] = {k: [] for k in models}
+    losses: dict[int, list[float]] = {k: [] for k in models}
+    for _ in range(3):
+        for k, model in models.items():
+            batcher = model.batcher()
+            start = time.perf_counter()
+            for batch in texts:
+                out = model(batcher(batch))
+                out.loss.backward()
+                losses[k].append(float(out.loss))
+            seconds[k].append(time.perf_counter() - start)
+    plain, grouped = sorted(seconds[0]), sorted(seconds[config.word_buckets])
+    row = {
+        "kind": "buckets",
+        "params": args.params,
+        "word_buckets": config.word_buckets,
+        "padded_seconds": plain[1],
+        "grouped_seconds": grouped[1],
+        "speedup": sorted(
+            p / g for p, g in zip(seconds[0], seconds[config.word_buckets], strict=True)
+        )[1],
+        "same_loss": all(
+            math.isclose(a, b, rel_tol=1e-4)
+            for a, b in zip(losses[0], losses[config.word_buckets], strict=True)
+        ),
+    }
+    print(json.dumps(row))
+    rows = [json.loads(line) for line in JSONL.read_text().splitlines()]
+    rows = [r for r in rows if r["kind"] != "buckets"] + [row]
+    write_atomic(JSONL, "".join(json.dumps(r) + "\n" for r in rows))
+    render()
 
 
 def main() -> None:
@@ -313,8 +403,11 @@ def main() -> None:
     r.add_argument("--windows", type=int, default=128, help="held-out windows per set")
     r.add_argument("--threads", type=int, default=2)
     sub.add_parser("render", help="re-write docs/torch.md from docs/bench/torch_lm.jsonl")
+    b = sub.add_parser("buckets", help="hierarchical step time with and without word_buckets")
+    b.add_argument("--params", type=int, default=2_000_000)
     args = parser.parse_args()
-    {"train": train, "report": report, "render": lambda _a: render()}[args.part](args)
+    parts = {"train": train, "report": report, "render": lambda _a: render(), "buckets": buckets}
+    parts[args.part](args)
 
 
 if __name__ == "__main__":
