@@ -46,6 +46,15 @@ Differences from the Rust code, on purpose:
   twice would appear once, at the rank of its *last* merge; :func:`reference_train`
   returns that list and :func:`reference_train_raw` every step.
 
+Character-level BPE (``max_token_chars``, toknz's own option, not in
+``tokenizers``): a pair ``(x, y)`` is counted, and formed by a merge, only
+when :func:`chars_allow` says so: ``y`` starts inside a UTF-8 character
+(the merge stays inside that character), or ``x`` and ``y`` are both whole
+characters of one class (letter or mark, number, punctuation or symbol,
+whitespace; see :func:`char_class`) with at most ``max_token_chars``
+characters together. Everything else is as above; with ``max_token_chars=None``
+nothing changes.
+
 Neither of the last two can happen here. A pair has two heap entries only if
 some token id is produced by two merges (new pairs always involve the step's new
 id). That needs one string made by two different merges, which cannot happen
@@ -60,15 +69,19 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from toknz.byte_level import byte_to_char, bytes_to_chars
+import regex
+
+from toknz.byte_level import byte_to_char, bytes_to_chars, chars_to_bytes
 
 Pair = tuple[int, int]
 
 __all__ = [
     "RawTraining",
+    "char_class",
+    "chars_allow",
     "initial_tokens",
     "json_merges",
     "merge_word",
@@ -98,6 +111,47 @@ def initial_tokens(special_tokens: Sequence[str] = ()) -> list[str]:
     return tokens
 
 
+_CLASSES = (
+    ("whitespace", regex.compile(r"\s")),
+    ("letter", regex.compile(r"[\p{L}\p{M}]")),
+    ("number", regex.compile(r"\p{N}")),
+    ("punctuation", regex.compile(r"[\p{P}\p{S}]")),
+)
+_MERGEABLE = {"whitespace", "letter", "number", "punctuation"}
+
+
+def char_class(c: str) -> str:
+    """The class of one character: the first of whitespace, letter, number, punctuation that matches, else other."""
+    for name, rx in _CLASSES:
+        if rx.fullmatch(c):
+            return name
+    return "other"
+
+
+def _char_props(raw: bytes) -> tuple[str, int, bool]:
+    """``(class, characters, starts inside a character)``; a part of a character is "fragment"."""
+    starts_inside = bool(raw) and (raw[0] & 0xC0) == 0x80
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return "fragment", 0, starts_inside
+    if not text:
+        return "fragment", 0, starts_inside
+    classes = {char_class(c) for c in text}
+    return (classes.pop() if len(classes) == 1 else "mixed"), len(text), starts_inside
+
+
+def chars_allow(left: bytes, right: bytes, max_token_chars: int | None) -> bool:
+    """May ``left`` and ``right`` merge in character-level BPE (``None``: always)?"""
+    if max_token_chars is None:
+        return True
+    cls_l, n_l, _ = _char_props(left)
+    cls_r, n_r, inside = _char_props(right)
+    if inside:
+        return True
+    return cls_l in _MERGEABLE and cls_l == cls_r and n_l + n_r <= max_token_chars
+
+
 def merge_word(
     symbols: list[int],
     left: int,
@@ -105,6 +159,7 @@ def merge_word(
     new: int,
     token_len: Sequence[int],
     max_token_length: int | None,
+    allow: Callable[[int, int], bool] | None = None,
 ) -> list[tuple[Pair, int]]:
     """Merge every ``(left, right)`` in ``symbols`` in place, scanning left to right.
 
@@ -113,10 +168,14 @@ def merge_word(
     formed by the merge is reported (+1) only when its two parts together are at
     most ``max_token_length`` bytes (``None``: no limit); destroyed pairs are
     always reported (-1), even ones that were never counted because they were too
-    long. The occurrence of ``(left, right)`` itself is not reported.
+    long. ``allow(a, b)``, when given, must also hold for a formed pair to be
+    reported (the character rules). The occurrence of ``(left, right)`` itself
+    is not reported.
     """
 
     def short_enough(a: int, b: int) -> bool:
+        if allow is not None and not allow(a, b):
+            return False
         return max_token_length is None or token_len[a] + token_len[b] <= max_token_length
 
     changes: list[tuple[Pair, int]] = []
@@ -166,6 +225,7 @@ def reference_train_raw(
     min_frequency: int = 0,
     special_tokens: Sequence[str] = (),
     max_token_length: int | None = None,
+    max_token_chars: int | None = None,
 ) -> RawTraining:
     """Train byte-level BPE exactly as ``tokenizers``' ``BpeTrainer`` does; return every step by id.
 
@@ -174,14 +234,23 @@ def reference_train_raw(
     included); ``max_token_length`` is in bytes (>= 2) and means "no new token
     longer than that" (``tokenizers``' ``max_token_length=N + 1``). Raises
     ``ValueError``/``TypeError`` on a negative size or count, a ``max_token_length``
-    below 2, or a word that is not ``bytes``. See the module docstring for the
-    algorithm.
+    below 2, or a word that is not ``bytes``. ``max_token_chars`` (characters,
+    >= 1) turns on the character rules (module docstring). See the module
+    docstring for the algorithm.
     """
     _check_arguments(word_counts, vocab_size, min_frequency, max_token_length)
+    if max_token_chars is not None and max_token_chars < 1:
+        raise ValueError(f"max_token_chars must be >= 1 (or None), got {max_token_chars}")
 
     tokens = initial_tokens(special_tokens)
     token_id = {token: i for i, token in enumerate(tokens)}
     token_len = [len(token) for token in tokens]  # one byte-level character per byte
+
+    def raw_of(i: int) -> bytes:
+        return chars_to_bytes(tokens[i]) or b""  # a special token not in the alphabet: no bytes
+
+    def allow(a: int, b: int) -> bool:
+        return chars_allow(raw_of(a), raw_of(b), max_token_chars)
 
     words = [[token_id[c] for c in bytes_to_chars(word)] for word in word_counts]
     counts = list(word_counts.values())
@@ -191,6 +260,8 @@ def reference_train_raw(
     for w, symbols in enumerate(words):
         for i in range(len(symbols) - 1):
             pair = (symbols[i], symbols[i + 1])
+            if not allow(*pair):
+                continue
             pair_counts[pair] = pair_counts.get(pair, 0) + counts[w]
             where.setdefault(pair, set()).add(w)
 
@@ -232,7 +303,13 @@ def reference_train_raw(
 
         for w in sorted(positions):
             for changed, change in merge_word(
-                words[w], left, right, new, token_len, max_token_length
+                words[w],
+                left,
+                right,
+                new,
+                token_len,
+                max_token_length,
+                allow if max_token_chars is not None else None,
             ):
                 pair_counts[changed] = pair_counts.get(changed, 0) + change * counts[w]
                 if change > 0:
@@ -258,6 +335,7 @@ def reference_train(
     min_frequency: int = 0,
     special_tokens: Sequence[str] = (),
     max_token_length: int | None = None,
+    max_token_chars: int | None = None,
 ) -> tuple[dict[str, int], list[tuple[str, str]]]:
     """Train like ``tokenizers``' ``BpeTrainer``; return ``(vocab, merges)`` as ``tokenizer.json`` has them.
 
@@ -271,6 +349,7 @@ def reference_train(
         min_frequency=min_frequency,
         special_tokens=special_tokens,
         max_token_length=max_token_length,
+        max_token_chars=max_token_chars,
     )
     vocab = {token: i for i, token in enumerate(raw.tokens)}
     return vocab, json_merges(raw)

@@ -266,6 +266,34 @@ def test_the_controller_moves_the_deletion_rate_to_its_target() -> None:
     assert float(controller.weight) > 0
 
 
+def _overdeleting_run(symmetric: bool) -> tuple[list[float], float]:
+    """A toy run whose task loss itself rewards deleting (as a language model's loss can):
+    the rate climbs past the target unless the controller can pull it back."""
+    torch.manual_seed(0)
+    h, mask = torch.randn(8, 16, 8), torch.ones(8, 16, dtype=torch.bool)
+    gate = DeleteGate(8)
+    controller = DeletionController(0.5, kp=0.5, ki=0.01, symmetric=symmetric)
+    opt = torch.optim.Adam(gate.parameters(), lr=0.05)
+    rates = []
+    for _ in range(150):
+        g = gate(h, mask)
+        loss = 0.05 * g.mean() + gate_loss(g, mask, controller.weight.clone())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        rates.append(float(deletion_rate(g.detach(), mask, gate.threshold)))
+        controller.update(rates[-1])
+    return rates, float(controller.weight)
+
+
+def test_a_symmetric_controller_pulls_an_overdeleting_gate_back() -> None:
+    clipped, weight = _overdeleting_run(symmetric=False)
+    assert sum(clipped[-5:]) / 5 > 0.9 and weight == 0.0  # MrT5's rule cannot push back
+    held, weight = _overdeleting_run(symmetric=True)
+    assert abs(sum(held[-5:]) / 5 - 0.5) < 0.15, held
+    assert weight < 0
+
+
 def test_the_model_updates_its_controller_only_in_training() -> None:
     model = tiny(target_deletion=0.9)
     assert model.gate is not None and model.controller is not None

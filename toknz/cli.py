@@ -344,6 +344,12 @@ def decode(
     help="Compare the merge list with another tokenizer's: shared prefix, first divergence, "
     "merges unique to each. Implies --merge-stats.",
 )
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Vocabulary hygiene instead of the description: unreachable tokens, bytes that cannot "
+    "be encoded, duplicate byte strings, holes in the id range, padding entries.",
+)
 def inspect(
     tokenizer_name: str,
     pattern: str | None,
@@ -353,10 +359,20 @@ def inspect(
     merge_limit: int | None,
     categories: Sequence[str],
     diff_name: str | None,
+    check: bool,
 ) -> None:
     """Describe a tokenizer: sizes, pipeline, special tokens, longest tokens, byte and script statistics."""
     from toknz.inspect import describe_merges, describe_tokenizer, format_merges, format_report
 
+    if check:
+        from toknz.analysis.hygiene import check_vocabulary, format_hygiene
+
+        hygiene = check_vocabulary(_load(tokenizer_name, pattern))
+        if as_json:
+            click.echo(json.dumps(hygiene.to_dict(), ensure_ascii=False, indent=2))
+        else:
+            click.echo(format_hygiene(hygiene))
+        return
     parsed = _parse_categories(categories) if categories else {}
     tok = _load(tokenizer_name, pattern)
     report = describe_tokenizer(tok, top=top)
@@ -578,36 +594,56 @@ def mixture(
     help="Where to write the tokenizer.",
 )
 @click.option(
+    "--preset",
+    default=None,
+    metavar="NAME|PATH.toml",
+    help="Settings from a preset (legal, financial, code, char-4k, char-8k, char-16k, or a "
+    ".toml file); options given here override the preset's values.",
+)
+@click.option(
     "--vocab-size",
-    required=True,
+    default=None,
     type=click.IntRange(1, 2**31 - 1),
-    help="Total size: special tokens + 256 bytes + merges.",
+    help="Total size: special tokens + 256 bytes + merges (required unless the preset sets it).",
 )
 @click.option(
     "--pattern",
-    default="cl100k",
-    show_default=True,
+    default=None,
     metavar="gpt2|cl100k|o200k|REGEX",
-    help="Pre-tokenization split pattern.",
+    help="Pre-tokenization split pattern [default: cl100k, or the preset's].",
 )
 @click.option(
-    "--normalize", type=click.Choice(["none", "nfc", "nfkc"]), default="none", show_default=True
+    "--normalize",
+    type=click.Choice(["none", "nfc", "nfkc"]),
+    default=None,
+    help="Unicode normalization [default: none, or the preset's].",
+)
+@click.option(
+    "--cased/--uncased",
+    default=None,
+    help="--uncased lower-cases the text (after --normalize) [default: cased, or the preset's].",
 )
 @click.option(
     "--special",
     multiple=True,
     metavar="TOKEN",
-    help="A special token (repeatable); ids 0, 1, ... in order.",
+    help="A special token (repeatable); ids 0, 1, ... in order. Replaces the preset's list.",
 )
 @click.option(
     "--min-frequency",
     type=click.IntRange(0),
-    default=0,
-    show_default=True,
-    help="Stop when the best pair is rarer than this.",
+    default=None,
+    help="Stop when the best pair is rarer than this [default: 0, or the preset's].",
 )
 @click.option(
     "--max-token-length", type=click.IntRange(2), default=None, help="Longest token, in bytes."
+)
+@click.option(
+    "--max-token-chars",
+    type=click.IntRange(1),
+    default=None,
+    help="Character-level BPE: longest token in Unicode characters; merges never cross "
+    "whitespace or a letter/number/punctuation boundary.",
 )
 @click.option(
     "--format", "fmt", type=click.Choice(["json", "tiktoken"]), default="json", show_default=True
@@ -636,28 +672,41 @@ def mixture(
     show_default=True,
     help="Cut longer words (text with no split point: DNA, minified code) into pieces of this size.",
 )
+@click.option(
+    "--unit",
+    type=click.Choice(["document", "line"]),
+    default=None,
+    help="Pre-tokenize each text as a whole, or each line on its own (after each \\n, kept) "
+    "as `tokenizers` Tokenizer.train(files) does [default: document, or the preset's].",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars and no summary.")
 def train(
     corpus: Sequence[str],
     output: str,
-    vocab_size: int,
-    pattern: str,
-    normalize: str,
+    preset: str | None,
+    vocab_size: int | None,
+    pattern: str | None,
+    normalize: str | None,
+    cased: bool | None,
     special: Sequence[str],
-    min_frequency: int,
+    min_frequency: int | None,
     max_token_length: int | None,
+    max_token_chars: int | None,
     fmt: str,
     field_name: str | None,
     glob: str | None,
     skip_invalid: bool,
     threads: int | None,
     max_word_bytes: int,
+    unit: str | None,
     quiet: bool,
 ) -> None:
     """Train a byte-level BPE tokenizer on CORPUS files or folders (`-` is stdin).
 
     The merges are those the `tokenizers` BpeTrainer learns from the same
     words. Writes OUTPUT (tokenizer.json or .tiktoken) and OUTPUT.report.json.
+    --preset fills in the options not given; a preset's required-token list is
+    recorded in the report but not applied yet.
     """
     from toknz.train import TrainReport, save_trained
     from toknz.train import train as run_training
@@ -665,17 +714,21 @@ def train(
     report = TrainReport()
     tok = run_training(
         list(corpus),
+        preset=preset,
         vocab_size=vocab_size,
         pattern=pattern,
         normalize=normalize,
-        special_tokens=list(special),
+        cased=cased,
+        special_tokens=list(special) or None,
         min_frequency=min_frequency,
         max_token_length=max_token_length,
+        max_token_chars=max_token_chars,
         field_name=field_name,
         glob=glob,
         skip_invalid=skip_invalid,
         threads=threads,
         max_word_bytes=max_word_bytes,
+        unit=unit,
         progress=not quiet and sys.stderr.isatty(),
         report=report,
     )
@@ -697,6 +750,12 @@ def train(
         if report.skipped_lines:
             click.echo(
                 f"skipped {report.skipped_lines} line(s) that were not valid UTF-8", err=True
+            )
+        if report.required_tokens:
+            click.echo(
+                f"preset {report.preset} lists {len(report.required_tokens)} required token(s) "
+                f"({report.required_tokens_file}); recorded in the report, not applied",
+                err=True,
             )
         longest = sorted(
             range(tok.model.n_vocab), key=lambda i: -len(tok.model.token_bytes(i) or b"")
@@ -827,6 +886,11 @@ _DEFAULT_LM_PARAMS = 5_000_000
     default=None,
     help="bytes: the deletion rate the gate's controller holds (needs --gate-layer).",
 )
+@click.option(
+    "--symmetric-controller",
+    is_flag=True,
+    help="bytes: let the gate's controller also pull the deletion rate down (not MrT5's).",
+)
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:1... or auto.")
 @click.option("--compile", "use_compile", is_flag=True, help="Run the model through torch.compile.")
 @click.option("--seed", type=click.IntRange(0), default=0, show_default=True)
@@ -854,6 +918,7 @@ def train_lm(
     vocab_size: int,
     gate_layer: int | None,
     target_deletion: float | None,
+    symmetric_controller: bool,
     device: str,
     use_compile: bool,
     seed: int,
@@ -898,6 +963,7 @@ def train_lm(
         field_name=field_name,
         gate_layer=gate_layer,
         target_deletion=target_deletion,
+        symmetric_controller=symmetric_controller,
     )
 
     def started(info: dict[str, Any]) -> None:

@@ -98,7 +98,8 @@ class ByteLMConfig:
     is MrT5's ``k`` and ``gate_threshold`` its deletion threshold (default ``k / 2``).
     ``gate_weight`` is the regulariser weight ``α`` (the controller's starting value when
     ``target_deletion``, a rate in ``[0, 1)``, is set); ``controller_p``/``controller_i`` the
-    controller's gains. ``special_tokens`` and ``max_bytes`` configure :meth:`ByteLevelLM.batcher`.
+    controller's gains; ``controller_symmetric`` lets ``α`` go negative so the controller can
+    also pull the rate down (:class:`~toknz.torch.deletion.DeletionController`). ``special_tokens`` and ``max_bytes`` configure :meth:`ByteLevelLM.batcher`.
     """
 
     transformer: TransformerConfig = field(default_factory=_transformer_default)
@@ -110,6 +111,7 @@ class ByteLMConfig:
     gate_weight: float = 0.0
     controller_p: float = CONTROLLER_P
     controller_i: float = CONTROLLER_I
+    controller_symmetric: bool = False
     special_tokens: tuple[str, ...] = ()
     max_bytes: int | None = None
 
@@ -201,6 +203,7 @@ class ByteLevelLM(PretrainedModule):
                     config.controller_p,
                     config.controller_i,
                     config.gate_weight,
+                    config.controller_symmetric,
                 )
             self.local_in = nn.Linear(dim, local, bias=False)
             self.memory_in = nn.Linear(dim, local, bias=False)

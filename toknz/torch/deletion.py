@@ -164,7 +164,11 @@ class DeletionController(nn.Module):
 
     After each training step, :meth:`update` with the step's deletion rate does
     ``e = target − rate``, ``p ← 0.9 · p + 0.1 · kp · e``, ``i ← i + ki · e``,
-    ``α = max(0, p + i)``. Before the first update ``α`` is ``initial``. The state (``p``,
+    ``α = max(0, p + i)``. Before the first update ``α`` is ``initial``. MrT5's ``α`` never
+    goes below 0, so it can push toward deletion only: when the language-model loss itself
+    makes the gate delete more than the target, nothing pulls it back. With
+    ``symmetric=True`` (toknz's option, not MrT5's) ``α = p + i`` may go negative, and a
+    negative ``α`` rewards keeping positions, so the rate is held from both sides. The state (``p``,
     ``i``, ``α``, step count) lives in buffers, so ``state_dict()`` / ``load_state_dict()``
     (and a model's checkpoint) carry it and training resumes where it stopped.
 
@@ -189,6 +193,7 @@ class DeletionController(nn.Module):
         kp: float = CONTROLLER_P,
         ki: float = CONTROLLER_I,
         initial: float = 0.0,
+        symmetric: bool = False,
     ) -> None:
         super().__init__()
         if not 0.0 <= target < 1.0:
@@ -198,6 +203,7 @@ class DeletionController(nn.Module):
         self.target = float(target)
         self.kp = float(kp)
         self.ki = float(ki)
+        self.symmetric = bool(symmetric)
         self.register_buffer("weight", torch.tensor(float(initial)))
         self.register_buffer("p_acc", torch.tensor(0.0))
         self.register_buffer("i_acc", torch.tensor(0.0))
@@ -210,9 +216,10 @@ class DeletionController(nn.Module):
         error = self.target - rate_t
         self.p_acc.mul_(0.9).add_(0.1 * self.kp * error)
         self.i_acc.add_(self.ki * error)
-        self.weight.copy_((self.p_acc + self.i_acc).clamp(min=0.0))
+        alpha = self.p_acc + self.i_acc
+        self.weight.copy_(alpha if self.symmetric else alpha.clamp(min=0.0))
         self.steps.add_(1)
         return self.weight.clone()
 
     def extra_repr(self) -> str:
-        return f"target={self.target}, kp={self.kp}, ki={self.ki}"
+        return f"target={self.target}, kp={self.kp}, ki={self.ki}, symmetric={self.symmetric}"

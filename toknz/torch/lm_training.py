@@ -338,6 +338,7 @@ class TrainLMOptions:
     evaluated (the first ones; ``None``: all). ``gate_layer`` and ``target_deletion`` give the
     ``bytes`` architecture an MrT5 delete gate after that many layers, held at that deletion
     rate (:class:`~toknz.torch.byte_lm.ByteLMConfig`); the model is sized with its gate.
+    ``symmetric_controller`` lets that rate's controller pull the deletion rate down too.
     """
 
     arch: str = "hierarchical"
@@ -364,6 +365,7 @@ class TrainLMOptions:
     field_name: str | None = None
     gate_layer: int | None = None
     target_deletion: float | None = None
+    symmetric_controller: bool = False
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
@@ -385,14 +387,17 @@ class TrainLMOptions:
             raise UsageError("backbone_layers cuts a pretrained backbone: give backbone too")
         if self.backbone is not None and self.params is not None:
             raise UsageError("a pretrained backbone fixes the model's size: drop params")
-        if (self.gate_layer is not None or self.target_deletion is not None) and (
-            self.arch != "bytes"
-        ):
+        gated = self.gate_layer is not None or self.target_deletion is not None
+        if (gated or self.symmetric_controller) and self.arch != "bytes":
             raise UsageError("a delete gate is for the bytes architecture only")
 
     def model_overrides(self) -> dict[str, Any]:
         """The config fields these options set beyond the architecture's defaults."""
-        gate = {"gate_layer": self.gate_layer, "target_deletion": self.target_deletion}
+        gate = {
+            "gate_layer": self.gate_layer,
+            "target_deletion": self.target_deletion,
+            "controller_symmetric": self.symmetric_controller or None,
+        }
         return {k: v for k, v in gate.items() if v is not None}
 
 

@@ -27,7 +27,7 @@ from toknz.byte_level import bytes_to_chars
 from toknz.decoders import ByteLevelDecoder
 from toknz.errors import InputError, UsageError
 from toknz.formats._io import atomic_write
-from toknz.normalizers import Normalizer, UnicodeForm
+from toknz.normalizers import Lowercase, Normalizer, NormalizerSequence, UnicodeForm
 from toknz.pretokenize import (
     ByteLevel,
     PreTokenizerSequence,
@@ -36,11 +36,21 @@ from toknz.pretokenize import (
     resolve_pattern,
 )
 from toknz.tokenizer import Tokenizer
-from toknz.train.counting import MAX_WORD_BYTES, count_words
+from toknz.train.counting import MAX_WORD_BYTES, UNITS, count_words
 from toknz.train.inputs import InputStats, expand_paths, iter_chunks
+from toknz.train.preset import Preset, load_preset, preset_names
 from toknz.train.trainer import MergeResult, learn_merges
 
-__all__ = ["TrainReport", "save_trained", "tokenizer_from_merges", "train", "train_from_counts"]
+__all__ = [
+    "Preset",
+    "TrainReport",
+    "load_preset",
+    "preset_names",
+    "save_trained",
+    "tokenizer_from_merges",
+    "train",
+    "train_from_counts",
+]
 
 
 @dataclass
@@ -62,6 +72,15 @@ class TrainReport:
     special_tokens: list[str] = field(default_factory=list)
     min_frequency: int = 0
     max_token_length: int | None = None
+    max_token_chars: int | None = None
+    unit: str = "document"
+    cased: bool = True
+    preset: str | None = None
+    preset_path: str | None = None
+    # The preset's required-token list: read and recorded, not applied (not implemented yet).
+    required_tokens_file: str | None = None
+    required_tokens: list[str] = field(default_factory=list)
+    required_tokens_applied: bool = False
     threads: int = 1
     seconds: dict[str, float] = field(default_factory=dict)
     peak_rss_mb: float = 0.0
@@ -70,13 +89,52 @@ class TrainReport:
         return json.dumps(asdict(self), indent=2, ensure_ascii=False)
 
 
-def _normalizer(name: str) -> Normalizer | None:
+def _normalizer(name: str, *, cased: bool = True) -> Normalizer | None:
     key = name.lower()
     if key == "none":
-        return None
-    if key in ("nfc", "nfkc", "nfd", "nfkd"):
-        return UnicodeForm(key.upper())
-    raise UsageError(f"unknown normalization {name!r}; expected nfc, nfkc or none")
+        form: Normalizer | None = None
+    elif key in ("nfc", "nfkc", "nfd", "nfkd"):
+        form = UnicodeForm(key.upper())
+    else:
+        raise UsageError(f"unknown normalization {name!r}; expected nfc, nfkc or none")
+    if cased:
+        return form
+    if form is None:
+        return Lowercase()
+    return NormalizerSequence((form, Lowercase()))
+
+
+#: What :func:`train` uses for an argument that neither the caller nor the preset sets.
+_DEFAULTS: dict[str, Any] = {
+    "vocab_size": None,
+    "pattern": "cl100k",
+    "normalize": "none",
+    "special_tokens": (),
+    "min_frequency": 0,
+    "max_token_length": None,
+    "max_token_chars": None,
+    "cased": True,
+    "unit": "document",
+}
+
+
+def _settings(preset: str | os.PathLike[str] | Preset | None, **given: Any) -> dict[str, Any]:
+    """Explicit arguments, else the preset's values, else :data:`_DEFAULTS`; plus ``"preset"``."""
+    loaded = preset if isinstance(preset, Preset) or preset is None else load_preset(preset)
+    out: dict[str, Any] = {"preset": loaded}
+    for key, default in _DEFAULTS.items():
+        value = given.get(key)
+        if value is None and loaded is not None:
+            value = loaded.special_tokens if key == "special_tokens" else getattr(loaded, key)
+            if key == "special_tokens" and not loaded.special_groups:
+                value = None
+        out[key] = default if value is None else value
+    if out["vocab_size"] is None:
+        raise UsageError(
+            "vocab_size is required (--vocab-size), unless the preset sets it"
+            + (f" ({loaded.path} does not)" if loaded is not None else "")
+        )
+    return out
 
 
 def _peak_rss_mb() -> float:
@@ -127,6 +185,7 @@ def train_from_counts(
     special_tokens: Sequence[str] = (),
     min_frequency: int = 0,
     max_token_length: int | None = None,
+    max_token_chars: int | None = None,
     progress: bool = False,
 ) -> Tokenizer:
     """Train from already counted words (raw bytes -> count); see :func:`train`."""
@@ -139,6 +198,7 @@ def train_from_counts(
         special_tokens=special_tokens,
         min_frequency=min_frequency,
         max_token_length=max_token_length,
+        max_token_chars=max_token_chars,
         on_progress=bar,
     )
     return tokenizer_from_merges(result, regex, _normalizer(normalize))
@@ -163,40 +223,105 @@ def _merge_bar(vocab_size: int, show: bool) -> Any:
 def train(
     inputs: Sequence[str | os.PathLike[str]],
     *,
-    vocab_size: int,
-    pattern: str = "cl100k",
-    normalize: str = "none",
-    special_tokens: Sequence[str] = (),
-    min_frequency: int = 0,
+    vocab_size: int | None = None,
+    pattern: str | None = None,
+    normalize: str | None = None,
+    special_tokens: Sequence[str] | None = None,
+    min_frequency: int | None = None,
     max_token_length: int | None = None,
+    max_token_chars: int | None = None,
+    cased: bool | None = None,
     field_name: str | None = None,
     glob: str | None = None,
     skip_invalid: bool = False,
     threads: int | None = None,
     max_word_bytes: int = MAX_WORD_BYTES,
+    unit: str | None = None,
+    preset: str | os.PathLike[str] | Preset | None = None,
     progress: bool = False,
     report: TrainReport | None = None,
 ) -> Tokenizer:
-    """Train a byte-level BPE tokenizer on text files.
+    r"""Train a byte-level BPE tokenizer on text files.
 
     ``inputs``: files, folders (recursive, files matching ``glob``) or ``"-"``
     for stdin; ``.jsonl``/``.parquet`` need ``field_name``; ``.gz``/``.zst`` are
-    decompressed. ``pattern``: ``gpt2``, ``cl100k``, ``o200k`` or a regex.
-    ``vocab_size`` counts special tokens and the 256 bytes. Merges are those
+    decompressed. ``pattern``: ``gpt2``, ``cl100k`` (default), ``o200k`` or a
+    regex. ``vocab_size`` (required, here or from the preset) counts special
+    tokens and the 256 bytes. ``normalize``: ``none`` (default), ``nfc`` or
+    ``nfkc``; ``cased=False`` lower-cases after it. Merges are those
     the ``tokenizers`` ``BpeTrainer`` learns from the same words. Invalid
     UTF-8 raises :class:`~toknz.errors.InputError` (file and byte offset)
     unless ``skip_invalid``. Words longer than ``max_word_bytes`` (text with
     no split point: DNA, minified code) are cut into pieces of at most that
     many bytes, which keeps memory and time bounded; ``tokenizers`` would keep
     them whole, so only inputs with such words can train differently.
+
+    ``unit``: ``"document"`` (default) pre-tokenizes each text file (in
+    chunks cut where no split pattern joins words), each JSON-lines record and
+    each Parquet value as one text; ``"line"`` cuts every text into lines
+    first, just after each ``"\n"`` (kept at the end of its line; ``"\r"``
+    alone does not end a line), and pre-tokenizes each line on its own, as
+    ``tokenizers``' ``Tokenizer.train(files)`` does: then the merges and the
+    vocabulary equal ``tokenizers``' for the same files and pre-tokenizer
+    (a line longer than 4 MiB is cut into pieces, in both units, to bound
+    memory). An unknown ``unit`` is a :class:`~toknz.errors.UsageError`.
+
+    ``max_token_length`` caps tokens in bytes. ``max_token_chars`` makes it
+    character-level BPE: no token longer than that many Unicode characters,
+    and a merge either builds one character from its bytes or joins whole
+    characters of one class (letters with combining marks, numbers,
+    punctuation with symbols, whitespace; :mod:`toknz.train.chars`), so no
+    token crosses whitespace or a letter/digit/punctuation boundary; the 256
+    bytes stay in the vocabulary, so every byte encodes and decodes.
+
+    ``preset``: a shipped preset name (``legal``, ``financial``, ``code``,
+    ``char-4k``, ``char-8k``, ``char-16k``), a path to a preset ``.toml`` or a
+    :class:`~toknz.train.preset.Preset`; it fills in every argument above
+    left at ``None``, and an argument given explicitly wins (``special_tokens``
+    replaces the preset's list). See :mod:`toknz.train.preset`.
     ``report``, when given, is filled in.
+
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "c.txt"
+    >>> _ = path.write_text("low lower lowest\nnewer newest\n" * 50)
+    >>> tok = train([path], vocab_size=270, unit="line", threads=1)
+    >>> tok.decode(tok.encode("lowest newer"))
+    'lowest newer'
+    >>> tok = train([path], preset="char-4k", vocab_size=300, threads=1)
+    >>> max(len(tok.decode([i])) for i in range(259, tok.n_vocab)) <= 3
+    True
     """
+    settings = _settings(
+        preset,
+        vocab_size=vocab_size,
+        pattern=pattern,
+        normalize=normalize,
+        special_tokens=special_tokens,
+        min_frequency=min_frequency,
+        max_token_length=max_token_length,
+        max_token_chars=max_token_chars,
+        cased=cased,
+        unit=unit,
+    )
+    vocab_size = settings["vocab_size"]
+    pattern = settings["pattern"]
+    normalize = settings["normalize"]
+    special_tokens = settings["special_tokens"]
+    min_frequency = settings["min_frequency"]
+    max_token_length = settings["max_token_length"]
+    max_token_chars = settings["max_token_chars"]
+    cased = settings["cased"]
+    unit = settings["unit"]
+    assert vocab_size is not None and pattern is not None and normalize is not None
+    assert special_tokens is not None and min_frequency is not None and unit is not None
     report = report if report is not None else TrainReport()
+    if unit not in UNITS:
+        raise UsageError(f"unknown unit {unit!r}; expected one of {', '.join(UNITS)}")
     t0 = time.perf_counter()
     regex = resolve_pattern(pattern)
     splitter = Split(regex, "Isolated")
     compile_pattern(regex)
-    normalizer = _normalizer(normalize)
+    normalizer = _normalizer(normalize, cased=bool(cased))
     if vocab_size < 256 + len(dict.fromkeys(special_tokens)):
         raise UsageError(
             f"vocab_size {vocab_size} is smaller than the byte alphabet (256) plus "
@@ -230,6 +355,7 @@ def train(
         threads=threads,
         max_word_bytes=max_word_bytes,
         on_bytes=bar.update if bar else None,
+        unit=unit,
     )
     if bar is not None:
         bar.close()
@@ -248,6 +374,7 @@ def train(
         special_tokens=special_tokens,
         min_frequency=min_frequency,
         max_token_length=max_token_length,
+        max_token_chars=max_token_chars,
         on_progress=merge_bar,
     )
     tok = tokenizer_from_merges(result, regex, normalizer)
@@ -268,6 +395,16 @@ def train(
     report.special_tokens = list(special_tokens)
     report.min_frequency = min_frequency
     report.max_token_length = max_token_length
+    report.max_token_chars = max_token_chars
+    report.unit = unit
+    report.cased = bool(cased)
+    resolved = settings["preset"]
+    if resolved is not None:
+        report.preset = resolved.name
+        report.preset_path = resolved.path
+        if resolved.required_tokens is not None:
+            report.required_tokens_file = resolved.required_tokens
+            report.required_tokens = resolved.required_terms()
     report.threads = threads or os.cpu_count() or 1
     report.seconds = {
         "counting": round(t1 - t0, 3),

@@ -14,6 +14,7 @@ Python object is made per word; other patterns go through ``regex``.
 from __future__ import annotations
 
 import os
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -22,11 +23,43 @@ from multiprocessing import get_context
 
 import numpy as np
 
+from toknz.errors import UsageError
 from toknz.normalizers import Normalizer
 from toknz.pretokenize import Split
 
 #: Words longer than this many bytes are cut into pieces of at most this size.
 MAX_WORD_BYTES = 1024
+
+#: How text is cut into sequences before pre-tokenization (see :func:`count_words`).
+UNITS = ("document", "line")
+
+_LINE = re.compile(r"[^\n]*\n|[^\n]+")
+
+
+def split_lines(text: str) -> list[str]:
+    r"""Cut ``text`` into lines as ``tokenizers``' ``train(files)`` reads them.
+
+    A line ends just after each ``"\n"`` and keeps it (so ``"\r\n"`` stays at
+    the end of its line); ``"\r"`` alone, ``"\x0b"``, ``"\x0c"``, U+0085 and
+    U+2028 do not end a line. An empty line is the one-character sequence
+    ``"\n"``; a last line without ``"\n"`` is kept; ``""`` gives no line.
+
+    >>> split_lines("a\r\n\nb\rc")
+    ['a\r\n', '\n', 'b\rc']
+    """
+    return _LINE.findall(text)
+
+
+def line_offsets(data: np.ndarray) -> np.ndarray:
+    """Byte offsets (int64, ``n_lines + 1``, from 0 to ``len(data)``) of the lines of UTF-8 ``data``.
+
+    The same cut as :func:`split_lines`, in bytes.
+    """
+    ends = np.flatnonzero(data == 10).astype(np.int64) + 1
+    n = int(data.shape[0])
+    if ends.shape[0] and ends[-1] == n:
+        return np.concatenate((np.zeros(1, dtype=np.int64), ends))
+    return np.concatenate((np.zeros(1, dtype=np.int64), ends, np.array([n], dtype=np.int64)))
 
 
 @dataclass
@@ -88,16 +121,21 @@ _SPLITTER: Split | None = None
 _NORMALIZER: Normalizer | None = None
 _MAX_WORD = MAX_WORD_BYTES
 _COMPILED = False
+_BY_LINE = False
 
 
 def _init_worker(
-    splitter: Split, normalizer: Normalizer | None, max_word_bytes: int = MAX_WORD_BYTES
+    splitter: Split,
+    normalizer: Normalizer | None,
+    max_word_bytes: int = MAX_WORD_BYTES,
+    unit: str = "document",
 ) -> None:
-    global _SPLITTER, _NORMALIZER, _MAX_WORD, _COMPILED
+    global _SPLITTER, _NORMALIZER, _MAX_WORD, _COMPILED, _BY_LINE
     _SPLITTER = splitter
     _NORMALIZER = normalizer
     _MAX_WORD = max_word_bytes
     _COMPILED = has_compiled_split(splitter)
+    _BY_LINE = unit == "line"
 
 
 def has_compiled_split(splitter: Split) -> bool:
@@ -141,15 +179,21 @@ def count_chunk(text: str) -> tuple[WordTable, int, int]:
     if _COMPILED:
         from toknz_core.wordcount import count_pieces, new_table
 
-        from toknz.fast_pretokenize import split_bytes
+        from toknz.fast_pretokenize import split_bytes, split_bytes_batch
 
-        raw, offsets = split_bytes(_SPLITTER.pattern, text.encode("utf-8"), validate=False)
-        data = np.frombuffer(raw, dtype=np.uint8)
+        if _BY_LINE:
+            # Each line is split on its own; the pieces of all lines cover the chunk.
+            data = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+            ends, _ = split_bytes_batch(_SPLITTER.pattern, data, line_offsets(data), validate=False)
+            offsets = np.concatenate((np.zeros(1, dtype=np.int64), ends))
+        else:
+            raw, offsets = split_bytes(_SPLITTER.pattern, text.encode("utf-8"), validate=False)
+            data = np.frombuffer(raw, dtype=np.uint8)
         arena, woff, counts, slots, n, cut = count_pieces(
             *new_table(1 << 12, 1 << 16), data, offsets[1:], _MAX_WORD
         )
         return WordTable(arena[: woff[n]], woff[: n + 1], counts[:n]), size, int(cut)
-    words = _SPLITTER.split([text])
+    words = _SPLITTER.split(split_lines(text) if _BY_LINE else [text])
     counted = Counter(w.encode("utf-8") for w in words)
     cut = 0
     for w in [w for w in counted if len(w) > _MAX_WORD]:
@@ -168,8 +212,16 @@ def count_words(
     threads: int | None = None,
     max_word_bytes: int = MAX_WORD_BYTES,
     on_bytes: Callable[[int], None] | None = None,
+    unit: str = "document",
 ) -> tuple[WordTable, int]:
-    """Count the words ``splitter`` makes of every chunk (after ``normalizer``).
+    r"""Count the words ``splitter`` makes of every chunk (after ``normalizer``).
+
+    ``unit="document"`` splits each chunk as one text; ``unit="line"`` first
+    cuts it into lines (:func:`split_lines`: after each ``"\n"``, which stays
+    on its line) and splits each line on its own, as ``tokenizers``'
+    ``train(files)`` does, so no word spans a line end. Normalization is
+    applied to the chunk before the cut; the normalizers offered (NFC, NFKC)
+    never move or merge a ``"\n"``, so this equals normalizing each line.
 
     Words longer than ``max_word_bytes`` (long runs with no split point: DNA,
     minified code, base64) are cut into pieces of at most that many bytes, so
@@ -179,6 +231,8 @@ def count_words(
     on the number of threads. ``on_bytes(n)`` is called with the size of each
     chunk counted.
     """
+    if unit not in UNITS:
+        raise UsageError(f"unknown unit {unit!r}; expected one of {', '.join(UNITS)}")
     threads = threads or os.cpu_count() or 1
     total = _Accumulator()
     words_cut = 0
@@ -192,14 +246,14 @@ def count_words(
             on_bytes(size)
 
     if threads <= 1:
-        _init_worker(splitter, normalizer, max_word_bytes)
+        _init_worker(splitter, normalizer, max_word_bytes, unit)
         for chunk in chunks:
             add(count_chunk(chunk))
         return total.result(), words_cut
     if has_compiled_split(splitter) and normalizer is None:
         # The compiled scanner and counter release the GIL: threads share the
         # work with no process start-up and nothing to pickle.
-        _init_worker(splitter, normalizer, max_word_bytes)
+        _init_worker(splitter, normalizer, max_word_bytes, unit)
         with ThreadPoolExecutor(max_workers=threads) as threads_pool:
             pending_t: list[Future[tuple[WordTable, int, int]]] = []
             for chunk in chunks:
@@ -213,7 +267,7 @@ def count_words(
         max_workers=threads,
         mp_context=get_context("fork") if hasattr(os, "fork") else None,
         initializer=_init_worker,
-        initargs=(splitter, normalizer, max_word_bytes),
+        initargs=(splitter, normalizer, max_word_bytes, unit),
     ) as pool:
         pending: list[Future[tuple[WordTable, int, int]]] = []
         window = 2 * threads

@@ -58,16 +58,28 @@ def learn_merges(
     special_tokens: Sequence[str] = (),
     min_frequency: int = 0,
     max_token_length: int | None = None,
+    max_token_chars: int | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> MergeResult:
     """Run the merge kernel on ``word_counts`` (bytes -> count, or a counted :class:`WordTable`).
 
     ``vocab_size`` counts special tokens, the 256 bytes and merged tokens; it
     must be at least ``256 + len(special_tokens)``. ``max_token_length`` (bytes,
-    at least 2) caps the length of merged tokens. ``on_progress(n_merges)`` is
-    called about ten times a second from this thread while the kernel runs.
+    at least 2) caps the length of merged tokens. ``max_token_chars``
+    (Unicode characters, at least 1) makes it character-level BPE: a merge
+    either builds one character out of its bytes or joins whole characters
+    of one class (:mod:`toknz.train.chars`: letters with marks, numbers,
+    punctuation with symbols, whitespace), never more than
+    ``max_token_chars`` characters; ``None`` (default) keeps the
+    ``tokenizers`` ``BpeTrainer`` behaviour exactly. ``on_progress(n_merges)``
+    is called about ten times a second from this thread while the kernel runs.
+    Bad sizes raise :class:`~toknz.errors.UsageError`.
+
+    >>> r = learn_merges({b"hello": 5, b"1999": 3}, 300, max_token_chars=2)
+    >>> max(len(t.decode()) for t in r.tokens[256:])
+    2
     """
-    from toknz_core.train import train_bpe
+    from toknz_core.train import train_bpe, train_bpe_chars
 
     specials = list(dict.fromkeys(special_tokens))
     n_special = len(specials)
@@ -80,6 +92,13 @@ def learn_merges(
         raise UsageError(f"max_token_length must be at least 2 bytes, got {max_token_length}")
     if min_frequency < 0:
         raise UsageError(f"min_frequency must be >= 0, got {min_frequency}")
+    if max_token_chars is not None and max_token_chars < 1:
+        raise UsageError(f"max_token_chars must be at least 1 character, got {max_token_chars}")
+    cp_class = None
+    if max_token_chars is not None:
+        from toknz.train.chars import char_class_table
+
+        cp_class = char_class_table()
 
     # Ids as tokenizers assigns them: special tokens, then each byte's
     # character in code-point order unless a special token already spells it.
@@ -119,20 +138,23 @@ def learn_merges(
 
     def run() -> None:
         try:
-            result.append(
-                train_bpe(
-                    symbols,
-                    offsets,
-                    counts,
-                    init_bytes,
-                    init_offsets,
-                    vocab_size,
-                    min_frequency,
-                    UNLIMITED if max_token_length is None else max_token_length,
-                    progress,
-                    np.empty(offsets.shape[0] - 1, dtype=np.int64),
-                )
+            args = (
+                symbols,
+                offsets,
+                counts,
+                init_bytes,
+                init_offsets,
+                vocab_size,
+                min_frequency,
+                UNLIMITED if max_token_length is None else max_token_length,
+                progress,
+                np.empty(offsets.shape[0] - 1, dtype=np.int64),
             )
+            if cp_class is None:
+                result.append(train_bpe(*args))
+            else:
+                assert max_token_chars is not None
+                result.append(train_bpe_chars(*args, max_token_chars, cp_class))
         except BaseException as exc:  # pragma: no cover - surfaced below
             errors.append(exc)
 
