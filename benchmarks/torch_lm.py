@@ -12,6 +12,8 @@ of this machine's two cores, so "equal training time" is equal time on one core)
   sized to the same trainable parameter count (``--params``);
 - ``bytes-gate``: the byte model with an MrT5 delete gate after 2 of its 6 layers, its
   controller holding a 50 % deletion rate (also sized to ``--params``);
+- ``bytes-gate-sym``: the same gate with the symmetric controller (``--symmetric-controller``),
+  trained for the ungated byte model's 195 steps (equal steps, so other load does not matter);
 - ``backbone``: the hierarchical model whose word backbone is the first ``--backbone-layers``
   blocks of SmolLM2-135M (``python benchmarks/models.py smollm2-135m`` first), same minutes.
 
@@ -71,22 +73,30 @@ CONTENDERS: dict[str, list[str]] = {
     "bpe": ["--arch", "bpe", "--vocab-size", "4096"],
     "bytes": ["--arch", "bytes"],
     "bytes-gate": ["--arch", "bytes", "--gate-layer", "2", "--target-deletion", "0.5"],
+    # the symmetric controller, at the ungated model's step count (equal steps, not minutes)
+    "bytes-gate-sym": [
+        "--arch",
+        "bytes",
+        "--gate-layer",
+        "2",
+        "--target-deletion",
+        "0.5",
+        "--symmetric-controller",
+        "--steps",
+        "195",
+    ],  # fmt: skip
     "backbone": ["--arch", "hierarchical"],
 }
-ORDER = [["hierarchical", "bpe"], ["bytes", "bytes-gate"], ["backbone"]]
+ORDER = [["hierarchical", "bpe"], ["bytes", "bytes-gate"], ["backbone", "bytes-gate-sym"]]
+GATED = ("bytes-gate", "bytes-gate-sym")
 
 
 def _command(name: str, args: argparse.Namespace) -> list[str]:
     cmd = [sys.executable, "-m", "toknz", "train-lm", *map(str, CORPUS), "-o", str(RUNS / name)]
     cmd += CONTENDERS[name]
-    cmd += [
-        "--minutes",
-        str(args.minutes),
-        "--seq-bytes",
-        str(SEQ_BYTES),
-        "--heldout",
-        str(HELDOUT),
-    ]
+    if "--steps" not in CONTENDERS[name]:
+        cmd += ["--minutes", str(args.minutes)]
+    cmd += ["--seq-bytes", str(SEQ_BYTES), "--heldout", str(HELDOUT)]
     cmd += ["--batch-size", str(args.batch_size), "--eval-every", str(args.eval_every)]
     cmd += ["--eval-windows", "64", "--checkpoint-every", "200", "--device", "cpu", "-q"]
     if name == "backbone":
@@ -217,17 +227,20 @@ def report(args: argparse.Namespace) -> None:
             row[set_name] = _bpb(model, windows)
         print(json.dumps({k: v for k, v in row.items() if k != "curve"}), flush=True)
         rows.append(row)
-    if "bytes" in models and "bytes-gate" in models:
+    for name in GATED:
+        if "bytes" not in models or name not in models:
+            continue
         windows = sets["prose"] + sets["code"]
-        rate = _deletion_rate(models["bytes-gate"], windows)
+        rate = _deletion_rate(models[name], windows)
         plain, gated = [], []
         for _ in range(3):
             plain.append(_forward_seconds(models["bytes"], windows))
-            gated.append(_forward_seconds(models["bytes-gate"], windows))
+            gated.append(_forward_seconds(models[name], windows))
         ratios = sorted(p / g for p, g in zip(plain, gated, strict=True))
         rows.append(
             {
                 "kind": "gate",
+                "name": name,
                 "deletion_rate": rate,
                 "plain_seconds": sorted(plain)[1],
                 "gated_seconds": sorted(gated)[1],
@@ -283,32 +296,37 @@ def render() -> None:
                     f"{100 * (r[s] - r['prose']) / r['prose']:+.1f} %" for s in noisy
                 )
                 out.append(f"| {r['name']} | {cells} |")
-    gate = next((r for r in rows if r["kind"] == "gate"), None)
-    if gate and "bytes" in by and "bytes-gate" in by:
+    for gate in (r for r in rows if r["kind"] == "gate"):
+        name = gate.get("name", "bytes-gate")
+        if "bytes" not in by or name not in by:
+            continue
+        cost = [100 * (by[name][s] - by["bytes"][s]) / by["bytes"][s] for s in ("prose", "code")]
         out.append("")
-        cost = [
-            100 * (by["bytes-gate"][s] - by["bytes"][s]) / by["bytes"][s] for s in ("prose", "code")
-        ]
         out.append(
-            f"Delete gate at inference: {100 * gate['deletion_rate']:.1f} % of byte positions "
-            f"deleted after layer 2 (prose + code held out); forward pass "
+            f"Delete gate `{name}` at inference: {100 * gate['deletion_rate']:.1f} % of byte "
+            f"positions deleted after layer 2 (prose + code held out); forward pass "
             f"{gate['speedup']:.2f}× the ungated model's speed (median of 3 alternated rounds: "
             f"{gate['plain_seconds']:.2f} s against {gate['gated_seconds']:.2f} s); bits per byte "
-            f"{cost[0]:+.1f} % on prose and {cost[1]:+.1f} % on code."
+            f"{cost[0]:+.1f} % on prose and {cost[1]:+.1f} % on code against `bytes` "
+            f"({by[name]['steps']} steps against {by['bytes']['steps']})."
         )
-    if "bytes" in by and "bytes-gate" in by:
-        plain = dict((round(x), b) for x, b in by["bytes"]["curve_steps"])
-        gated = dict((round(x), b) for x, b in by["bytes-gate"]["curve_steps"])
-        common = sorted(set(plain) & set(gated))
+    gated_runs = [n for n in GATED if n in by]
+    if "bytes" in by and gated_runs:
+        curves = {n: dict(by[n]["curve_steps"]) for n in ["bytes", *gated_runs]}
+        common = sorted(set.intersection(*(set(c) for c in curves.values())))
         if common:
             out.append("")
             out.append("The byte models at equal steps (held-out bits per byte, first 64 windows):")
             out.append("")
-            out.append("| step | bytes | bytes-gate | difference |")
-            out.append("|---:|---:|---:|---:|")
+            out.append("| step | " + " | ".join(curves) + " |")
+            out.append("|---:|" + "---:|" * len(curves))
             for k in common:
-                diff = 100 * (gated[k] - plain[k]) / plain[k]
-                out.append(f"| {k} | {plain[k]:.3f} | {gated[k]:.3f} | {diff:+.1f} % |")
+                base = curves["bytes"][k]
+                cells = [f"{base:.3f}"] + [
+                    f"{curves[n][k]:.3f} ({100 * (curves[n][k] - base) / base:+.1f} %)"
+                    for n in gated_runs
+                ]
+                out.append(f"| {k} | " + " | ".join(cells) + " |")
     grouped = next((r for r in rows if r["kind"] == "buckets"), None)
     if grouped:
         out.append("")
