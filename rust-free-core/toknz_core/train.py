@@ -19,6 +19,11 @@ merges and ids are identical:
   id; the merge is recorded and the vocabulary does not grow.
 
 Unlike ``tokenizers`` (32-bit pair counts), every count is 64-bit.
+
+:func:`train_bpe_chars` adds character-level rules (toknz's own, not in
+``tokenizers``): a pair is counted, at the start and when a merge forms it,
+only if it passes :func:`_chars_ok`, the same place ``max_token_length`` is
+enforced. :func:`train_bpe` runs with the rules off.
 """
 
 from __future__ import annotations
@@ -60,6 +65,96 @@ def _grow_u8(a: np.ndarray, need: int) -> np.ndarray:
     out = np.empty(cap, dtype=np.uint8)
     out[: a.shape[0]] = a
     return out
+
+
+#: Character classes of :func:`train_bpe_chars` (``cp_class`` values and token classes).
+FRAGMENT = 0  # a token holding part of one character (or bytes that are not UTF-8)
+LETTER = 1  # \p{L} and \p{M}
+NUMBER = 2  # \p{N}
+PUNCT = 3  # \p{P} and \p{S}
+SPACE = 4  # \s
+OTHER = 5  # anything else (controls, format, private use, unassigned): never merged
+MIXED = 6  # whole characters of several classes (only a special token spelled so)
+
+
+@njit(cache=True, nogil=True)
+def _char_props(
+    data: np.ndarray, s: int, e: int, cp_class: np.ndarray
+) -> tuple[np.int8, np.int64, np.int8]:
+    """``(class, characters, starts inside a character)`` of the token ``data[s:e]``.
+
+    A token of whole UTF-8 characters gets their common class (``MIXED`` if
+    they differ) and their number; anything else (part of one character,
+    invalid bytes, no bytes) is ``FRAGMENT`` with 0 characters.
+    """
+    cont = np.int8(1) if e > s and (data[s] & 0xC0) == 0x80 else np.int8(0)
+    if e <= s:
+        return np.int8(FRAGMENT), np.int64(0), cont
+    cls = np.int8(-1)
+    n = np.int64(0)
+    i = s
+    while i < e:
+        b = np.int64(data[i])
+        if b < 0x80:
+            cp = b
+            k = 1
+        elif 0xC2 <= b <= 0xDF:
+            cp = b & 0x1F
+            k = 2
+        elif 0xE0 <= b <= 0xEF:
+            cp = b & 0x0F
+            k = 3
+        elif 0xF0 <= b <= 0xF4:
+            cp = b & 0x07
+            k = 4
+        else:
+            return np.int8(FRAGMENT), np.int64(0), cont
+        if i + k > e:
+            return np.int8(FRAGMENT), np.int64(0), cont
+        for j in range(1, k):
+            c = np.int64(data[i + j])
+            if (c & 0xC0) != 0x80:
+                return np.int8(FRAGMENT), np.int64(0), cont
+            cp = (cp << 6) | (c & 0x3F)
+        if (
+            (k == 3 and cp < 0x800)
+            or (k == 4 and (cp < 0x10000 or cp > 0x10FFFF))
+            or (0xD800 <= cp <= 0xDFFF)
+        ):
+            return np.int8(FRAGMENT), np.int64(0), cont
+        c_cls = cp_class[cp]
+        if cls < 0:
+            cls = c_cls
+        elif cls != c_cls:
+            cls = np.int8(MIXED)
+        n += 1
+        i += k
+    return cls, n, cont
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _chars_ok(
+    x: int | np.int32,
+    z: int | np.int32,
+    tcls: np.ndarray,
+    tnch: np.ndarray,
+    tcont: np.ndarray,
+    max_chars: int,
+) -> bool:
+    """May tokens ``x`` and ``z`` (``x`` first) merge under the character rules?
+
+    Always when ``z`` starts inside a character (then it continues ``x``'s
+    last character: the merge stays inside it); otherwise only two tokens of
+    whole characters of the same class (letter, number, punctuation/symbol or
+    whitespace) with at most ``max_chars`` characters together. ``max_chars``
+    <= 0 turns the rules off.
+    """
+    if max_chars <= 0:
+        return True
+    if tcont[z] != 0:
+        return True
+    c = tcls[x]
+    return LETTER <= c <= SPACE and tcls[z] == c and tnch[x] + tnch[z] <= max_chars
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -230,13 +325,18 @@ def _merge_in_words(
     ch_d: np.ndarray,
     ch_w: np.ndarray,
     progress: np.ndarray,
+    tcls: np.ndarray,
+    tnch: np.ndarray,
+    tcont: np.ndarray,
+    max_chars: int,
 ) -> tuple[int, int]:
     """Merge (a, b) -> z in the words ``pos[k0:k1]``, left to right, as ``Word::merge`` does.
 
     Appends each pair change (left, right, delta = +-count, word) to the
     ``ch_*`` buffers and stops before a word whose changes might not fit
     (a word of n symbols makes at most 2n). A gained pair is recorded only
-    when its token would be at most ``max_token_length`` bytes. Returns
+    when its token would be at most ``max_token_length`` bytes and the two
+    tokens pass :func:`_chars_ok` (``max_chars``). Returns
     ``(number of changes, index of the first word not done)``.
     """
     n_ch = 0
@@ -266,7 +366,9 @@ def _merge_in_words(
                     ch_d[n_ch] = -wc
                     ch_w[n_ch] = w
                     n_ch += 1
-                    if tlen[x] + zl <= max_token_length:
+                    if tlen[x] + zl <= max_token_length and _chars_ok(
+                        x, z, tcls, tnch, tcont, max_chars
+                    ):
                         ch_l[n_ch] = x
                         ch_r[n_ch] = z
                         ch_d[n_ch] = wc
@@ -279,7 +381,9 @@ def _merge_in_words(
                     ch_d[n_ch] = -wc
                     ch_w[n_ch] = w
                     n_ch += 1
-                    if tlen[y] + zl <= max_token_length:
+                    if tlen[y] + zl <= max_token_length and _chars_ok(
+                        z, y, tcls, tnch, tcont, max_chars
+                    ):
                         ch_l[n_ch] = z
                         ch_r[n_ch] = y
                         ch_d[n_ch] = wc
@@ -420,6 +524,77 @@ def train_bpe(
     progress: np.ndarray,
     word_lengths: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """Learn BPE merges as ``tokenizers``' ``BpeTrainer`` does; see :func:`_train`."""
+    return _train(
+        symbols,
+        offsets,
+        counts,
+        init_bytes,
+        init_offsets,
+        vocab_size,
+        min_frequency,
+        max_token_length,
+        progress,
+        word_lengths,
+        0,
+        np.zeros(1, dtype=np.int8),
+    )
+
+
+@njit(cache=True, nogil=True)
+def train_bpe_chars(
+    symbols: np.ndarray,
+    offsets: np.ndarray,
+    counts: np.ndarray,
+    init_bytes: np.ndarray,
+    init_offsets: np.ndarray,
+    vocab_size: int,
+    min_frequency: int,
+    max_token_length: int,
+    progress: np.ndarray,
+    word_lengths: np.ndarray,
+    max_token_chars: int,
+    cp_class: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """Character-level BPE: :func:`train_bpe` with a pair counted only when it passes :func:`_chars_ok`.
+
+    ``max_token_chars`` (>= 1) caps merged tokens in Unicode characters;
+    ``cp_class`` (int8, one per code point U+0000..U+10FFFF) gives each
+    character's class (``LETTER`` ... ``OTHER``). Merges that build a
+    character out of its bytes are always allowed; merges of whole
+    characters only within one class and up to the cap.
+    """
+    return _train(
+        symbols,
+        offsets,
+        counts,
+        init_bytes,
+        init_offsets,
+        vocab_size,
+        min_frequency,
+        max_token_length,
+        progress,
+        word_lengths,
+        max_token_chars,
+        cp_class,
+    )
+
+
+@njit(cache=True, nogil=True)
+def _train(
+    symbols: np.ndarray,
+    offsets: np.ndarray,
+    counts: np.ndarray,
+    init_bytes: np.ndarray,
+    init_offsets: np.ndarray,
+    vocab_size: int,
+    min_frequency: int,
+    max_token_length: int,
+    progress: np.ndarray,
+    word_lengths: np.ndarray,
+    max_chars: int,
+    cp_class: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
     """Learn BPE merges.
 
     ``symbols``/``offsets``: words as initial token ids (int32 / int64 CSR;
@@ -433,6 +608,9 @@ def train_bpe(
     count stale queue entries re-pushed, words visited and symbols scanned.
     ``word_lengths`` (int64, one per word) is filled with the length of each
     merged word: word ``w`` ends as ``symbols[offsets[w]:offsets[w] + word_lengths[w]]``.
+
+    ``max_chars`` > 0 adds the character rules of :func:`_chars_ok` (classes
+    from ``cp_class``) to every pair counted; 0 leaves them off.
 
     Returns ``(left, right, new, count, tok_bytes, tok_offsets, n_tokens)``:
     the merges in order with the count of each when it was chosen, and the
@@ -456,6 +634,15 @@ def train_bpe(
     tlen = np.empty(max(vocab_size, n_tokens), dtype=np.int64)
     for t in range(n_tokens):
         tlen[t] = tok_off[t + 1] - tok_off[t]
+    # Character class, number of characters and "starts inside a character" of each token.
+    tcls = np.zeros(max(vocab_size, n_tokens), dtype=np.int8)
+    tnch = np.zeros(max(vocab_size, n_tokens), dtype=np.int64)
+    tcont = np.zeros(max(vocab_size, n_tokens), dtype=np.int8)
+    if max_chars > 0:
+        for t in range(n_tokens):
+            tcls[t], tnch[t], tcont[t] = _char_props(
+                tok_bytes, tok_off[t], tok_off[t + 1], cp_class
+            )
 
     # Pairs: ids, counts and a (left, right) -> pair table.
     pa = np.empty(1024, dtype=np.int32)
@@ -472,6 +659,8 @@ def train_bpe(
     for w in range(n_words):
         s = offsets[w]
         for i in range(s, offsets[w + 1] - 1):
+            if not _chars_ok(sym[i], sym[i + 1], tcls, tnch, tcont, max_chars):
+                continue
             key = (np.int64(sym[i]) << np.int64(32)) | np.int64(sym[i + 1])
             slot = _pair_slot(pkeys, key)
             if pkeys[slot] == -1:
@@ -511,6 +700,8 @@ def train_bpe(
     pstamp[:] = -1
     for w in range(n_words):
         for i in range(offsets[w], offsets[w + 1] - 1):
+            if not _chars_ok(sym[i], sym[i + 1], tcls, tnch, tcont, max_chars):
+                continue
             key = (np.int64(sym[i]) << np.int64(32)) | np.int64(sym[i + 1])
             p = pvals[_pair_slot(pkeys, key)]
             if pstamp[p] != w:
@@ -588,6 +779,10 @@ def train_bpe(
             tok_bytes[end : end + la + lb] = qbuf[: la + lb]
             tok_off[n_tokens + 1] = end + la + lb
             tlen[n_tokens] = la + lb
+            if max_chars > 0:
+                tcls[n_tokens], tnch[n_tokens], tcont[n_tokens] = _char_props(
+                    tok_bytes, end, end + la + lb, cp_class
+                )
             ttable[slot] = z
             n_tokens += 1
         m_left[n_merges] = a
@@ -630,6 +825,10 @@ def train_bpe(
                 ch_d,
                 ch_w,
                 progress,
+                tcls,
+                tnch,
+                tcont,
+                max_chars,
             )
             if n_pairs + n_ch > pa.shape[0]:
                 need = n_pairs + n_ch
