@@ -95,6 +95,7 @@ def test_clean_trained_tokenizer_has_no_defects(clean_file: Path) -> None:
     assert report.ok, format_hygiene(report)
     assert report.padding == [] and report.fallback_duplicates == 0
     assert report.n_vocab == 700
+    assert CliRunner().invoke(main, ["inspect", "--check", str(clean_file)]).exit_code == 0
 
 
 def test_planted_defects_are_found(clean_file: Path, tmp_path: Path) -> None:
@@ -115,10 +116,10 @@ def test_planted_defects_are_found(clean_file: Path, tmp_path: Path) -> None:
     # The CLI prints the same as a table and as JSON.
     runner = CliRunner()
     table = runner.invoke(main, ["inspect", "--check", str(bad)])
-    assert table.exit_code == 0, table.output
+    assert table.exit_code == 1, table.output
     assert "defects found" in table.output and "no-merge" in table.output
     as_json = runner.invoke(main, ["inspect", "--check", "--json", str(bad)])
-    assert as_json.exit_code == 0, as_json.output
+    assert as_json.exit_code == 1, as_json.output
     parsed = json.loads(as_json.output)
     assert parsed["holes"] == planted["holes"]
     assert parsed["unreachable_by_reason"] == {"no-merge": 1, "shadowed": 1}

@@ -348,7 +348,8 @@ def decode(
     "--check",
     is_flag=True,
     help="Vocabulary hygiene instead of the description: unreachable tokens, bytes that cannot "
-    "be encoded, duplicate byte strings, holes in the id range, padding entries.",
+    "be encoded, duplicate byte strings, holes in the id range, padding entries. Exits 1 "
+    "when it finds a defect.",
 )
 def inspect(
     tokenizer_name: str,
@@ -372,6 +373,8 @@ def inspect(
             click.echo(json.dumps(hygiene.to_dict(), ensure_ascii=False, indent=2))
         else:
             click.echo(format_hygiene(hygiene))
+        if not hygiene.ok:
+            raise SystemExit(1)  # defects found: a failing exit, as a linter's
         return
     parsed = _parse_categories(categories) if categories else {}
     tok = _load(tokenizer_name, pattern)
