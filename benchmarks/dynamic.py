@@ -47,7 +47,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _common import describe_machine, git_state, load_average, machine_info, write_atomic
+from _common import (
+    describe_machine,
+    git_state,
+    load_average,
+    machine_info,
+    write_atomic,
+    write_marked,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPORA = ROOT / "corpora"
@@ -239,10 +246,18 @@ def main(argv: list[str] | None = None) -> int:
     lines = [json.dumps(meta)] + [json.dumps({"kind": "row", **r}) for r in rows]
     OUT_JSONL.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(OUT_JSONL, "\n".join(lines) + "\n")
-    print(f"Machine: {describe_machine(machine)}; load {meta['load']}; {stamp}; {meta['git']}")
-    for n in notes:
-        print(f"Note: {n}")
-    print(markdown(rows, list(docs)))
+    report = "\n".join(
+        [
+            f"Machine: {describe_machine(machine)}; load {meta['load']}; {stamp}; {meta['git']}; "
+            f"`{meta['command'].strip()}`.",
+            *(f"Note: {n}" for n in notes),
+            "",
+            markdown(rows, list(docs)),
+        ]
+    )
+    print(report)
+    if not args.quick:
+        write_marked(ROOT / "docs" / "dynamic.md", "<!-- dynamic -->", report)
     return 0
 
 

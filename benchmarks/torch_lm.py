@@ -249,7 +249,11 @@ def report(args: argparse.Namespace) -> None:
         )
         print(json.dumps(rows[-1]), flush=True)
     JSONL.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(JSONL, "".join(json.dumps(r) + "\n" for r in [meta, *rows]))
+    kept = []  # the rows other parts wrote (``buckets``) stay
+    if JSONL.exists():
+        kept = [json.loads(x) for x in JSONL.read_text().splitlines()]
+        kept = [r for r in kept if r["kind"] == "buckets"]
+    write_atomic(JSONL, "".join(json.dumps(r) + "\n" for r in [meta, *rows, *kept]))
     render()
 
 
