@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import doctest
 import importlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +43,15 @@ TEXTS = [
     "Die Fußnoten und die Endnoten stehen am Ende der Seite.",
     "Legt die Anzeigeeinstellungen für Fußnoten und Endnoten fest.",
 ] * 2
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread() -> Iterator[None]:
+    """Tiny models: threads only add contention (seconds become minutes on a busy machine)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def small_net(output_head: bool = False) -> MergedTokenHypernet:
@@ -357,7 +367,9 @@ def test_docstring_examples_run(name: str) -> None:
 
 def test_training_under_bf16_autocast_runs(tok: toknz.Tokenizer) -> None:
     model = tiny_llama(tok.n_vocab)
-    options = HypernetTrainOptions(steps=3, batch_size=8, prefix=(0,), autocast="bfloat16")
+    options = HypernetTrainOptions(
+        steps=3, batch_size=8, prefix=(0,), autocast="bfloat16", rows_per_step=2
+    )
     result = train_hypernet(model, tok, {"a": TEXTS[:4], "b": TEXTS[4:]}, options)
     assert result.steps == 3 and all(np.isfinite(result.losses))
     assert all(p.dtype == torch.float32 for p in result.embedding.trainable_parameters())

@@ -19,6 +19,9 @@ Modules:
 - :mod:`toknz.torch.pooling`: ``WordPooling``, byte states to word states and back.
 - :mod:`toknz.torch.lm_training`: ``train_lm`` (``toknz train-lm``): equal-size models,
   held-out bits per byte, checkpoints and resume.
+- :mod:`toknz.torch.dynamic_embedding`: ``DynamicEmbedding`` (vectors for the tokens
+  :mod:`toknz.dynamic` merges: the mean of their constituents or a small hypernetwork) and
+  :mod:`toknz.torch.dynamic_training` (``train_hypernet``).
 - :mod:`toknz.torch.outputs` (``LMOutput``) and :mod:`toknz.torch.generation` (sampling).
 """
 
@@ -36,6 +39,15 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
 from toknz.torch.batching import ByteBatch, ByteBatcher, WordBatch, WordBatcher
 from toknz.torch.byte_lm import ByteLevelLM, ByteLMConfig
 from toknz.torch.deletion import DeleteGate, DeletionController
+from toknz.torch.dynamic_embedding import (
+    DynamicEmbedding,
+    HypernetConfig,
+    MergedTokenHypernet,
+    dynamic_logits,
+    lm_inputs,
+    run_dynamic_lm,
+)
+from toknz.torch.dynamic_training import HypernetTrainOptions, train_hypernet
 from toknz.torch.hierarchical import HierarchicalConfig, HierarchicalLM
 from toknz.torch.layers import Attention, Block, RMSNorm, Transformer, TransformerConfig
 from toknz.torch.lm_training import (
@@ -60,6 +72,10 @@ __all__ = [
     "ByteLevelLM",
     "DeleteGate",
     "DeletionController",
+    "DynamicEmbedding",
+    "HypernetConfig",
+    "HypernetTrainOptions",
+    "MergedTokenHypernet",
     "HierarchicalConfig",
     "HierarchicalLM",
     "LMOutput",
@@ -76,8 +92,12 @@ __all__ = [
     "WordBatch",
     "WordBatcher",
     "WordPooling",
+    "dynamic_logits",
     "evaluate_bpb",
+    "lm_inputs",
     "load_corpus",
+    "run_dynamic_lm",
     "size_for",
+    "train_hypernet",
     "train_lm",
 ]

@@ -51,7 +51,7 @@ from torch import nn
 
 from toknz.dynamic import DynamicBatch
 from toknz.errors import UsageError
-from toknz.torch.hierarchical import _hf_base
+from toknz.torch.hierarchical import hf_base_model
 from toknz.torch.layers import Transformer, TransformerConfig
 from toknz.torch.saving import PretrainedModule
 
@@ -515,7 +515,7 @@ def hidden_states(
 ) -> torch.Tensor:
     """The last hidden states ``[B, T, D]`` (after the final norm) of a ``transformers``
     causal LM's base model fed ``embeds [B, T, D]`` with ``inputs``' mask and positions."""
-    base = _hf_base(model)
+    base = hf_base_model(model)
     out = base(
         inputs_embeds=embeds,
         attention_mask=inputs.attention_mask.to(embeds.device),

@@ -181,7 +181,7 @@ class ByteWordEncoder(nn.Module):
         return self.proj(pooled)
 
 
-def _hf_base(model: nn.Module) -> Any:
+def hf_base_model(model: nn.Module) -> Any:
     """The base model (no LM head) of a ``transformers`` model."""
     base = getattr(model, "base_model", model)
     if not hasattr(base, "get_input_embeddings"):
@@ -209,7 +209,7 @@ class WordBackbone(nn.Module):
         self.transformer: Transformer | None = None
         self.hf: nn.Module | None = None
         if hf_model is not None:
-            base = _hf_base(hf_model)
+            base = hf_base_model(hf_model)
             self.dim = int(base.config.hidden_size)
             base.set_input_embeddings(nn.Embedding(1, self.dim))
             self.hf = base
@@ -345,7 +345,7 @@ class HierarchicalLM(PretrainedModule):
             if not os.path.isdir(model):
                 raise UsageError(f"{model}: not a folder holding a transformers model")
             hf = AutoModel.from_pretrained(str(model), torch_dtype=torch.float32)
-        base = _hf_base(hf)
+        base = hf_base_model(hf)
         if layers is not None:
             _keep_layers(base, layers)
         config = HierarchicalConfig(

@@ -458,7 +458,7 @@ def _new_model(options: TrainLMOptions, corpus: Corpus) -> PretrainedModule:
     return _build(arch, config, tokenizer)
 
 
-def _lr_factor(step: int, progress: float, warmup: int) -> float:
+def lr_factor(step: int, progress: float, warmup: int) -> float:
     """Warmup over ``warmup`` steps, then cosine from 1 to 0.1 over ``progress`` in [0, 1]."""
     if step < warmup:
         return (step + 1) / warmup
@@ -740,7 +740,7 @@ def train_lm(
     try:
         while not done():
             t0 = time.perf_counter()
-            factor = _lr_factor(step, _progress(step, seconds, options), options.warmup_steps)
+            factor = lr_factor(step, _progress(step, seconds, options), options.warmup_steps)
             for group in optimizer.param_groups:
                 group["lr"] = options.lr * factor
             indices, position = _batch_indices(
