@@ -29,8 +29,9 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -104,8 +105,32 @@ class SpecialTokens:
         raise UsageError(f"text {index}: expected str or bytes, not {type(text).__name__}")
 
 
+class TensorBatch:
+    """What every toknz batch (a dataclass of tensors and host values) can do: move every
+    tensor field to a device, or pin it for ``DataLoader(pin_memory=True)``."""
+
+    def _map_tensors(self: B, fn: Callable[[torch.Tensor], torch.Tensor]) -> B:
+        changed = {
+            f.name: fn(getattr(self, f.name))
+            for f in dataclasses.fields(self)  # type: ignore[arg-type]
+            if isinstance(getattr(self, f.name), torch.Tensor)
+        }
+        return dataclasses.replace(self, **changed)  # type: ignore[type-var]
+
+    def to(self: B, device: torch.device | str) -> B:
+        """This batch with every tensor moved to ``device``."""
+        return self._map_tensors(lambda t: t.to(device))
+
+    def pin_memory(self: B) -> B:
+        """This batch in pinned memory (``DataLoader(pin_memory=True)`` calls it)."""
+        return self._map_tensors(lambda t: t.pin_memory())
+
+
+B = TypeVar("B", bound=TensorBatch)
+
+
 @dataclass
-class WordBatch:
+class WordBatch(TensorBatch):
     """A batch of texts as words of bytes (all tensors on one device).
 
     - ``bytes [B, W, L]`` (``long``): the bytes of each word, ``0`` after its end;
@@ -127,24 +152,6 @@ class WordBatch:
     n_bytes: int
     n_symbols: int
     specials: dict[int, builtins.bytes] = dataclasses.field(default_factory=dict)
-
-    def to(self, device: torch.device | str) -> WordBatch:
-        """This batch with every tensor moved to ``device``."""
-        moved = {
-            f.name: getattr(self, f.name).to(device)
-            for f in dataclasses.fields(self)
-            if isinstance(getattr(self, f.name), torch.Tensor)
-        }
-        return dataclasses.replace(self, **moved)
-
-    def pin_memory(self) -> WordBatch:
-        """This batch in pinned memory (``DataLoader(pin_memory=True)`` calls it)."""
-        pinned = {
-            f.name: getattr(self, f.name).pin_memory()
-            for f in dataclasses.fields(self)
-            if isinstance(getattr(self, f.name), torch.Tensor)
-        }
-        return dataclasses.replace(self, **pinned)
 
     @property
     def word_counts(self) -> torch.Tensor:
@@ -278,7 +285,7 @@ class WordBatcher:
 
 
 @dataclass
-class ByteBatch:
+class ByteBatch(TensorBatch):
     """A batch of texts as padded rows of bytes (all tensors on one device).
 
     - ``bytes [B, T]`` (``long``): the UTF-8 bytes of each text (a special token as its one
@@ -295,24 +302,6 @@ class ByteBatch:
     ended: torch.Tensor
     n_bytes: int
     specials: dict[int, builtins.bytes] = dataclasses.field(default_factory=dict)
-
-    def to(self, device: torch.device | str) -> ByteBatch:
-        """This batch with every tensor moved to ``device``."""
-        moved = {
-            f.name: getattr(self, f.name).to(device)
-            for f in dataclasses.fields(self)
-            if isinstance(getattr(self, f.name), torch.Tensor)
-        }
-        return dataclasses.replace(self, **moved)
-
-    def pin_memory(self) -> ByteBatch:
-        """This batch in pinned memory (``DataLoader(pin_memory=True)`` calls it)."""
-        pinned = {
-            f.name: getattr(self, f.name).pin_memory()
-            for f in dataclasses.fields(self)
-            if isinstance(getattr(self, f.name), torch.Tensor)
-        }
-        return dataclasses.replace(self, **pinned)
 
     def row_bytes(self, b: int) -> builtins.bytes:
         """Row ``b`` as bytes (a special as its one byte)."""

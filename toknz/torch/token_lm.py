@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from toknz.errors import UsageError
+from toknz.torch.batching import TensorBatch
 from toknz.torch.generation import check_generation, sample_symbol
 from toknz.torch.layers import Transformer, TransformerConfig
 from toknz.torch.outputs import LMOutput
@@ -79,7 +80,7 @@ class TokenLMConfig:
 
 
 @dataclass
-class TokenBatch:
+class TokenBatch(TensorBatch):
     """Texts as padded token ids: ``ids [B, T]`` (0 after each text's end), ``mask [B, T]``
     (True on real ids), ``lengths [B]`` (ids per text), ``n_bytes`` (UTF-8 bytes of all
     texts, the denominator of bits per byte) and ``n_ids`` (ids of all texts)."""
@@ -89,15 +90,6 @@ class TokenBatch:
     lengths: torch.Tensor
     n_bytes: int
     n_ids: int
-
-    def to(self, device: torch.device | str) -> TokenBatch:
-        """This batch with every tensor moved to ``device``."""
-        return dataclasses.replace(
-            self,
-            ids=self.ids.to(device),
-            mask=self.mask.to(device),
-            lengths=self.lengths.to(device),
-        )
 
 
 class TokenBatcher:
