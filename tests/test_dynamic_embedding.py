@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import doctest
 import importlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -45,13 +44,7 @@ TEXTS = [
 ] * 2
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    """Tiny models: threads only add contention (seconds become minutes on a busy machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def small_net(output_head: bool = False) -> MergedTokenHypernet:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,14 +15,7 @@ from toknz.torch.layers import TransformerConfig  # noqa: E402
 from toknz.torch.token_lm import TokenLevelLM, TokenLMConfig  # noqa: E402
 from toknz.train import train_from_counts  # noqa: E402
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    """Tiny models run fastest on one thread (and leave the other cores alone)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 TEXTS = ["Hello world, again", "the cat sat", "ünïcödé wörds and 漢字 too", "x", ""]
