@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Fetch the real small language models of ../shared/DATA.md and convert each once to a `transformers` folder.
+"""Fetch the real small language models the byte-level benchmarks use and convert each once to a `transformers` folder.
 
     python benchmarks/models.py                      # all three; prints where each is
     python benchmarks/models.py smollm2-135m         # one
