@@ -682,6 +682,13 @@ def mixture(
     help="Pre-tokenize each text as a whole, or each line on its own (after each \\n, kept) "
     "as `tokenizers` Tokenizer.train(files) does [default: document, or the preset's].",
 )
+@click.option(
+    "--required-tokens",
+    default=None,
+    metavar="FILE|none",
+    help="Terms (one per line) that must each encode as one token, made reachable by merges "
+    "[default: the preset's list]; `none` turns the preset's list off.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars and no summary.")
 def train(
     corpus: Sequence[str],
@@ -702,14 +709,17 @@ def train(
     threads: int | None,
     max_word_bytes: int,
     unit: str | None,
+    required_tokens: str | None,
     quiet: bool,
 ) -> None:
     """Train a byte-level BPE tokenizer on CORPUS files or folders (`-` is stdin).
 
     The merges are those the `tokenizers` BpeTrainer learns from the same
     words. Writes OUTPUT (tokenizer.json or .tiktoken) and OUTPUT.report.json.
-    --preset fills in the options not given; a preset's required-token list is
-    recorded in the report but not applied yet.
+    --preset fills in the options not given. Each required token (--required-tokens,
+    or the preset's list) encodes as one token through merges appended to the
+    trained ones; the summary and the report name the terms the split pattern
+    cuts, which no token can hold.
     """
     from toknz.train import TrainReport, save_trained
     from toknz.train import train as run_training
@@ -732,6 +742,7 @@ def train(
         threads=threads,
         max_word_bytes=max_word_bytes,
         unit=unit,
+        required_tokens=[] if required_tokens == "none" else required_tokens,
         progress=not quiet and sys.stderr.isatty(),
         report=report,
     )
@@ -755,11 +766,7 @@ def train(
                 f"skipped {report.skipped_lines} line(s) that were not valid UTF-8", err=True
             )
         if report.required_tokens:
-            click.echo(
-                f"preset {report.preset} lists {len(report.required_tokens)} required token(s) "
-                f"({report.required_tokens_file}); recorded in the report, not applied",
-                err=True,
-            )
+            click.echo(_required_summary(report), err=True)
         longest = sorted(
             range(tok.model.n_vocab), key=lambda i: -len(tok.model.token_bytes(i) or b"")
         )[:5]
@@ -769,6 +776,22 @@ def train(
         click.echo(f"longest tokens: {shown}", err=True)
         for path in written:
             click.echo(f"wrote {path}", err=True)
+
+
+def _required_summary(report: Any) -> str:
+    """A few lines on the required tokens of a training report."""
+    items = report.required_tokens
+    whole = [t for t in items if t["one_token"]]
+    lines = [
+        f"required tokens: {len(whole)} of {len(items)} encode as one token "
+        f"({report.required_merges} merge(s) appended, {report.trained_merges_dropped} "
+        "trained merge(s) dropped to make room)"
+    ]
+    for item in items:
+        for form in item["forms"]:
+            if form["status"] == "unreachable":
+                lines.append(f"  {form['text']!r} cannot be one token: {form['reason']}")
+    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------- train-lm

@@ -38,7 +38,8 @@ from toknz.pretokenize import (
 from toknz.tokenizer import Tokenizer
 from toknz.train.counting import MAX_WORD_BYTES, UNITS, count_words
 from toknz.train.inputs import InputStats, expand_paths, iter_chunks
-from toknz.train.preset import Preset, load_preset, preset_names
+from toknz.train.preset import Preset, load_preset, preset_names, read_terms
+from toknz.train.required import RequiredToken, add_required_merges
 from toknz.train.trainer import MergeResult, learn_merges
 
 __all__ = [
@@ -77,10 +78,12 @@ class TrainReport:
     cased: bool = True
     preset: str | None = None
     preset_path: str | None = None
-    # The preset's required-token list: read and recorded, not applied (not implemented yet).
+    # Required tokens (toknz.train.required): the list's file, what became of each
+    # term, the merges appended for them and the trained merges dropped to make room.
     required_tokens_file: str | None = None
-    required_tokens: list[str] = field(default_factory=list)
-    required_tokens_applied: bool = False
+    required_tokens: list[dict[str, Any]] = field(default_factory=list)
+    required_merges: int = 0
+    trained_merges_dropped: int = 0
     threads: int = 1
     seconds: dict[str, float] = field(default_factory=dict)
     peak_rss_mb: float = 0.0
@@ -137,6 +140,19 @@ def _settings(preset: str | os.PathLike[str] | Preset | None, **given: Any) -> d
     return out
 
 
+def _required_terms(
+    given: str | os.PathLike[str] | Sequence[str] | None, preset: Preset | None
+) -> tuple[list[str], str | None]:
+    """The required terms and the file they came from: ``given`` (a file or terms), else the preset's."""
+    if given is None:
+        if preset is None or preset.required_tokens is None:
+            return [], None
+        return preset.required_terms(), preset.required_tokens
+    if isinstance(given, (str, os.PathLike)):
+        return read_terms(Path(given)), str(given)
+    return list(given), None
+
+
 def _peak_rss_mb() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -186,6 +202,7 @@ def train_from_counts(
     min_frequency: int = 0,
     max_token_length: int | None = None,
     max_token_chars: int | None = None,
+    required_tokens: Sequence[str] = (),
     progress: bool = False,
 ) -> Tokenizer:
     """Train from already counted words (raw bytes -> count); see :func:`train`."""
@@ -201,7 +218,43 @@ def train_from_counts(
         max_token_chars=max_token_chars,
         on_progress=bar,
     )
-    return tokenizer_from_merges(result, regex, _normalizer(normalize))
+    tok, _ = _build(
+        result,
+        regex,
+        _normalizer(normalize),
+        vocab_size,
+        list(required_tokens),
+        max_token_length,
+        max_token_chars,
+    )
+    return tok
+
+
+def _build(
+    result: MergeResult,
+    regex: str,
+    normalizer: Normalizer | None,
+    vocab_size: int,
+    terms: list[str],
+    max_token_length: int | None,
+    max_token_chars: int | None,
+) -> tuple[Tokenizer, list[RequiredToken]]:
+    """The tokenizer of a training result, with merges appended for the required ``terms``."""
+    outcome: list[RequiredToken] = []
+    if terms:
+        result, outcome = add_required_merges(
+            result,
+            terms,
+            pattern=regex,
+            vocab_size=vocab_size,
+            normalizer=normalizer,
+            max_token_length=max_token_length,
+            max_token_chars=max_token_chars,
+        )
+    tok = tokenizer_from_merges(result, regex, normalizer)
+    for item in outcome:
+        item.check(tok)
+    return tok, outcome
 
 
 def _merge_bar(vocab_size: int, show: bool) -> Any:
@@ -238,6 +291,7 @@ def train(
     max_word_bytes: int = MAX_WORD_BYTES,
     unit: str | None = None,
     preset: str | os.PathLike[str] | Preset | None = None,
+    required_tokens: str | os.PathLike[str] | Sequence[str] | None = None,
     progress: bool = False,
     report: TrainReport | None = None,
 ) -> Tokenizer:
@@ -279,6 +333,14 @@ def train(
     :class:`~toknz.train.preset.Preset`; it fills in every argument above
     left at ``None``, and an argument given explicitly wins (``special_tokens``
     replaces the preset's list). See :mod:`toknz.train.preset`.
+
+    ``required_tokens``: terms that must each encode as one token, in running
+    text (after a space) and at the start of a text: a file (one term per
+    line) or a list of terms; ``None`` takes the preset's list, ``[]`` none.
+    They are made reachable by merges appended after the trained ones (the
+    last trained merges make room, so ``vocab_size`` holds);
+    :mod:`toknz.train.required`. A term the split pattern cuts (``U.S.C.``)
+    cannot be one token; ``report.required_tokens`` says which and why.
     ``report``, when given, is filled in.
 
     >>> import tempfile, pathlib
@@ -290,6 +352,9 @@ def train(
     >>> tok = train([path], preset="char-4k", vocab_size=300, threads=1)
     >>> max(len(tok.decode([i])) for i in range(259, tok.n_vocab)) <= 3
     True
+    >>> tok = train([path], vocab_size=270, required_tokens=["newest"], threads=1)
+    >>> [tok.decode([i]) for i in tok.encode("so newest")], len(tok.encode("newest"))
+    (['s', 'o', ' newest'], 1)
     """
     settings = _settings(
         preset,
@@ -377,7 +442,10 @@ def train(
         max_token_chars=max_token_chars,
         on_progress=merge_bar,
     )
-    tok = tokenizer_from_merges(result, regex, normalizer)
+    terms, terms_file = _required_terms(required_tokens, settings["preset"])
+    tok, outcome = _build(
+        result, regex, normalizer, vocab_size, terms, max_token_length, max_token_chars
+    )
     t3 = time.perf_counter()
 
     report.inputs = paths
@@ -389,7 +457,7 @@ def train(
     report.max_word_bytes = max_word_bytes
     report.total_words = int(counts.counts.sum())
     report.vocab_size = tok.n_vocab
-    report.merges = len(result.merges)
+    report.merges = len(tok.model.merges)
     report.pattern = regex
     report.normalize = normalize
     report.special_tokens = list(special_tokens)
@@ -402,9 +470,10 @@ def train(
     if resolved is not None:
         report.preset = resolved.name
         report.preset_path = resolved.path
-        if resolved.required_tokens is not None:
-            report.required_tokens_file = resolved.required_tokens
-            report.required_tokens = resolved.required_terms()
+    report.required_tokens_file = terms_file
+    report.required_tokens = [item.to_json() for item in outcome]
+    report.required_merges = sum(f.merges_added for item in outcome for f in item.forms)
+    report.trained_merges_dropped = len(result.merges) - report.merges + report.required_merges
     report.threads = threads or os.cpu_count() or 1
     report.seconds = {
         "counting": round(t1 - t0, 3),

@@ -26,7 +26,7 @@ import numpy as np
 import regex
 from toknz_core.train import LETTER, NUMBER, OTHER, PUNCT, SPACE
 
-__all__ = ["CLASS_NAMES", "char_class_table", "class_of"]
+__all__ = ["CLASS_NAMES", "char_class_table", "class_of", "may_merge"]
 
 #: Class number -> name.
 CLASS_NAMES = {
@@ -72,3 +72,27 @@ def class_of(char: str) -> str:
     ('letter', 'number', 'punctuation', 'whitespace', 'other')
     """
     return CLASS_NAMES[int(char_class_table()[ord(char)])]
+
+
+def may_merge(left: bytes, right: bytes, max_chars: int) -> bool:
+    """May the tokens ``left`` and ``right`` (in that order) merge in character-level BPE?
+
+    The trainer's own rule (``toknz_core.train._chars_ok``), for one pair:
+    yes when ``right`` starts inside a character (the merge builds that
+    character), else only when both are whole characters of one class and
+    hold at most ``max_chars`` characters together.
+
+    >>> may_merge(b"ab", b"c", 3), may_merge(b"ab", b"cd", 3), may_merge(b"a", b"1", 3)
+    (True, False, False)
+    >>> may_merge(b"\\xc3", b"\\xa9", 1)
+    True
+    """
+    from toknz_core.train import _char_props, _chars_ok
+
+    table = char_class_table()
+    data = np.frombuffer(left + right, dtype=np.uint8)
+    props = [_char_props(data, 0, len(left), table), _char_props(data, len(left), len(data), table)]
+    tcls = np.array([p[0] for p in props], dtype=np.int8)
+    tnch = np.array([p[1] for p in props], dtype=np.int64)
+    tcont = np.array([p[2] for p in props], dtype=np.int8)
+    return bool(_chars_ok(0, 1, tcls, tnch, tcont, max_chars))

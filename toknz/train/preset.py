@@ -19,8 +19,8 @@ somewhere):
   the text (after ``normalize``) when training and encoding;
 - ``unit``: ``document`` or ``line``;
 - ``required_tokens``: a file of terms, one per line, relative to the preset
-  file. It is read and checked, and recorded in the training report, but not
-  applied yet: making terms reachable through merges is not implemented;
+  file; each term is made one token through merges
+  (:mod:`toknz.train.required`);
 - ``[special_tokens]``: groups of special tokens (``documents``, ``sections``,
   ``chat``, ``fim``, ``padding``, ``masking``, or any other name), each a list
   of strings; the tokens take ids ``0, 1, 2...`` in file order.
@@ -46,7 +46,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-__all__ = ["Preset", "load_preset", "preset_names"]
+__all__ = ["Preset", "load_preset", "preset_names", "read_terms"]
 
 _INT_KEYS = ("vocab_size", "min_frequency", "max_token_length", "max_token_chars")
 _STR_KEYS = ("name", "description", "pattern", "normalize", "unit", "required_tokens")
@@ -81,7 +81,7 @@ class Preset:
         """The terms of ``required_tokens`` (one per line, blank lines skipped), or ``[]``."""
         if self.required_tokens is None:
             return []
-        return _read_terms(Path(self.required_tokens))
+        return read_terms(Path(self.required_tokens))
 
 
 def _presets_dir() -> Path:
@@ -97,7 +97,12 @@ def preset_names() -> list[str]:
     return sorted(p.stem for p in _presets_dir().glob("*.toml"))
 
 
-def _read_terms(path: Path) -> list[str]:
+def read_terms(path: Path) -> list[str]:
+    """The terms of a required-token file: one per line, blank lines skipped, ``\\r`` dropped.
+
+    Raises :class:`~toknz.errors.InputError` naming the file (and the byte
+    offset of invalid UTF-8).
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
