@@ -98,6 +98,27 @@ def test_tokenizers_agrees_and_no_dead_entries(trained, tmp_path: Path) -> None:
     assert saved["required_tokens"] == report.required_tokens
 
 
+def test_tiktoken_file_encodes_the_same(trained, tmp_path: Path) -> None:
+    """tiktoken ranks tokens, not merges: the appended merges must not change what it does."""
+    import tiktoken
+    from tiktoken.load import load_tiktoken_bpe
+
+    from toknz.pretokenize import PATTERNS
+
+    tok, _ = trained
+    out = tmp_path / "t.tiktoken"
+    tok.save(out, format="tiktoken")
+    enc = tiktoken.Encoding(
+        "t",
+        pat_str=PATTERNS["o200k"],
+        mergeable_ranks=load_tiktoken_bpe(str(out)),
+        special_tokens={},
+    )
+    text = (REPO / "corpora/multi/de.txt").read_text(encoding="utf-8")[:30_000]
+    text += " EBITDA notwithstanding, certiorari; Hotel § 12"
+    assert enc.encode_ordinary(text) == tok.encode(text)
+
+
 def test_preset_list_is_used_and_can_be_turned_off(corpus: Path) -> None:
     on, off = TrainReport(), TrainReport()
     train([corpus], preset="legal", vocab_size=800, threads=1, report=on)
