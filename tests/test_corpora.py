@@ -73,7 +73,7 @@ def test_categories_and_sizes() -> None:
     by_cat: dict[str, list[dict[str, str]]] = {}
     for r in ROWS:
         by_cat.setdefault(r["category"], []).append(r)
-    assert set(by_cat) == {"prose", "code", "multilingual"}
+    assert set(by_cat) == {"prose", "code", "multilingual", "legal", "financial"}
     total = sum(int(r["bytes"]) for r in ROWS)
     assert 3_000_000 <= total <= 6_500_000
     assert sum(int(r["bytes"]) for r in by_cat["prose"]) >= 800_000
