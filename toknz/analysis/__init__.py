@@ -15,7 +15,9 @@ program for the category weights.
   generation;
 - :mod:`toknz.analysis.mixture`: :func:`infer_mixture` and its result;
 - :mod:`toknz.analysis.merge_stats`: merge-list statistics for
-  ``toknz inspect`` (classes, where categories become frequent, diffs).
+  ``toknz inspect`` (classes, where categories become frequent, diffs);
+- :mod:`toknz.analysis.compare`: :func:`compare_tokenizers` (``toknz compare``): tokens,
+  compression, word fragmentation and tokens per domain term, per tokenizer and corpus.
 
 Everything heavy is imported on first use, so ``import toknz`` stays fast.
 """
@@ -25,13 +27,24 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from toknz.analysis.compare import CompareReport, compare_tokenizers
     from toknz.analysis.merges import MergeList, merge_list
     from toknz.analysis.mixture import MixtureResult, infer_mixture
     from toknz.analysis.samples import Text
 
-__all__ = ["MergeList", "MixtureResult", "Text", "infer_mixture", "merge_list"]
+__all__ = [
+    "CompareReport",
+    "MergeList",
+    "MixtureResult",
+    "Text",
+    "compare_tokenizers",
+    "infer_mixture",
+    "merge_list",
+]
 
 _WHERE = {
+    "CompareReport": "toknz.analysis.compare",
+    "compare_tokenizers": "toknz.analysis.compare",
     "MergeList": "toknz.analysis.merges",
     "merge_list": "toknz.analysis.merges",
     "MixtureResult": "toknz.analysis.mixture",
