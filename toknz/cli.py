@@ -667,6 +667,14 @@ def mixture(
     "as `tokenizers` Tokenizer.train(files) does [default: document, or the preset's].",
 )
 @click.option(
+    "--superwords-at",
+    type=click.IntRange(257),
+    default=None,
+    metavar="N",
+    help="Train ordinary merges up to N tokens, then merges across the spaces between words "
+    "(multi-word tokens, SuperBPE) up to --vocab-size [default: off, or the preset's].",
+)
+@click.option(
     "--required-tokens",
     default=None,
     metavar="FILE|none",
@@ -693,6 +701,7 @@ def train(
     threads: int | None,
     max_word_bytes: int,
     unit: str | None,
+    superwords_at: int | None,
     required_tokens: str | None,
     quiet: bool,
 ) -> None:
@@ -727,6 +736,7 @@ def train(
         max_word_bytes=max_word_bytes,
         unit=unit,
         required_tokens=[] if required_tokens == "none" else required_tokens,
+        superwords_at=superwords_at,
         progress=not quiet and sys.stderr.isatty(),
         report=report,
     )
@@ -748,6 +758,11 @@ def train(
         if report.skipped_lines:
             click.echo(
                 f"skipped {report.skipped_lines} line(s) that were not valid UTF-8", err=True
+            )
+        if report.superwords_at:
+            click.echo(
+                f"superwords from {report.superwords_at:,} tokens on (merges across spaces)",
+                err=True,
             )
         if report.required_tokens:
             click.echo(_required_summary(report), err=True)

@@ -36,10 +36,11 @@ from toknz.pretokenize import (
     resolve_pattern,
 )
 from toknz.tokenizer import Tokenizer
-from toknz.train.counting import MAX_WORD_BYTES, UNITS, count_words
+from toknz.train.counting import MAX_WORD_BYTES, UNITS, WordTable, count_words
 from toknz.train.inputs import InputStats, expand_paths, iter_chunks
 from toknz.train.preset import Preset, load_preset, preset_names, read_terms
 from toknz.train.required import RequiredToken, add_required_merges
+from toknz.train.superword import superword_merges, superword_pattern
 from toknz.train.trainer import MergeResult, learn_merges
 
 __all__ = [
@@ -74,6 +75,7 @@ class TrainReport:
     min_frequency: int = 0
     max_token_length: int | None = None
     max_token_chars: int | None = None
+    superwords_at: int | None = None
     unit: str = "document"
     cased: bool = True
     preset: str | None = None
@@ -118,6 +120,7 @@ _DEFAULTS: dict[str, Any] = {
     "max_token_chars": None,
     "cased": True,
     "unit": "document",
+    "superwords_at": None,
 }
 
 
@@ -292,6 +295,7 @@ def train(
     unit: str | None = None,
     preset: str | os.PathLike[str] | Preset | None = None,
     required_tokens: str | os.PathLike[str] | Sequence[str] | None = None,
+    superwords_at: int | None = None,
     progress: bool = False,
     report: TrainReport | None = None,
 ) -> Tokenizer:
@@ -341,6 +345,13 @@ def train(
     last trained merges make room, so ``vocab_size`` holds);
     :mod:`toknz.train.required`. A term the split pattern cuts (``U.S.C.``)
     cannot be one token; ``report.required_tokens`` says which and why.
+
+    ``superwords_at``: train ordinary (stage 1) merges up to this many tokens,
+    then go on to ``vocab_size`` with merges across the spaces between words
+    (SuperBPE's curriculum; :mod:`toknz.train.superword`). The tokenizer then
+    splits text with :func:`~toknz.train.superword.superword_pattern` of
+    ``pattern``. It must be at least the stage-1 minimum and below
+    ``vocab_size``; not with ``max_token_chars`` or ``unit="line"`` ... see the module.
     ``report``, when given, is filled in.
 
     >>> import tempfile, pathlib
@@ -367,6 +378,7 @@ def train(
         max_token_chars=max_token_chars,
         cased=cased,
         unit=unit,
+        superwords_at=superwords_at,
     )
     vocab_size = settings["vocab_size"]
     pattern = settings["pattern"]
@@ -392,38 +404,51 @@ def train(
             f"vocab_size {vocab_size} is smaller than the byte alphabet (256) plus "
             f"{len(dict.fromkeys(special_tokens))} special token(s)"
         )
+    superwords_at = settings["superwords_at"]
+    second_count = 0.0
+    if superwords_at is not None and not 256 + len(special_tokens) < superwords_at < vocab_size:
+        raise UsageError(
+            f"superwords_at {superwords_at} must lie between the byte alphabet plus special "
+            f"tokens ({256 + len(special_tokens)}) and vocab_size {vocab_size}"
+        )
+    if superwords_at is not None and max_token_chars is not None:
+        raise UsageError("superwords_at and max_token_chars do not go together")
     paths = expand_paths([str(p) for p in inputs], glob)
     stats = InputStats()
-    chunks = iter_chunks(paths, field_name=field_name, skip_invalid=skip_invalid, stats=stats)
 
-    bar = None
-    if progress:
-        from tqdm import tqdm
+    def count(split: Split, what: str, stats: InputStats) -> tuple[WordTable, int]:
+        chunks = iter_chunks(paths, field_name=field_name, skip_invalid=skip_invalid, stats=stats)
+        bar = None
+        if progress:
+            from tqdm import tqdm
 
-        total = sum(
-            os.path.getsize(p)
-            for p in paths
-            if p != "-" and not p.endswith((".gz", ".zst", ".zstd"))
+            total = sum(
+                os.path.getsize(p)
+                for p in paths
+                if p != "-" and not p.endswith((".gz", ".zst", ".zstd"))
+            )
+            bar = tqdm(
+                total=total or None,
+                desc=what,
+                unit="B",
+                unit_scale=True,
+                leave=False,
+                disable=None,
+            )
+        counted = count_words(
+            chunks,
+            split,
+            normalizer=normalizer,
+            threads=threads,
+            max_word_bytes=max_word_bytes,
+            on_bytes=bar.update if bar else None,
+            unit=unit,
         )
-        bar = tqdm(
-            total=total or None,
-            desc="counting",
-            unit="B",
-            unit_scale=True,
-            leave=False,
-            disable=None,
-        )
-    counts, words_cut = count_words(
-        chunks,
-        splitter,
-        normalizer=normalizer,
-        threads=threads,
-        max_word_bytes=max_word_bytes,
-        on_bytes=bar.update if bar else None,
-        unit=unit,
-    )
-    if bar is not None:
-        bar.close()
+        if bar is not None:
+            bar.close()
+        return counted
+
+    counts, words_cut = count(splitter, "counting", stats)
     t1 = time.perf_counter()
     if not len(counts):
         raise InputError(
@@ -435,13 +460,30 @@ def train(
     merge_bar = _merge_bar(vocab_size, progress)
     result = learn_merges(
         counts,
-        vocab_size,
+        superwords_at or vocab_size,
         special_tokens=special_tokens,
         min_frequency=min_frequency,
         max_token_length=max_token_length,
         max_token_chars=max_token_chars,
         on_progress=merge_bar,
     )
+    if superwords_at is not None:
+        if "-" in paths:
+            raise UsageError("superwords_at reads the input twice, so it cannot read stdin (-)")
+        regex = superword_pattern(regex)
+        compile_pattern(regex)
+        t_count = time.perf_counter()
+        pieces, _ = count(Split(regex, "Isolated"), "counting superwords", InputStats())
+        second_count = time.perf_counter() - t_count
+        result = superword_merges(
+            result,
+            pieces,
+            vocab_size,
+            pattern=regex,
+            min_frequency=min_frequency,
+            max_token_length=max_token_length,
+            on_progress=merge_bar,
+        )
     terms, terms_file = _required_terms(required_tokens, settings["preset"])
     tok, outcome = _build(
         result, regex, normalizer, vocab_size, terms, max_token_length, max_token_chars
@@ -475,9 +517,10 @@ def train(
     report.required_merges = sum(f.merges_added for item in outcome for f in item.forms)
     report.trained_merges_dropped = len(result.merges) - report.merges + report.required_merges
     report.threads = threads or os.cpu_count() or 1
+    report.superwords_at = superwords_at
     report.seconds = {
-        "counting": round(t1 - t0, 3),
-        "merging": round(t3 - t2, 3),
+        "counting": round(t1 - t0 + second_count, 3),
+        "merging": round(t3 - t2 - second_count, 3),
     }
     report.peak_rss_mb = round(_peak_rss_mb(), 1)
     return tok

@@ -13,7 +13,8 @@ somewhere):
 - ``name``, ``description``: text;
 - ``vocab_size`` (tokens: special tokens + 256 bytes + merges),
   ``min_frequency``, ``max_token_length`` (bytes), ``max_token_chars``
-  (Unicode characters: character-level BPE): integers;
+  (Unicode characters: character-level BPE), ``superwords_at`` (tokens after
+  which merges may cross spaces, :mod:`toknz.train.superword`): integers;
 - ``pattern``: ``gpt2``, ``cl100k``, ``o200k`` or a regex;
 - ``normalize``: ``none``, ``nfc`` or ``nfkc``; ``cased``: ``false`` lower-cases
   the text (after ``normalize``) when training and encoding;
@@ -48,7 +49,13 @@ else:  # pragma: no cover - Python 3.10
 
 __all__ = ["Preset", "load_preset", "preset_names", "read_terms"]
 
-_INT_KEYS = ("vocab_size", "min_frequency", "max_token_length", "max_token_chars")
+_INT_KEYS = (
+    "vocab_size",
+    "min_frequency",
+    "max_token_length",
+    "max_token_chars",
+    "superwords_at",
+)
 _STR_KEYS = ("name", "description", "pattern", "normalize", "unit", "required_tokens")
 _BOOL_KEYS = ("cased",)
 _KEYS = (*_INT_KEYS, *_STR_KEYS, *_BOOL_KEYS, "special_tokens")
@@ -68,6 +75,7 @@ class Preset:
     min_frequency: int | None = None
     max_token_length: int | None = None
     max_token_chars: int | None = None
+    superwords_at: int | None = None
     unit: str | None = None
     required_tokens: str | None = None  # a resolved path
     special_groups: dict[str, tuple[str, ...]] = field(default_factory=dict)

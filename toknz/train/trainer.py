@@ -79,8 +79,6 @@ def learn_merges(
     >>> max(len(t.decode()) for t in r.tokens[256:])
     2
     """
-    from toknz_core.train import train_bpe, train_bpe_chars
-
     specials = list(dict.fromkeys(special_tokens))
     n_special = len(specials)
     if vocab_size < 256 + n_special:
@@ -132,6 +130,46 @@ def learn_merges(
         byte_id[table.arena] if table.arena.size else np.empty(0, dtype=np.int32)
     )  # int32, merged in place
 
+    return run_kernel(
+        symbols,
+        offsets,
+        counts,
+        init_bytes,
+        init_offsets,
+        vocab_size,
+        specials,
+        min_frequency=min_frequency,
+        max_token_length=max_token_length,
+        max_token_chars=max_token_chars,
+        cp_class=cp_class,
+        on_progress=on_progress,
+    )
+
+
+def run_kernel(
+    symbols: np.ndarray,
+    offsets: np.ndarray,
+    counts: np.ndarray,
+    init_bytes: np.ndarray,
+    init_offsets: np.ndarray,
+    vocab_size: int,
+    specials: list[str],
+    *,
+    min_frequency: int = 0,
+    max_token_length: int | None = None,
+    max_token_chars: int | None = None,
+    cp_class: np.ndarray | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> MergeResult:
+    """Run the merge kernel on a thread (so ``on_progress`` sees it) and wrap what it returns.
+
+    ``symbols``/``offsets``/``counts``: the words as initial token ids (merged in place);
+    ``init_bytes``/``init_offsets``: the bytes of the initial tokens, ids ``0..n-1`` (the
+    first ``len(specials)`` are the special tokens, with no bytes). The kernel's own
+    arguments are documented in :func:`toknz_core.train.train_bpe`.
+    """
+    from toknz_core.train import train_bpe, train_bpe_chars
+
     progress = np.zeros(4, dtype=np.int64)
     result: list[Any] = []
     errors: list[BaseException] = []
@@ -181,7 +219,7 @@ def learn_merges(
         merges,
         merge_counts.tolist(),
         tokens,
-        n_special,
+        len(specials),
         time.perf_counter() - start,
         specials,
         {
