@@ -104,3 +104,19 @@ def test_batch_paths_match_single(toknz_tok: Any, threads: int) -> None:
     assert tok.encode_batch([], num_threads=threads) == []
     with pytest.raises(toknz.SpecialTokenError):
         tok.encode_batch(["fine", "<|endoftext|>"], num_threads=threads)
+
+
+@pytest.mark.parametrize("pattern", ["gpt2", "cl100k", "o200k"])
+def test_a_saved_trained_tokenizer_keeps_the_compiled_path(pattern: str, tmp_path) -> None:
+    """tokenizer.json holds the Oniguruma spelling of the pattern (cl100k's differs from
+    Python's); reloading must still find the compiled scanner, with the same ids."""
+    from toknz.train import train
+
+    src = tmp_path / "c.txt"
+    text = "The court's 12345 orders, non-transferable\n\n  and so on. " * 50
+    src.write_text(text, encoding="utf-8")
+    tok = train([src], vocab_size=300, pattern=pattern, normalize="nfc", threads=1)
+    tok.save(tmp_path / "t.json")
+    again = toknz.load(tmp_path / "t.json")
+    assert again._compiled_kind() is not None
+    assert again.encode(text) == tok.encode(text)

@@ -203,6 +203,15 @@ normalization_texts = st.lists(
 ).map("".join)
 
 
+@settings(SETTINGS, max_examples=300)
+@given(normalization_texts)
+def test_newer_character_lookup_equals_the_regex(text: str) -> None:
+    """The code-point table look-up finds what the character class finds."""
+    from toknz.normalizers import _UNKNOWN_TO_TOKENIZERS, _has_newer_characters
+
+    assert _has_newer_characters(text) == bool(_UNKNOWN_TO_TOKENIZERS.search(text))
+
+
 @pytest.mark.parametrize("form", ["NFC", "NFD", "NFKC", "NFKD"])
 def test_unicode_normalizers_equal(form: str) -> None:
     """Including characters newer than the Unicode tables of ``tokenizers`` (Unicode 9.0)."""

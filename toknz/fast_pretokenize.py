@@ -22,16 +22,22 @@ from toknz_core.unicode_classes import utf8_error_offset
 
 from toknz.errors import InputError
 from toknz.pretokenize import PATTERNS
+from toknz.regex_dialect import python_to_onig
 from toknz.unicode_tables import load_table
 
-#: Regex string -> scanner kind (:mod:`toknz_core.pretok`).
+_KINDS = {
+    "gpt2": pretok.R50K,
+    "r50k": pretok.R50K,
+    "cl100k": pretok.CL100K,
+    "o200k": pretok.O200K,
+    "llama3": pretok.LLAMA3,
+    "qwen": pretok.QWEN,
+}
+#: Regex string -> scanner kind (:mod:`toknz_core.pretok`): each pattern as Python spells it
+#: and as toknz writes it to ``tokenizer.json`` (Oniguruma, where the two differ).
 SUPPORTED: dict[str, int] = {
-    PATTERNS["gpt2"]: pretok.R50K,
-    PATTERNS["r50k"]: pretok.R50K,
-    PATTERNS["cl100k"]: pretok.CL100K,
-    PATTERNS["o200k"]: pretok.O200K,
-    PATTERNS["llama3"]: pretok.LLAMA3,
-    PATTERNS["qwen"]: pretok.QWEN,
+    **{python_to_onig(PATTERNS[name]): kind for name, kind in _KINDS.items()},
+    **{PATTERNS[name]: kind for name, kind in _KINDS.items()},
 }
 
 # Separators tried, in order, for the join-and-split conversion to str: ASCII
