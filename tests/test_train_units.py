@@ -232,3 +232,33 @@ def test_line_unit_on_worker_processes_and_json_lines(tmp_path: Path) -> None:
     one_thread = train([plain], vocab_size=350, pattern=custom, unit="line", threads=1)
     a = toknz_model(from_text, tmp_path)
     assert a == toknz_model(from_jsonl, tmp_path) == toknz_model(one_thread, tmp_path)
+
+
+@pytest.mark.parametrize("pattern", ["gpt2", "cl100k", "o200k", "llama3", "qwen"])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    text=st.lists(
+        st.sampled_from(
+            ["x", "!", "\n", "/", " ", "//", "ab", "Ab", "1", "\r\n", "\t", "é", "?!", "'s", " a"]
+        ),
+        max_size=60,
+    ).map("".join)
+)
+def test_chunk_cuts_never_change_the_words(pattern: str, text: str) -> None:
+    """Wherever the chunker may cut (:func:`toknz.train.inputs._safe_cut` of any prefix), the
+    two sides pre-tokenize to exactly the pieces of the whole text. (o200k's ``[\\r\\n/]*``
+    takes a "/" after a line end; GPT-2's ``\\s+(?!\\S)`` splits "\\r\\n" before a word.)"""
+    import regex
+
+    from toknz.train.inputs import _safe_cut
+
+    raw = text.encode("utf-8")
+    whole = regex.findall(PATTERNS[pattern], text)
+    for k in range(len(raw) + 1):
+        cut = _safe_cut(raw[:k])
+        if cut:
+            left, right = raw[:cut].decode("utf-8"), raw[cut:].decode("utf-8")
+            assert (
+                regex.findall(PATTERNS[pattern], left) + regex.findall(PATTERNS[pattern], right)
+                == whole
+            ), (cut, left, right)

@@ -1,9 +1,8 @@
 """Training inputs: files, folders, stdin, JSON lines, Parquet, gzip/zstd, streamed in chunks.
 
 :func:`iter_chunks` yields text chunks of about ``chunk_bytes`` bytes. Plain
-text is cut only at the start of a line that begins with a non-space
-character, where none of the GPT split patterns can join two words, so
-chunking does not change the words counted. Invalid UTF-8 is an
+text is cut only where none of the GPT split patterns can join two words
+(:func:`_safe_cut`), so chunking does not change the words counted. Invalid UTF-8 is an
 :class:`~toknz.errors.InputError` naming the file and byte offset, unless
 ``skip_invalid`` is set: then the offending lines are dropped and counted in
 :class:`InputStats`.
@@ -13,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -113,16 +113,39 @@ def _decode_lines(data: bytes, path: str, base: int, stats: InputStats, skip_inv
     return "".join(kept)
 
 
+_SPACE_BYTES = b" \t\r\n\x0b\x0c"
+#: A space between two ASCII letters: the cut goes before the space.
+_WORD_GAP = re.compile(rb"[A-Za-z] [A-Za-z]")
+
+
 def _safe_cut(buf: bytes) -> int:
-    """Index just after the last newline that is followed by a non-space byte (0 if none)."""
+    r"""Where ``buf`` may be cut without changing what a GPT split pattern makes of it (0: nowhere).
+
+    The last of these, preferring the first kind:
+
+    1. just after a ``"\n"`` that follows a byte other than whitespace and comes before a
+       byte other than whitespace and ``"/"`` (o200k's ``[\r\n/]*`` takes a ``"/"`` after
+       a line end into the pre-token before it, and GPT-2's ``\s+(?!\S)`` splits a run
+       of whitespace differently at the end of a text);
+    2. just before a space between two ASCII letters (text with no such line end, such as
+       CRLF files or one long line).
+
+    Every GPT pattern (gpt2, cl100k, o200k, llama3, qwen) ends a pre-token there, and
+    the pieces on each side are the same as in the whole text
+    (``tests/test_train_units.py::test_chunk_cuts_never_change_the_words``).
+    """
     i = len(buf) - 1
     while True:
         i = buf.rfind(b"\n", 0, i)
-        if i < 0 or i + 1 >= len(buf):
-            return 0
-        nxt = buf[i + 1]
-        if nxt not in b" \t\r\n\x0b\x0c":
+        if i <= 0 or i + 1 >= len(buf):
+            break
+        if buf[i - 1] not in _SPACE_BYTES and buf[i + 1] not in _SPACE_BYTES + b"/":
             return i + 1
+    tail = max(0, len(buf) - (1 << 16))
+    last = 0
+    for m in _WORD_GAP.finditer(buf, tail):
+        last = m.start() + 1
+    return last
 
 
 def _text_chunks(
