@@ -386,9 +386,17 @@ def test_real_rank_file_with_one_bad_line(tmp_path: Path) -> None:
         toknz.Tokenizer.from_file(path, pattern="r50k")
 
 
+def all_bytes_ranks(*extra: bytes) -> str:
+    """A rank file's text: the 256 single bytes (rank = byte value), then ``extra`` tokens."""
+    import base64
+
+    tokens = [bytes([b]) for b in range(256)] + list(extra)
+    return "".join(f"{base64.b64encode(t).decode()} {i}\n" for i, t in enumerate(tokens))
+
+
 def test_rank_file_without_pattern(tmp_path: Path) -> None:
     path = tmp_path / "mine.tiktoken"
-    path.write_text("YQ== 0\nYg== 1\nYWI= 2\n", encoding="ascii")
+    path.write_text(all_bytes_ranks(b"ab"), encoding="ascii")
     with pytest.raises(
         UsageError,
         match=starts_with_path(path)
@@ -396,11 +404,11 @@ def test_rank_file_without_pattern(tmp_path: Path) -> None:
     ):
         toknz.Tokenizer.from_file(path)
     tok = toknz.Tokenizer.from_file(path, pattern="cl100k")
-    assert tok.encode("abab") == [2, 2]
+    assert tok.encode("abab") == [256, 256]
     with pytest.raises(
-        UsageError, match=r"special token '<\|x\|>' has id 1, which a rank already uses"
+        UsageError, match=r"special token '<\|x\|>' has id 98, which a rank already uses"
     ):
-        toknz.Tokenizer.from_file(path, pattern="cl100k", special_tokens={"<|x|>": 1})
+        toknz.Tokenizer.from_file(path, pattern="cl100k", special_tokens={"<|x|>": 98})
 
 
 # ------------------------------------------------------------------ empty files, folders, missing files

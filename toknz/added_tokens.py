@@ -47,24 +47,25 @@ class AddedToken:
 
     @classmethod
     def from_json(cls, obj: Any, where: str) -> AddedToken:
-        if (
-            not isinstance(obj, dict)
-            or not isinstance(obj.get("content"), str)
-            or not isinstance(obj.get("id"), int)
-        ):
+        from toknz.validate import check_bool, check_id
+
+        if not isinstance(obj, dict) or not isinstance(obj.get("content"), str) or "id" not in obj:
+            shown = repr(obj) if len(repr(obj)) <= 200 else repr(obj)[:197] + "..."
             raise FormatError(
-                f"{where}: an added token needs a string 'content' and an integer 'id', got {obj!r}"
+                f"{where}: an added token needs a string 'content' and an integer 'id', got {shown}"
             )
         if not obj["content"]:
             raise FormatError(f"{where}: an added token may not be empty")
+        token_id = check_id(obj["id"], f"{where}.id")
+        special = check_bool(obj, "special", where, False, null=False)
         return cls(
             content=obj["content"],
-            id=obj["id"],
-            special=bool(obj.get("special", False)),
-            lstrip=bool(obj.get("lstrip", False)),
-            rstrip=bool(obj.get("rstrip", False)),
-            single_word=bool(obj.get("single_word", False)),
-            normalized=bool(obj.get("normalized", not obj.get("special", False))),
+            id=token_id,
+            special=special,
+            lstrip=check_bool(obj, "lstrip", where, False, null=False),
+            rstrip=check_bool(obj, "rstrip", where, False, null=False),
+            single_word=check_bool(obj, "single_word", where, False, null=False),
+            normalized=check_bool(obj, "normalized", where, not special, null=False),
         )
 
 

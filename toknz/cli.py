@@ -22,22 +22,64 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _flush_stdout() -> None:
+    """Flush standard output now, so that a failed write (a full disk) is an error, not lost."""
+    from toknz.errors import OutputError
+
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise OutputError(f"standard output: cannot write ({exc.strerror or exc})") from None
+
+
+def _drop_stdout() -> None:
+    """Point standard output at /dev/null, so that the interpreter's last flush of a
+    failed stream neither prints a second error nor changes the exit code."""
+    import os
+
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return  # not a real file (click's test runner)
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, fd)
+    os.close(null)
+
+
 class ToknzGroup(click.Group):
-    """A click group that turns :class:`toknz.errors.ToknzError` into one-line errors."""
+    """A click group that turns :class:`toknz.errors.ToknzError` into one-line errors.
+
+    Standard output is flushed before the command returns, and a write that
+    fails anywhere (a full disk, ``/dev/full``, a read-only folder) is one line
+    and exit code 1, never a traceback or a truncated output with exit code 0.
+    """
 
     def invoke(self, ctx: click.Context) -> Any:
-        from toknz.errors import ToknzError
+        from toknz.errors import OutputError, ToknzError
 
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
+            _flush_stdout()
+            return result
         except ToknzError as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
+            if isinstance(exc, OutputError):
+                _drop_stdout()
             click.echo(f"toknz: error: {exc}", err=True)
             ctx.exit(exc.exit_code)
         except BrokenPipeError:  # `toknz encode ... | head`
             sys.stderr.close()
             ctx.exit(0)
+        except OSError as exc:  # a write that no command turned into an OutputError
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            _drop_stdout()
+            where = f"{exc.filename}: " if exc.filename else "standard output: "
+            click.echo(f"toknz: error: {where}cannot write ({exc.strerror or exc})", err=True)
+            ctx.exit(1)
 
 
 @click.group(cls=ToknzGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -63,6 +105,94 @@ def _tokenizer_option(f: F) -> F:
         metavar="NAME|PATH",
         help="A known name (see `toknz fetch --list`) or a tokenizer file "
         "(tokenizer.json, .tiktoken, encoder.json).",
+    )(f)
+
+
+def _options(*options: Callable[[F], F]) -> Callable[[F], F]:
+    """Apply click options so that ``--help`` lists them in the order given."""
+
+    def apply(f: F) -> F:
+        for option in reversed(options):
+            f = option(f)
+        return f
+
+    return apply
+
+
+#: How text becomes words: shared by `train` and `count`, which must agree.
+_text_settings_options = _options(
+    click.option(
+        "--pattern",
+        default=None,
+        metavar="gpt2|cl100k|o200k|REGEX",
+        help="Pre-tokenization split pattern [default: cl100k, or the preset's].",
+    ),
+    click.option(
+        "--normalize",
+        type=click.Choice(["none", "nfc", "nfkc"]),
+        default=None,
+        help="Unicode normalization [default: none, or the preset's].",
+    ),
+    click.option(
+        "--cased/--uncased",
+        default=None,
+        help="--uncased lower-cases the text (after --normalize) [default: cased, or the preset's].",
+    ),
+    click.option(
+        "--unit",
+        type=click.Choice(["document", "line"]),
+        default=None,
+        help="Pre-tokenize each text as a whole, or each line on its own (after each \\n, kept) "
+        "as `tokenizers` Tokenizer.train(files) does [default: document, or the preset's].",
+    ),
+)
+
+#: How input files are read: shared by `train` and `count`.
+_reading_options = _options(
+    click.option(
+        "--field", "field_name", default=None, help="Text field of .jsonl records / Parquet column."
+    ),
+    click.option(
+        "--glob", default=None, help="Files to take from folders (default: all), e.g. '*.txt'."
+    ),
+    click.option(
+        "--skip-invalid",
+        is_flag=True,
+        help="Drop lines that are not valid UTF-8 (counted in the report) instead of failing.",
+    ),
+    click.option(
+        "--threads",
+        type=click.IntRange(1, 256),
+        default=None,
+        help="Threads (GPT split patterns) or processes (other patterns) for counting "
+        "(default: all cores).",
+    ),
+    click.option(
+        "--max-word-bytes",
+        type=click.IntRange(4),
+        default=None,
+        help="Cut longer words (text with no split point: DNA, minified code) into pieces of "
+        "this size [default: 1024; train --from-counts: the shards'].",
+    ),
+)
+
+
+def _engine_options(f: F) -> F:
+    """``--engine local|dask`` and ``--scheduler ADDRESS``: where words are counted."""
+    f = click.option(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="Dask scheduler address, e.g. tcp://host:8786 (with --engine dask) "
+        "[default: a local cluster on this machine].",
+    )(f)
+    return click.option(
+        "--engine",
+        type=click.Choice(["local", "dask"]),
+        default="local",
+        show_default=True,
+        help="Count words on this machine or on a Dask cluster (pip install 'toknz[dask]'); "
+        "the merges run here either way, with the same result.",
     )(f)
 
 
@@ -490,6 +620,7 @@ def _write_plot(path: str, result: Any) -> None:
     default=None,
     help="Threads or processes for counting words (default: all cores).",
 )
+@_engine_options
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars and no summary.")
 def mixture(
     tokenizer_name: str,
@@ -501,6 +632,8 @@ def mixture(
     bootstrap: int,
     seed: int,
     threads: int | None,
+    engine: str,
+    scheduler: str | None,
     quiet: bool,
 ) -> None:
     """Infer the data mixture a BPE tokenizer was trained on, from sample text per category.
@@ -530,6 +663,8 @@ def mixture(
         threads=threads,
         bootstrap=bootstrap,
         seed=seed,
+        engine=engine,
+        scheduler=scheduler,
         progress=not quiet and sys.stderr.isatty(),
     )
     width = max(len(n) for n in parsed)
@@ -594,23 +729,6 @@ def mixture(
     help="Total size: special tokens + 256 bytes + merges (required unless the preset sets it).",
 )
 @click.option(
-    "--pattern",
-    default=None,
-    metavar="gpt2|cl100k|o200k|REGEX",
-    help="Pre-tokenization split pattern [default: cl100k, or the preset's].",
-)
-@click.option(
-    "--normalize",
-    type=click.Choice(["none", "nfc", "nfkc"]),
-    default=None,
-    help="Unicode normalization [default: none, or the preset's].",
-)
-@click.option(
-    "--cased/--uncased",
-    default=None,
-    help="--uncased lower-cases the text (after --normalize) [default: cased, or the preset's].",
-)
-@click.option(
     "--special",
     multiple=True,
     metavar="TOKEN",
@@ -636,37 +754,6 @@ def mixture(
     "--format", "fmt", type=click.Choice(["json", "tiktoken"]), default="json", show_default=True
 )
 @click.option(
-    "--field", "field_name", default=None, help="Text field of .jsonl records / Parquet column."
-)
-@click.option(
-    "--glob", default=None, help="Files to take from folders (default: all), e.g. '*.txt'."
-)
-@click.option(
-    "--skip-invalid",
-    is_flag=True,
-    help="Drop lines that are not valid UTF-8 (counted in the report) instead of failing.",
-)
-@click.option(
-    "--threads",
-    type=click.IntRange(1, 256),
-    default=None,
-    help="Threads (GPT split patterns) or processes (other patterns) for counting (default: all cores).",
-)
-@click.option(
-    "--max-word-bytes",
-    type=click.IntRange(4),
-    default=1024,
-    show_default=True,
-    help="Cut longer words (text with no split point: DNA, minified code) into pieces of this size.",
-)
-@click.option(
-    "--unit",
-    type=click.Choice(["document", "line"]),
-    default=None,
-    help="Pre-tokenize each text as a whole, or each line on its own (after each \\n, kept) "
-    "as `tokenizers` Tokenizer.train(files) does [default: document, or the preset's].",
-)
-@click.option(
     "--superwords-at",
     type=click.IntRange(257),
     default=None,
@@ -681,6 +768,16 @@ def mixture(
     help="Terms (one per line) that must each encode as one token, made reachable by merges "
     "[default: the preset's list]; `none` turns the preset's list off.",
 )
+@click.option(
+    "--from-counts",
+    is_flag=True,
+    help="CORPUS arguments are count shards (.parquet from `toknz count`, or folders of them), "
+    "added up; the split pattern, normalization, case and unit come from the shards. The "
+    "tokenizer is the same as training on the text they counted.",
+)
+@_text_settings_options
+@_reading_options
+@_engine_options
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars and no summary.")
 def train(
     corpus: Sequence[str],
@@ -699,10 +796,13 @@ def train(
     glob: str | None,
     skip_invalid: bool,
     threads: int | None,
-    max_word_bytes: int,
+    max_word_bytes: int | None,
     unit: str | None,
     superwords_at: int | None,
     required_tokens: str | None,
+    from_counts: bool,
+    engine: str,
+    scheduler: str | None,
     quiet: bool,
 ) -> None:
     """Train a byte-level BPE tokenizer on CORPUS files or folders (`-` is stdin).
@@ -712,14 +812,16 @@ def train(
     --preset fills in the options not given. Each required token (--required-tokens,
     or the preset's list) encodes as one token through merges appended to the
     trained ones; the summary and the report name the terms the split pattern
-    cuts, which no token can hold.
+    cuts, which no token can hold. With --from-counts, CORPUS are count shards
+    written by `toknz count`.
     """
     from toknz.train import TrainReport, save_trained
     from toknz.train import train as run_training
 
     report = TrainReport()
     tok = run_training(
-        list(corpus),
+        [] if from_counts else list(corpus),
+        from_counts=list(corpus) if from_counts else None,
         preset=preset,
         vocab_size=vocab_size,
         pattern=pattern,
@@ -733,9 +835,11 @@ def train(
         glob=glob,
         skip_invalid=skip_invalid,
         threads=threads,
-        max_word_bytes=max_word_bytes,
+        max_word_bytes=1024 if max_word_bytes is None else max_word_bytes,
         unit=unit,
         required_tokens=[] if required_tokens == "none" else required_tokens,
+        engine=engine,
+        scheduler=scheduler,
         superwords_at=superwords_at,
         progress=not quiet and sys.stderr.isatty(),
         report=report,
@@ -758,6 +862,12 @@ def train(
         if report.skipped_lines:
             click.echo(
                 f"skipped {report.skipped_lines} line(s) that were not valid UTF-8", err=True
+            )
+        if report.counts_min_count > 1:
+            click.echo(
+                f"the count shards were pruned (--min-count {report.counts_min_count}): the "
+                "merges can differ from training on the text",
+                err=True,
             )
         if report.superwords_at:
             click.echo(
@@ -791,6 +901,138 @@ def _required_summary(report: Any) -> str:
             if form["status"] == "unreachable":
                 lines.append(f"  {form['text']!r} cannot be one token: {form['reason']}")
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------- count
+
+
+@main.command()
+@click.argument("corpus", nargs=-1, required=True, metavar="CORPUS...")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Where to write the count shard (.parquet).",
+)
+@click.option(
+    "--merge",
+    is_flag=True,
+    help="CORPUS arguments are count shards (or folders of them) to add up into OUTPUT.",
+)
+@click.option(
+    "--preset",
+    default=None,
+    metavar="NAME|PATH.toml",
+    help="Take the pattern, normalization, case and unit from a preset (see `toknz train`).",
+)
+@click.option(
+    "--min-count",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="Drop the words seen fewer times (smaller shards; the merges trained from them can "
+    "differ from the exact ones).",
+)
+@_text_settings_options
+@_reading_options
+@_engine_options
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars and no summary.")
+def count(
+    corpus: Sequence[str],
+    output: str,
+    merge: bool,
+    preset: str | None,
+    pattern: str | None,
+    normalize: str | None,
+    cased: bool | None,
+    unit: str | None,
+    field_name: str | None,
+    glob: str | None,
+    skip_invalid: bool,
+    threads: int | None,
+    max_word_bytes: int | None,
+    min_count: int,
+    engine: str,
+    scheduler: str | None,
+    quiet: bool,
+) -> None:
+    """Count the words of CORPUS files or folders into a count shard (Parquet).
+
+    The shard holds each distinct word (after the split pattern and
+    normalization) with its count, and the settings in its metadata. Count
+    parts of a corpus anywhere, add the shards up with --merge, and train with
+    `toknz train --from-counts SHARD...`: the tokenizer is the one training on
+    the whole text gives.
+    """
+    from toknz.errors import UsageError
+    from toknz.train import shards
+
+    start = time.perf_counter()
+    if merge:
+        given = {
+            "--preset": preset,
+            "--pattern": pattern,
+            "--normalize": normalize,
+            "--cased/--uncased": cased,
+            "--unit": unit,
+            "--field": field_name,
+            "--glob": glob,
+            "--skip-invalid": skip_invalid or None,
+            "--threads": threads,
+            "--max-word-bytes": max_word_bytes,
+            "--engine": None if engine == "local" else engine,
+            "--scheduler": scheduler,
+        }
+        for name, value in given.items():
+            if value is not None:
+                raise UsageError(
+                    f"{name} is a counting setting; --merge takes the shards' own settings"
+                )
+        table, meta = shards.merge_counts(list(corpus))
+    else:
+        table, meta = shards.count_corpus(
+            list(corpus),
+            preset=preset,
+            pattern=pattern,
+            normalize=normalize,
+            cased=cased,
+            unit=unit,
+            field_name=field_name,
+            glob=glob,
+            skip_invalid=skip_invalid,
+            threads=threads,
+            max_word_bytes=1024 if max_word_bytes is None else max_word_bytes,
+            engine=engine,
+            scheduler=scheduler,
+            progress=not quiet and sys.stderr.isatty(),
+        )
+    pruned_before = meta.pruned_words
+    meta = shards.write_counts(table, output, meta=meta, min_count=min_count)
+    if not quiet:
+        dropped = meta.pruned_words - pruned_before
+        kept = len(table) - dropped
+        what = f"{len(corpus)} shard(s)" if merge else f"{meta.input_bytes / 1e6:.1f} MB"
+        click.echo(
+            f"counted {kept:,} distinct words ({int(table.counts.sum()):,} in all) from {what} "
+            f"in {time.perf_counter() - start:.1f} s",
+            err=True,
+        )
+        if min_count > 1:
+            click.echo(
+                f"dropped {dropped:,} distinct word(s) seen fewer than {min_count} times "
+                "(--min-count)",
+                err=True,
+            )
+        if meta.words_cut:
+            click.echo(
+                f"cut {meta.words_cut:,} word(s) longer than {meta.max_word_bytes} bytes into "
+                "pieces (--max-word-bytes)",
+                err=True,
+            )
+        if meta.skipped_lines:
+            click.echo(f"skipped {meta.skipped_lines} line(s) that were not valid UTF-8", err=True)
+        click.echo(f"wrote {output}", err=True)
 
 
 # --------------------------------------------------------------------- train-lm

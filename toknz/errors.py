@@ -40,6 +40,14 @@ class InputError(ToknzError):
     """Input text that cannot be read: invalid UTF-8, unreadable file."""
 
 
+class PatternTimeoutError(InputError):
+    """A split regex took longer than its time bound on some text (catastrophic backtracking)."""
+
+
+class OutputError(ToknzError):
+    """Output that cannot be written: a full disk, a read-only folder, a closed pipe."""
+
+
 class FetchError(ToknzError):
     """A real tokenizer file could not be fetched or is not in the cache."""
 

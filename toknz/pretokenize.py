@@ -15,13 +15,14 @@ common ones.
 
 from __future__ import annotations
 
+import os
 import unicodedata
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import regex
 
-from toknz.errors import FormatError, UnsupportedFeatureError, UsageError
+from toknz.errors import FormatError, PatternTimeoutError, UnsupportedFeatureError, UsageError
 from toknz.normalizers import pattern_from_json
 from toknz.regex_dialect import python_to_onig
 
@@ -55,7 +56,16 @@ _CACHE: dict[str, regex.Pattern[str]] = {}
 
 
 def resolve_pattern(name_or_regex: str) -> str:
-    """Return the regex for a pattern name in :data:`PATTERNS`, or the argument itself."""
+    """Return the regex for a pattern name in :data:`PATTERNS`, or the argument itself.
+
+    An empty pattern is refused: it matches only empty strings, so every text would
+    encode to no ids at all.
+    """
+    if not name_or_regex:
+        raise UsageError(
+            "empty split pattern: it matches nothing, so every text would encode to []; "
+            f"name one of {', '.join(sorted(PATTERNS))}, or give a regex"
+        )
     return PATTERNS.get(name_or_regex, name_or_regex)
 
 
@@ -139,12 +149,51 @@ def apply_behavior(text: str, spans: list[tuple[int, int, bool]], behavior: str)
     return [text[s:e] for s, e in out if e > s]
 
 
+#: Seconds a split regex may take per million characters of a piece (at least one million):
+#: ``$TOKNZ_REGEX_TIMEOUT``, default 10. The built-in GPT patterns run in a few milliseconds
+#: per megabyte; only a pattern that backtracks catastrophically comes near the bound.
+REGEX_TIMEOUT_ENV = "TOKNZ_REGEX_TIMEOUT"
+DEFAULT_REGEX_TIMEOUT = 10.0
+
+
+def regex_timeout_per_mb() -> float:
+    """The time bound of split regexes, in seconds per million characters (see above)."""
+    raw = os.environ.get(REGEX_TIMEOUT_ENV)
+    if not raw:
+        return DEFAULT_REGEX_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise UsageError(
+            f"{REGEX_TIMEOUT_ENV}={raw!r}: expected a positive number of seconds per million characters"
+        )
+    return value
+
+
+def _timeout(per_mb: float, n_chars: int) -> float:
+    return per_mb * max(1.0, n_chars / 1e6)
+
+
+def _timed_out(pattern: str, pieces: list[str], index: int, per_mb: float) -> PatternTimeoutError:
+    piece = pieces[index]
+    offset = sum(map(len, pieces[:index]))
+    shown = pattern if len(pattern) <= 60 else pattern[:57] + "..."
+    return PatternTimeoutError(
+        f"the split pattern {shown!r} took more than {_timeout(per_mb, len(piece)):g} s on a piece "
+        f"of {len(piece):,} characters at character offset {offset:,} (starting {piece[:20]!r}): "
+        "it backtracks catastrophically; fix the pattern, or raise the bound with "
+        f"{REGEX_TIMEOUT_ENV} (seconds per million characters, now {per_mb:g})"
+    )
+
+
 def _regex_spans(
-    compiled: regex.Pattern[str], text: str, invert: bool
+    compiled: regex.Pattern[str], text: str, invert: bool, timeout: float | None = None
 ) -> list[tuple[int, int, bool]]:
     spans: list[tuple[int, int, bool]] = []
     prev = 0
-    for m in compiled.finditer(text):
+    for m in compiled.finditer(text, timeout=timeout):
         s, e = m.span()
         if s != prev:
             spans.append((prev, s, invert))
@@ -185,31 +234,53 @@ class Split:
         return compile_pattern(self.pattern if self.is_regex else regex.escape(self.pattern))
 
     def split(self, pieces: list[str], at_start: bool = True) -> list[str]:
+        per_mb = regex_timeout_per_mb()
+        at = [0]
+        try:
+            return self._split(pieces, per_mb, at)
+        except TimeoutError:
+            raise _timed_out(self.pattern, pieces, at[0], per_mb) from None
+
+    def _split(self, pieces: list[str], per_mb: float, at: list[int]) -> list[str]:
+        """:meth:`split`, each regex call bounded in time; ``at[0]`` is the piece being split."""
         compiled = self.compiled
         if self.behavior == "Removed" and self.invert:
             out: list[str] = []
             if compiled.groups == 0:
                 # findall is the fastest way through `regex`; concurrent=True
                 # releases the GIL so batch threads overlap.
-                for p in pieces:
-                    out.extend(filter(None, compiled.findall(p, concurrent=True)))
+                for i, p in enumerate(pieces):
+                    at[0] = i
+                    out.extend(
+                        filter(
+                            None,
+                            compiled.findall(p, concurrent=True, timeout=_timeout(per_mb, len(p))),
+                        )
+                    )
                 return out
-            for p in pieces:
+            for i, p in enumerate(pieces):
+                at[0] = i
                 out.extend(
-                    m.group() for m in compiled.finditer(p, concurrent=True) if m.end() > m.start()
+                    m.group()
+                    for m in compiled.finditer(p, concurrent=True, timeout=_timeout(per_mb, len(p)))
+                    if m.end() > m.start()
                 )
             return out
         result: list[str] = []
         fast = self.behavior == "Isolated" and not self.invert and compiled.groups == 0
-        for p in pieces:
+        for i, p in enumerate(pieces):
+            at[0] = i
+            timeout = _timeout(per_mb, len(p))
             if fast:
                 # When the matches cover the whole piece (true of the GPT
                 # patterns), Isolated is just the list of matches.
-                found = compiled.findall(p, concurrent=True)
+                found = compiled.findall(p, concurrent=True, timeout=timeout)
                 if sum(map(len, found)) == len(p):
                     result.extend(filter(None, found))
                     continue
-            result.extend(apply_behavior(p, _regex_spans(compiled, p, self.invert), self.behavior))
+            result.extend(
+                apply_behavior(p, _regex_spans(compiled, p, self.invert, timeout), self.behavior)
+            )
         return result
 
     def to_json(self) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from toknz.errors import InputError, SpecialTokenError, UsageError
 from toknz.normalizers import Normalizer
 from toknz.postprocess import NoPostProcess, PostProcessor
 from toknz.pretokenize import PreTokenizer, pre_tokenize
+from toknz.validate import check_added_tokens
 
 if TYPE_CHECKING:
     from toknz.dynamic import DynamicBatch, DynamicOptions
@@ -38,12 +39,17 @@ AllSpecial = Literal["all"]
 PYTHON_PATH_CHARS = 2048
 
 
+def replace_surrogates(text: str) -> str:
+    """``text`` with lone surrogates replaced by U+FFFD and surrogate pairs joined, as tiktoken does."""
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
 def _utf8(text: str) -> bytes:
     """``text`` as UTF-8; lone surrogates become U+FFFD, as tiktoken does."""
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:
-        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode("utf-8")
+        return replace_surrogates(text).encode("utf-8")
 
 
 SpecialSet = AllSpecial | Collection[str]
@@ -86,6 +92,8 @@ class Tokenizer:
                 f"{self.name}: the pre-tokenizer is {'' if self.pre_tokenizer.byte_level else 'not '}byte-level "
                 f"but the model is {'' if self.model.byte_level else 'not '}byte-level"
             )
+        model_tokens = self.model.id_to_token
+        check_added_tokens(self.added_tokens, model_tokens.__getitem__, len(model_tokens))
         self._added_by_content = {t.content: t for t in self.added_tokens}
         self._added_by_id = {t.id: t for t in self.added_tokens}
         self.special_tokens: dict[str, int] = {
@@ -96,6 +104,7 @@ class Tokenizer:
         self._finders: dict[frozenset[str], AddedTokenMatcher] = {}
         self._special_finder = AddedTokenMatcher([t for t in self.added_tokens if t.special])
         self._piece_bytes: list[bytes] | None = None
+        self._hole_ids: frozenset[int] = frozenset()
         self._seq_decoders: list[Decoder] = []
 
     def __getstate__(self) -> dict[str, Any]:
@@ -245,7 +254,17 @@ class Tokenizer:
         return matcher.find_first(text)
 
     def _encode_parts(self, text: str, allowed: frozenset[str]) -> list[np.ndarray | list[int]]:
-        """Ids of ``text`` as consecutive parts: int32 arrays from the compiled path, lists otherwise."""
+        """Ids of ``text`` as consecutive parts: int32 arrays from the compiled path, lists otherwise.
+
+        Lone surrogates (``"a\\ud800b"``, which no UTF-8 text holds) become U+FFFD first, on
+        every path, as tiktoken does; a surrogate pair becomes the character it spells.
+        """
+        try:
+            return self._encode_parts_of(text, allowed)
+        except UnicodeEncodeError:
+            return self._encode_parts_of(replace_surrogates(text), allowed)
+
+    def _encode_parts_of(self, text: str, allowed: frozenset[str]) -> list[np.ndarray | list[int]]:
         raw_matcher = self._matcher(allowed, False)
         norm_matcher = self._matcher(allowed, True)
         if len(text) < PYTHON_PATH_CHARS and self._small_before_kernels((text,)):
@@ -605,45 +624,84 @@ class Tokenizer:
             per_token, rest = split_per_token(self.decoder)
             n = self.n_vocab
             raw: list[bytes] = [b""] * n
+            used = [False] * n
             model_tokens = self.model.id_to_token
             for i, tok in enumerate(model_tokens):
                 if tok is not None:
                     raw[i] = tok.encode("utf-8")
+                    used[i] = True
             for t in self.added_tokens:
                 raw[t.id] = t.content.encode("utf-8")
+                used[t.id] = True
             for step in per_token:
                 raw = step.decode_chain(raw)
+            self._hole_ids = frozenset(i for i, u in enumerate(used) if not u)
             self._piece_bytes = raw
             self._seq_decoders = rest
         return self._piece_bytes
 
-    def _check_ids(self, ids: Sequence[int]) -> None:
+    def _check_ids(self, ids: Sequence[int], *, holes: bool = False) -> None:
         n = self.n_vocab
         for pos, i in enumerate(ids):
+            if isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer)):
+                raise InputError(
+                    f"{self.name}: token id {i!r} at position {pos} is a {type(i).__name__}, "
+                    "expected an integer"
+                )
             if not (0 <= i < n):
                 raise InputError(
                     f"{self.name}: token id {i} at position {pos} is outside the vocabulary (0..{n - 1})"
                 )
+            if holes and i in self._hole_ids:
+                raise InputError(
+                    f"{self.name}: token id {i} at position {pos} is unused (a hole in the "
+                    "vocabulary: no token has it), so it has no text"
+                )
 
     def decode_tokens_bytes(self, ids: Sequence[int]) -> list[bytes]:
-        """The bytes of each token, after the per-token part of the decoder."""
-        table = self._per_token_bytes()
-        try:
-            return [table[i] for i in ids] if all(i >= 0 for i in ids) else self._bad_ids(ids)
-        except IndexError:
-            return self._bad_ids(ids)
+        """The bytes of each token, after the per-token part of the decoder.
 
-    def _bad_ids(self, ids: Sequence[int]) -> list[bytes]:
-        self._check_ids(ids)
+        An unused id (a hole between the ids, as cl100k_base's 100256) gives
+        ``b""`` here (see :meth:`decode_bytes`).
+        Booleans and ids out of range raise :class:`~toknz.errors.InputError`.
+        """
+        table = self._per_token_bytes()
+        if isinstance(ids, np.ndarray):
+            ids = ids.tolist()
+        elif not isinstance(ids, (list, tuple, range)):
+            ids = list(ids)
+        try:
+            out = [table[i] for i in ids]
+        except (IndexError, TypeError):
+            return self._bad_ids(ids)
+        if out and (min(ids) < 0 or bool in set(map(type, ids))):
+            return self._bad_ids(ids)
+        return out
+
+    def _bad_ids(self, ids: Sequence[int], *, holes: bool = False) -> list[bytes]:
+        self._check_ids(ids, holes=holes)
         raise AssertionError("unreachable")
 
     def decode_bytes(self, ids: Sequence[int], *, skip_special_tokens: bool = False) -> bytes:
-        """Decode ids to the exact bytes they stand for; never fails for ids in range."""
+        """Decode ids to the exact bytes they stand for.
+
+        An id outside the vocabulary or a boolean raises
+        :class:`~toknz.errors.InputError`. An unused id (a hole, as cl100k_base's
+        100256) follows the reference of the file's format: a tiktoken rank file's
+        tokenizer raises, as tiktoken does; a ``tokenizer.json`` one decodes it to
+        nothing, as ``tokenizers`` does.
+        """
         ids = list(ids)
         if skip_special_tokens:
             specials = {t.id for t in self.added_tokens if t.special}
             ids = [i for i in ids if i not in specials]
         pieces = self.decode_tokens_bytes(ids)
+        if (
+            self._hole_ids
+            and self.model.merge_rule == "ranks"
+            and not self._hole_ids.isdisjoint(ids)
+        ):
+            self._bad_ids(ids, holes=True)  # tiktoken refuses them; tokenizers decodes them to ''
         for step in self._seq_decoders:
             pieces = step.decode_chain(pieces)
         return b"".join(pieces)
@@ -657,7 +715,7 @@ class Tokenizer:
         )
 
     def decode_single_token_bytes(self, token_id: int) -> bytes:
-        """The bytes of one token (after the per-token part of the decoder)."""
+        """The bytes of one token (after the per-token part of the decoder); ``b""`` for a hole."""
         return self.decode_tokens_bytes([token_id])[0]
 
     def decode_batch(self, batch: Sequence[Sequence[int]], *, errors: str = "replace") -> list[str]:

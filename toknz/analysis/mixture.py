@@ -196,6 +196,8 @@ def infer_mixture(
     per_step: int = 3,
     max_add: int = 10_000,
     tolerance: float = 1e-9,
+    engine: str = "local",
+    scheduler: Any = None,
     progress: bool = False,
 ) -> MixtureResult:
     """Infer the shares of ``categories`` in the data ``tokenizer``'s merges were learned from.
@@ -208,7 +210,9 @@ def infer_mixture(
     interval per weight (:func:`shifted_intervals`). ``skip_absent``: give no constraints to
     steps whose merge occurs in no sample. ``per_step``/``max_add``/
     ``tolerance``: lazy generation's batch sizes and violation tolerance
-    (pair-fraction units). Raises :class:`~toknz.errors.UsageError` for
+    (pair-fraction units). ``engine="dask"`` counts the samples on a Dask
+    cluster (``scheduler``: a client, an address or None for a local one), as
+    ``toknz train --engine dask`` does. Raises :class:`~toknz.errors.UsageError` for
     fewer than two categories, an empty name, a tokenizer with no merges or
     ``merges`` beyond its list, and :class:`~toknz.errors.InputError` for
     a missing, unreadable, not-UTF-8 or empty sample.
@@ -240,7 +244,13 @@ def infer_mixture(
     splitter = word_splitter(tok)
     for name in names:
         table, size, sources = count_sample(
-            tok, name, categories[name], threads=threads, splitter=splitter
+            tok,
+            name,
+            categories[name],
+            threads=threads,
+            splitter=splitter,
+            engine=engine,
+            scheduler=scheduler,
         )
         samples.append(sample_from_table(tok, name, table, size, sources))
         if bar is not None:

@@ -19,7 +19,7 @@ word, since training never merged them.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -199,34 +199,51 @@ def count_sample(
     *,
     threads: int | None = None,
     splitter: Split | PipelineWords | None = None,
+    engine: str = "local",
+    scheduler: Any = None,
 ) -> tuple[WordTable, int, list[str]]:
     """Count a category's sample into distinct words: ``(table, sample bytes, sources)``.
 
     Paths may be files or folders (every file inside, recursively), plain
-    text or the trainer's other inputs. Raises
-    :class:`~toknz.errors.InputError` for a missing or unreadable file,
-    invalid UTF-8 (with the byte offset) or a sample with no words.
+    text or the trainer's other inputs; files are read and counted by the
+    trainer's one counting function (:func:`toknz.train.counting.count_files`),
+    so ``engine="dask"`` counts them on a Dask cluster (``scheduler``: a
+    client, an address or None for a local cluster) for tokenizers whose
+    pre-tokenizer is one split. Raises :class:`~toknz.errors.InputError` for
+    a missing or unreadable file, invalid UTF-8 (with the byte offset) or a
+    sample with no words.
     """
-    from toknz.train.counting import count_words
-    from toknz.train.inputs import InputStats, expand_paths, iter_chunks
+    from toknz.train.counting import count_files, count_words
+    from toknz.train.inputs import InputStats, expand_paths
 
     sources, text = _sources(name, data)
     splitter = splitter if splitter is not None else word_splitter(tok)
-    stats = InputStats()
-    chunks: Iterable[str]
+    if engine != "local" and not isinstance(splitter, Split):
+        raise UsageError(
+            f"engine {engine!r} counts with one split pattern; {tok.name}'s pre-tokenizer is "
+            "not one (count this tokenizer's samples with engine='local')"
+        )
     if text is not None:
         size = len(text.text.encode("utf-8"))
-        chunks = _text_chunks(text.text)
+        # count_words reads only .split and the attributes PipelineWords has.
+        table, _cut = count_words(
+            _text_chunks(text.text),
+            cast(Split, splitter),
+            normalizer=tok.normalizer,
+            threads=threads,
+        )
     else:
-        paths = expand_paths(sources)
-        sources = paths
-        chunks = iter_chunks(paths, stats=stats)
-        size = 0
-    # count_words reads only .split and the attributes PipelineWords has.
-    table, _cut = count_words(
-        chunks, cast(Split, splitter), normalizer=tok.normalizer, threads=threads
-    )
-    if text is None:
+        stats = InputStats()
+        sources = expand_paths(sources)
+        table, _cut = count_files(
+            sources,
+            cast(Split, splitter),
+            normalizer=tok.normalizer,
+            threads=threads,
+            stats=stats,
+            engine=engine,
+            scheduler=scheduler,
+        )
         size = stats.bytes
     if len(table) == 0:
         where = ", ".join(sources[:3])
@@ -302,10 +319,18 @@ def sample_from_table(
 
 
 def load_sample(
-    tok: Tokenizer, name: str, data: CategoryInput, *, threads: int | None = None
+    tok: Tokenizer,
+    name: str,
+    data: CategoryInput,
+    *,
+    threads: int | None = None,
+    engine: str = "local",
+    scheduler: Any = None,
 ) -> CategorySample:
     """Count and convert one category's sample (see :func:`count_sample`)."""
-    table, size, sources = count_sample(tok, name, data, threads=threads)
+    table, size, sources = count_sample(
+        tok, name, data, threads=threads, engine=engine, scheduler=scheduler
+    )
     return sample_from_table(tok, name, table, size, sources)
 
 

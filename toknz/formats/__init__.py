@@ -30,6 +30,7 @@ from toknz.formats.tokenizer_json import (
     write_tokenizer_json,
 )
 from toknz.pretokenize import PATTERNS, resolve_pattern
+from toknz.validate import check_all_bytes, check_id, check_ids_bounded, is_u32
 
 if TYPE_CHECKING:
     from toknz.tokenizer import Tokenizer
@@ -50,8 +51,18 @@ def tokenizer_from_ranks(
 
     regex = resolve_pattern(pattern)
     specials = dict(special_tokens or {})
+    where = source or name
+    for token, rank in ranks.items():
+        if not is_u32(rank):
+            raise FormatError(f"{where}: token {token!r}: {_id_problem(rank)}")
+    check_ids_bounded(ranks.values(), len(ranks), where)
+    check_all_bytes((t[0] for t in ranks if len(t) == 1), where)
     taken = set(ranks.values())
     for content, i in specials.items():
+        if not isinstance(content, str) or not content:
+            raise UsageError(f"{name}: a special token must be a non-empty string, got {content!r}")
+        if not is_u32(i):
+            raise UsageError(f"{name}: special token {content!r}: {_id_problem(i)}")
         if i in taken:
             raise UsageError(
                 f"{name}: special token {content!r} has id {i}, which a rank already uses"
@@ -65,6 +76,19 @@ def tokenizer_from_ranks(
         pattern=regex,
         source=source,
     )
+
+
+def _looks_like_encoder(obj: dict[object, object]) -> bool:
+    """A GPT-2 ``encoder.json``: a non-empty object of token -> integer id."""
+    return bool(obj) and all(isinstance(v, int) for v in obj.values())
+
+
+def _id_problem(value: object) -> str:
+    try:
+        check_id(value, "id")
+    except FormatError as exc:
+        return str(exc).removeprefix("id: ")
+    return "bad id"  # pragma: no cover
 
 
 def _find_in_dir(path: Path) -> Path:
@@ -102,9 +126,14 @@ def load_tokenizer(
         raise FormatError(
             f"{p}: empty file; expected tokenizer.json, a .tiktoken rank file or encoder.json"
         )
-    if data.lstrip()[:1] == b"{":
-        obj = parse_json(data, p)
-        if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
+    head = data.lstrip()[:3]
+    if head[:1] in (b"{", b"[", b'"') or head == b"\xef\xbb\xbf" or data.strip() == b"null":
+        obj = parse_json(data, p)  # a byte-order mark is refused there, by name
+        if (
+            not isinstance(obj, dict)
+            or isinstance(obj.get("model"), dict)
+            or not _looks_like_encoder(obj)
+        ):
             return tokenizer_from_json(obj, p, name)
         vocab_bpe = Path(merges) if merges is not None else p.with_name("vocab.bpe")
         if not vocab_bpe.is_file():

@@ -3,32 +3,95 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
+import threading
 from pathlib import Path
 
-from toknz.errors import InputError
+from toknz.errors import InputError, OutputError
+
+_UMASK_LOCK = threading.Lock()
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where Linux allows."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def _new_file_mode(target: Path) -> int:
+    """The mode a written file gets: the replaced file's, else ``0o666`` less the umask."""
+    try:
+        return stat.S_IMODE(os.stat(target).st_mode)
+    except OSError:
+        return 0o666 & ~_umask()
+
+
+def write_error(path: str | os.PathLike[str], exc: OSError) -> OutputError:
+    """A one-line :class:`OutputError` for a failed write of ``path``."""
+    reason = exc.strerror or str(exc)
+    if isinstance(exc, (NotADirectoryError, FileExistsError)):
+        for parent in Path(path).parents:
+            if parent.exists():
+                if not parent.is_dir():
+                    reason = f"{parent} is a file, not a folder"
+                break
+    return OutputError(f"{path}: cannot write ({reason})")
 
 
 def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``.
 
     A killed process leaves either the old file or the new one, never half of one.
+    The file gets the mode of the file it replaces, or ``0o666`` less the umask
+    (as ``open`` would give it). A path that is not a regular file (``/dev/stdout``,
+    a FIFO) is written directly. Any failure (a full disk, a read-only folder, a
+    parent that is a file) is an :class:`OutputError` naming ``path``.
     """
     target = Path(path)
+    try:
+        st = os.stat(target)
+    except OSError:
+        st = None
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise OutputError(f"{path}: is a folder, expected a file name")
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        try:  # a device or a pipe: there is nothing to replace atomically
+            with open(target, "wb") as f:
+                f.write(data)
+                f.flush()
+        except OSError as exc:
+            raise write_error(path, exc) from None
+        return
     folder = target.parent if str(target.parent) else Path(".")
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise write_error(path, exc) from None
     try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), _new_file_mode(target))
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError):
+            raise write_error(path, exc) from None
         raise
 
 

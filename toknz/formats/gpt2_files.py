@@ -12,6 +12,7 @@ from toknz.decoders import ByteLevelDecoder
 from toknz.errors import FormatError
 from toknz.formats._io import decode_utf8, read_file_bytes
 from toknz.pretokenize import ByteLevel
+from toknz.validate import check_vocab
 
 if TYPE_CHECKING:
     from toknz.tokenizer import Tokenizer
@@ -42,6 +43,10 @@ def load_gpt2_files(
         isinstance(k, str) and isinstance(v, int) for k, v in encoder.items()
     ):
         raise FormatError(f"{encoder_path}: expected a JSON object of token -> integer id")
+    try:
+        check_vocab(encoder, "encoder.json")
+    except FormatError as exc:
+        raise FormatError(f"{encoder_path}: {exc}") from None
     merges = parse_vocab_bpe(read_file_bytes(vocab_bpe), vocab_bpe)
     model = BPE(vocab=dict(encoder), merges=merges, byte_level=True, merge_rule="merges")
     try:

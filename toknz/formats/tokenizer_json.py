@@ -21,6 +21,7 @@ from toknz.formats._io import atomic_write, decode_utf8
 from toknz.normalizers import normalizer_from_json
 from toknz.postprocess import NoPostProcess, postprocessor_from_json
 from toknz.pretokenize import ByteLevel, PreTokenizerSequence, Split, pretokenizer_from_json
+from toknz.validate import check_bool, check_optional_str, check_type, check_vocab
 
 if TYPE_CHECKING:
     from toknz.tokenizer import Tokenizer
@@ -31,8 +32,17 @@ def parse_json(data: bytes, path: str | os.PathLike[str]) -> Any:
     text = decode_utf8(data, path)
     if not text.strip():
         raise FormatError(f"{path}: empty file, expected JSON")
+    if text.startswith("\ufeff"):
+        raise FormatError(
+            f"{path}: starts with a UTF-8 byte-order mark (tokenizers refuses it too): "
+            "save the file as UTF-8 without BOM"
+        )
     try:
         return json.loads(text)
+    except RecursionError:
+        raise FormatError(
+            f"{path}: JSON nested too deeply to be a tokenizer file; the file is damaged"
+        ) from None
     except json.JSONDecodeError as exc:
         # A string cut by the end of the file is reported at its start (a string
         # that ends anywhere else stops at a newline: "Invalid control character").
@@ -41,6 +51,8 @@ def parse_json(data: bytes, path: str | os.PathLike[str]) -> Any:
         raise FormatError(
             f"{path}, line {exc.lineno}, column {exc.colno} (character offset {exc.pos}): {what}: {exc.msg}"
         ) from None
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+        raise FormatError(f"{path}: malformed JSON: {exc}") from None
 
 
 def tokenizer_from_json(
@@ -54,6 +66,15 @@ def tokenizer_from_json(
         if not msg.startswith(str(path)):
             msg = f"{path}: {msg}"
         raise type(exc)(msg) from None
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError) as exc:
+        # A field of an unexpected shape that no check above names: still one line, never a
+        # traceback. (Every shape `tokenizers` documents is checked where it is read.)
+        raise FormatError(
+            f"{path}: a field has an unexpected type or value ({type(exc).__name__}: {exc}); "
+            "compare the file with one that tokenizers writes"
+        ) from None
+    except RecursionError:
+        raise FormatError(f"{path}: a field is nested too deeply; the file is damaged") from None
 
 
 def _name_from_path(path: str | os.PathLike[str]) -> str:
@@ -84,12 +105,15 @@ def _tokenizer_from_json(obj: Any, name: str, source: str) -> Tokenizer:
             f"model.dropout is {model_obj['dropout']!r}: BPE dropout (random merges) is not "
             "supported by toknz; set it to null to load the file"
         )
-    vocab = model_obj.get("vocab")
-    if not isinstance(vocab, dict) or not all(
-        isinstance(k, str) and isinstance(v, int) for k, v in vocab.items()
-    ):
-        raise FormatError("model.vocab must be an object of token -> integer id")
-    merges = merges_from_json(model_obj.get("merges", []))
+    vocab = check_vocab(model_obj.get("vocab"))
+    merges = merges_from_json(
+        check_type(
+            model_obj.get("merges", []),
+            list,
+            "model.merges",
+            "a list of merges ('a b' or ['a', 'b'])",
+        )
+    )
 
     if obj.get("normalizer") is not None and isinstance(obj["normalizer"], dict):
         if obj["normalizer"].get("type") in ("ByteLevel", "BertNormalizer", "Precompiled"):
@@ -101,21 +125,32 @@ def _tokenizer_from_json(obj: Any, name: str, source: str) -> Tokenizer:
     decoder = decoder_from_json(obj.get("decoder"))
     post = postprocessor_from_json(obj.get("post_processor"))
     added_raw = obj.get("added_tokens", [])
+    if added_raw is None:
+        added_raw = []
     if not isinstance(added_raw, list):
         raise FormatError("added_tokens must be a list")
-    added = [AddedToken.from_json(a, f"added_tokens[{i}]") for i, a in enumerate(added_raw)]
+    added: list[AddedToken] = []
+    seen: set[str] = set()
+    for i, a in enumerate(added_raw):
+        token = AddedToken.from_json(a, f"added_tokens[{i}]")
+        if token.content in seen:
+            continue  # the same content twice: the first id wins, as in tokenizers
+        seen.add(token.content)
+        added.append(token)
 
     model = BPE(
         vocab=vocab,
         merges=merges,
         byte_level=pre.byte_level,
         merge_rule="merges",
-        unk_token=model_obj.get("unk_token"),
-        byte_fallback=bool(model_obj.get("byte_fallback", False)),
-        fuse_unk=bool(model_obj.get("fuse_unk", False)),
-        continuing_subword_prefix=model_obj.get("continuing_subword_prefix"),
-        end_of_word_suffix=model_obj.get("end_of_word_suffix"),
-        ignore_merges=bool(model_obj.get("ignore_merges", False)),
+        unk_token=check_optional_str(model_obj, "unk_token", "model"),
+        byte_fallback=check_bool(model_obj, "byte_fallback", "model", False, null=True),
+        fuse_unk=check_bool(model_obj, "fuse_unk", "model", False, null=True),
+        continuing_subword_prefix=check_optional_str(
+            model_obj, "continuing_subword_prefix", "model"
+        ),
+        end_of_word_suffix=check_optional_str(model_obj, "end_of_word_suffix", "model"),
+        ignore_merges=check_bool(model_obj, "ignore_merges", "model", False, null=True),
     )
     model.pair_arrays()  # validate merges now, so a bad file fails at load time
     return Tokenizer(

@@ -36,8 +36,7 @@ from toknz.pretokenize import (
     resolve_pattern,
 )
 from toknz.tokenizer import Tokenizer
-from toknz.train.counting import MAX_WORD_BYTES, UNITS, WordTable, count_words
-from toknz.train.inputs import InputStats, expand_paths, iter_chunks
+from toknz.train.counting import MAX_WORD_BYTES, count_files
 from toknz.train.preset import Preset, load_preset, preset_names, read_terms
 from toknz.train.required import RequiredToken, add_required_merges
 from toknz.train.superword import superword_merges, superword_pattern
@@ -78,6 +77,11 @@ class TrainReport:
     superwords_at: int | None = None
     unit: str = "document"
     cased: bool = True
+    # Count shards trained from (train(from_counts=...)); then ``inputs`` are the
+    # files those shards counted.
+    from_counts: list[str] = field(default_factory=list)
+    # The largest min_count those shards were pruned with (0: exact counts, exact merges).
+    counts_min_count: int = 0
     preset: str | None = None
     preset_path: str | None = None
     # Required tokens (toknz.train.required): the list's file, what became of each
@@ -124,8 +128,13 @@ _DEFAULTS: dict[str, Any] = {
 }
 
 
-def _settings(preset: str | os.PathLike[str] | Preset | None, **given: Any) -> dict[str, Any]:
-    """Explicit arguments, else the preset's values, else :data:`_DEFAULTS`; plus ``"preset"``."""
+def _settings(
+    preset: str | os.PathLike[str] | Preset | None, *, need_vocab: bool = True, **given: Any
+) -> dict[str, Any]:
+    """Explicit arguments, else the preset's values, else :data:`_DEFAULTS`; plus ``"preset"``.
+
+    ``need_vocab``: a missing ``vocab_size`` is a :class:`UsageError` (counting needs none).
+    """
     loaded = preset if isinstance(preset, Preset) or preset is None else load_preset(preset)
     out: dict[str, Any] = {"preset": loaded}
     for key, default in _DEFAULTS.items():
@@ -135,7 +144,7 @@ def _settings(preset: str | os.PathLike[str] | Preset | None, **given: Any) -> d
             if key == "special_tokens" and not loaded.special_groups:
                 value = None
         out[key] = default if value is None else value
-    if out["vocab_size"] is None:
+    if need_vocab and out["vocab_size"] is None:
         raise UsageError(
             "vocab_size is required (--vocab-size), unless the preset sets it"
             + (f" ({loaded.path} does not)" if loaded is not None else "")
@@ -277,7 +286,7 @@ def _merge_bar(vocab_size: int, show: bool) -> Any:
 
 
 def train(
-    inputs: Sequence[str | os.PathLike[str]],
+    inputs: Sequence[str | os.PathLike[str]] = (),
     *,
     vocab_size: int | None = None,
     pattern: str | None = None,
@@ -296,6 +305,9 @@ def train(
     preset: str | os.PathLike[str] | Preset | None = None,
     required_tokens: str | os.PathLike[str] | Sequence[str] | None = None,
     superwords_at: int | None = None,
+    from_counts: Sequence[str | os.PathLike[str]] | None = None,
+    engine: str = "local",
+    scheduler: Any = None,
     progress: bool = False,
     report: TrainReport | None = None,
 ) -> Tokenizer:
@@ -352,6 +364,21 @@ def train(
     splits text with :func:`~toknz.train.superword.superword_pattern` of
     ``pattern``. It must be at least the stage-1 minimum and below
     ``vocab_size``; not with ``max_token_chars`` or ``unit="line"`` ... see the module.
+
+    ``from_counts``: count shards (Parquet files written by ``toknz count`` /
+    :func:`toknz.train.shards.write_counts`, or folders of them) to train from
+    instead of ``inputs``; they are added up (:func:`~toknz.train.shards.merge_counts`)
+    and the tokenizer is byte-identical to training on the text they counted.
+    ``pattern``, ``normalize``, ``cased``, ``unit`` and ``max_word_bytes`` come
+    from the shards; one given (or set by the preset) that differs is a
+    :class:`~toknz.errors.UsageError`, and so are ``field_name``, ``glob``,
+    ``skip_invalid`` and ``superwords_at`` (which needs the text itself).
+
+    ``engine="dask"`` counts the words on a Dask cluster (``pip install
+    'toknz[dask]'``; :mod:`toknz.train.distributed`): ``scheduler`` is a
+    ``distributed.Client``, a scheduler address or None (a local cluster);
+    inputs may then be any path fsspec opens. The merges run here, and the
+    tokenizer is the same as with ``engine="local"``.
     ``report``, when given, is filled in.
 
     >>> import tempfile, pathlib
@@ -381,30 +408,39 @@ def train(
         superwords_at=superwords_at,
     )
     vocab_size = settings["vocab_size"]
-    pattern = settings["pattern"]
-    normalize = settings["normalize"]
     special_tokens = settings["special_tokens"]
     min_frequency = settings["min_frequency"]
     max_token_length = settings["max_token_length"]
     max_token_chars = settings["max_token_chars"]
-    cased = settings["cased"]
-    unit = settings["unit"]
-    assert vocab_size is not None and pattern is not None and normalize is not None
-    assert special_tokens is not None and min_frequency is not None and unit is not None
+    superwords_at = settings["superwords_at"]
+    assert vocab_size is not None and special_tokens is not None and min_frequency is not None
     report = report if report is not None else TrainReport()
-    if unit not in UNITS:
-        raise UsageError(f"unknown unit {unit!r}; expected one of {', '.join(UNITS)}")
+    if from_counts is not None:
+        if len(inputs):
+            raise UsageError("train on text inputs or on count shards (from_counts), not both")
+        for name, value in (("field_name", field_name), ("glob", glob)):
+            if value is not None:
+                raise UsageError(
+                    f"{name} is for reading text; count shards were read when they were "
+                    "counted (toknz count)"
+                )
+        if skip_invalid:
+            raise UsageError(
+                "skip_invalid is for reading text; give it to `toknz count`, not with count shards"
+            )
+        if superwords_at is not None:
+            raise UsageError(
+                "superwords_at counts the text a second time (with the superword split), so "
+                "it cannot train from count shards; train on the text"
+            )
     t0 = time.perf_counter()
-    regex = resolve_pattern(pattern)
-    splitter = Split(regex, "Isolated")
-    compile_pattern(regex)
-    normalizer = _normalizer(normalize, cased=bool(cased))
+    if any(not isinstance(t, str) or not t for t in special_tokens):
+        raise UsageError("a special token may not be empty (--special ''); give each one some text")
     if vocab_size < 256 + len(dict.fromkeys(special_tokens)):
         raise UsageError(
             f"vocab_size {vocab_size} is smaller than the byte alphabet (256) plus "
             f"{len(dict.fromkeys(special_tokens))} special token(s)"
         )
-    superwords_at = settings["superwords_at"]
     second_count = 0.0
     if superwords_at is not None and not 256 + len(special_tokens) < superwords_at < vocab_size:
         raise UsageError(
@@ -413,49 +449,52 @@ def train(
         )
     if superwords_at is not None and max_token_chars is not None:
         raise UsageError("superwords_at and max_token_chars do not go together")
-    paths = expand_paths([str(p) for p in inputs], glob)
-    stats = InputStats()
+    if from_counts is not None:
+        from toknz.train.shards import merge_counts, resolve_against, shard_paths
 
-    def count(split: Split, what: str, stats: InputStats) -> tuple[WordTable, int]:
-        chunks = iter_chunks(paths, field_name=field_name, skip_invalid=skip_invalid, stats=stats)
-        bar = None
-        if progress:
-            from tqdm import tqdm
-
-            total = sum(
-                os.path.getsize(p)
-                for p in paths
-                if p != "-" and not p.endswith((".gz", ".zst", ".zstd"))
-            )
-            bar = tqdm(
-                total=total or None,
-                desc=what,
-                unit="B",
-                unit_scale=True,
-                leave=False,
-                disable=None,
-            )
-        counted = count_words(
-            chunks,
-            split,
-            normalizer=normalizer,
-            threads=threads,
+        shards = shard_paths(from_counts)
+        counts, meta = merge_counts(shards)
+        resolve_against(
+            meta,
+            shards,
+            preset=settings["preset"],
             max_word_bytes=max_word_bytes,
-            on_bytes=bar.update if bar else None,
+            pattern=pattern,
+            normalize=normalize,
+            cased=cased,
             unit=unit,
         )
-        if bar is not None:
-            bar.close()
-        return counted
+        where = f"count shards {', '.join(shards[:3])}{'...' if len(shards) > 3 else ''}"
+    else:
+        from toknz.train.shards import count_corpus
 
-    counts, words_cut = count(splitter, "counting", stats)
+        shards = []
+        counts, meta = count_corpus(
+            inputs,
+            pattern=settings["pattern"],
+            normalize=settings["normalize"],
+            cased=settings["cased"],
+            unit=settings["unit"],
+            field_name=field_name,
+            glob=glob,
+            skip_invalid=skip_invalid,
+            threads=threads,
+            max_word_bytes=max_word_bytes,
+            progress=progress,
+            engine=engine,
+            scheduler=scheduler,
+        )
+        where = f"{', '.join(meta.inputs[:3])}{'...' if len(meta.inputs) > 3 else ''}"
+    regex = meta.pattern
+    normalize = meta.normalize
+    cased = meta.cased
+    normalizer = _normalizer(normalize, cased=cased)
     t1 = time.perf_counter()
     if not len(counts):
-        raise InputError(
-            f"{', '.join(paths[:3])}{'...' if len(paths) > 3 else ''}: the corpus holds no text to train on"
-        )
+        raise InputError(f"{where}: the corpus holds no text to train on")
     # The merges do not depend on the order of the words (ties are broken by
-    # token ids), so the order in which workers returned their counts is moot.
+    # token ids), so the order in which workers returned their counts is moot,
+    # and count shards (sorted by word) train to the same tokenizer.
     t2 = time.perf_counter()
     merge_bar = _merge_bar(vocab_size, progress)
     result = learn_merges(
@@ -468,12 +507,25 @@ def train(
         on_progress=merge_bar,
     )
     if superwords_at is not None:
+        paths = meta.inputs
         if "-" in paths:
             raise UsageError("superwords_at reads the input twice, so it cannot read stdin (-)")
         regex = superword_pattern(regex)
         compile_pattern(regex)
         t_count = time.perf_counter()
-        pieces, _ = count(Split(regex, "Isolated"), "counting superwords", InputStats())
+        pieces, _ = count_files(
+            paths,
+            Split(regex, "Isolated"),
+            normalizer=normalizer,
+            field_name=field_name,
+            skip_invalid=skip_invalid,
+            threads=threads,
+            max_word_bytes=meta.max_word_bytes,
+            unit=meta.unit,
+            progress="counting superwords" if progress else None,
+            engine=engine,
+            scheduler=scheduler,
+        )
         second_count = time.perf_counter() - t_count
         result = superword_merges(
             result,
@@ -490,13 +542,15 @@ def train(
     )
     t3 = time.perf_counter()
 
-    report.inputs = paths
-    report.input_files = stats.files
-    report.input_bytes = stats.bytes
-    report.skipped_lines = stats.skipped_lines
+    report.inputs = list(meta.inputs)
+    report.from_counts = shards
+    report.counts_min_count = meta.min_count
+    report.input_files = meta.input_files
+    report.input_bytes = meta.input_bytes
+    report.skipped_lines = meta.skipped_lines
     report.distinct_words = len(counts)
-    report.words_cut = words_cut
-    report.max_word_bytes = max_word_bytes
+    report.words_cut = meta.words_cut
+    report.max_word_bytes = meta.max_word_bytes
     report.total_words = int(counts.counts.sum())
     report.vocab_size = tok.n_vocab
     report.merges = len(tok.model.merges)
@@ -506,8 +560,8 @@ def train(
     report.min_frequency = min_frequency
     report.max_token_length = max_token_length
     report.max_token_chars = max_token_chars
-    report.unit = unit
-    report.cased = bool(cased)
+    report.unit = meta.unit
+    report.cased = cased
     resolved = settings["preset"]
     if resolved is not None:
         report.preset = resolved.name

@@ -16,22 +16,27 @@ from __future__ import annotations
 import os
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
+from typing import Any
 
 import numpy as np
 
 from toknz.errors import UsageError
 from toknz.normalizers import Normalizer
 from toknz.pretokenize import Split
+from toknz.train.inputs import InputStats, iter_chunks
 
 #: Words longer than this many bytes are cut into pieces of at most this size.
 MAX_WORD_BYTES = 1024
 
 #: How text is cut into sequences before pre-tokenization (see :func:`count_words`).
 UNITS = ("document", "line")
+
+#: Where words are counted: on this machine, or on a Dask cluster (:func:`count_files`).
+ENGINES = ("local", "dask")
 
 _LINE = re.compile(r"[^\n]*\n|[^\n]+")
 
@@ -171,35 +176,66 @@ def cut_word(word: bytes, limit: int) -> list[bytes]:
 
 
 def count_chunk(text: str) -> tuple[WordTable, int, int]:
-    """Words of one chunk with their counts, the chunk's size in bytes, and how many words were cut."""
+    """Words of one chunk with their counts, the chunk's size in bytes, and how many words were cut.
+
+    :func:`count_text` with the settings :func:`_init_worker` gave this process.
+    """
     assert _SPLITTER is not None
+    return count_text(
+        text,
+        _SPLITTER,
+        normalizer=_NORMALIZER,
+        max_word_bytes=_MAX_WORD,
+        unit="line" if _BY_LINE else "document",
+        compiled=_COMPILED,
+    )
+
+
+def count_text(
+    text: str,
+    splitter: Split,
+    *,
+    normalizer: Normalizer | None = None,
+    max_word_bytes: int = MAX_WORD_BYTES,
+    unit: str = "document",
+    compiled: bool | None = None,
+) -> tuple[WordTable, int, int]:
+    """Words of ``text`` with their counts, its size in bytes, and how many words were cut.
+
+    The counting of one chunk with explicit settings (no process state, so any
+    number of threads may call it with different settings): :func:`count_words`
+    and the Dask engine (:mod:`toknz.train.distributed`) both count through it.
+    ``compiled`` is :func:`has_compiled_split` of ``splitter`` (computed when None).
+    """
     size = len(text.encode("utf-8"))
-    if _NORMALIZER is not None:
-        text = _NORMALIZER.normalize(text)
-    if _COMPILED:
+    if normalizer is not None:
+        text = normalizer.normalize(text)
+    if compiled is None:
+        compiled = has_compiled_split(splitter)
+    if compiled:
         from toknz_core.wordcount import count_pieces, new_table
 
         from toknz.fast_pretokenize import split_bytes, split_bytes_batch
 
-        if _BY_LINE:
+        if unit == "line":
             # Each line is split on its own; the pieces of all lines cover the chunk.
             data = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
-            ends, _ = split_bytes_batch(_SPLITTER.pattern, data, line_offsets(data), validate=False)
+            ends, _ = split_bytes_batch(splitter.pattern, data, line_offsets(data), validate=False)
             offsets = np.concatenate((np.zeros(1, dtype=np.int64), ends))
         else:
-            raw, offsets = split_bytes(_SPLITTER.pattern, text.encode("utf-8"), validate=False)
+            raw, offsets = split_bytes(splitter.pattern, text.encode("utf-8"), validate=False)
             data = np.frombuffer(raw, dtype=np.uint8)
         arena, woff, counts, slots, n, cut = count_pieces(
-            *new_table(1 << 12, 1 << 16), data, offsets[1:], _MAX_WORD
+            *new_table(1 << 12, 1 << 16), data, offsets[1:], max_word_bytes
         )
         return WordTable(arena[: woff[n]], woff[: n + 1], counts[:n]), size, int(cut)
-    words = _SPLITTER.split(split_lines(text) if _BY_LINE else [text])
+    words = splitter.split(split_lines(text) if unit == "line" else [text])
     counted = Counter(w.encode("utf-8") for w in words)
     cut = 0
-    for w in [w for w in counted if len(w) > _MAX_WORD]:
+    for w in [w for w in counted if len(w) > max_word_bytes]:
         n_seen = counted.pop(w)
         cut += n_seen
-        for piece in cut_word(w, _MAX_WORD):
+        for piece in cut_word(w, max_word_bytes):
             counted[piece] += n_seen
     return WordTable.from_counts(counted), size, cut
 
@@ -278,3 +314,82 @@ def count_words(
         for fut in pending:
             add(fut.result())
     return total.result(), words_cut
+
+
+def count_files(
+    paths: Sequence[str],
+    splitter: Split,
+    *,
+    normalizer: Normalizer | None = None,
+    field_name: str | None = None,
+    skip_invalid: bool = False,
+    threads: int | None = None,
+    max_word_bytes: int = MAX_WORD_BYTES,
+    unit: str = "document",
+    stats: InputStats | None = None,
+    progress: str | None = None,
+    engine: str = "local",
+    scheduler: Any = None,
+) -> tuple[WordTable, int]:
+    """Count the words of the files ``paths`` (already expanded; ``"-"`` is stdin): :func:`count_words`
+    over :func:`~toknz.train.inputs.iter_chunks`.
+
+    This is the one place where training and ``toknz count`` read and count text.
+    ``stats`` is filled in with what was read; ``progress``, when given, is the
+    label of a progress bar over the bytes read. ``engine="dask"`` counts on a
+    Dask cluster instead (:func:`toknz.train.distributed.count_words_dask`;
+    ``scheduler``: a ``distributed.Client``, a scheduler address, or None for a
+    local cluster), with the same words and counts.
+    """
+    if engine not in ENGINES:
+        raise UsageError(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
+    if engine == "dask":
+        from dataclasses import fields
+
+        from toknz.train.distributed import count_words_dask
+
+        table, cut, got = count_words_dask(
+            paths,
+            splitter,
+            normalizer=normalizer,
+            unit=unit,
+            max_word_bytes=max_word_bytes,
+            field_name=field_name,
+            skip_invalid=skip_invalid,
+            client=scheduler,
+        )
+        if stats is not None:
+            for f in fields(got):
+                setattr(stats, f.name, getattr(got, f.name))
+        return table, cut
+    chunks = iter_chunks(paths, field_name=field_name, skip_invalid=skip_invalid, stats=stats)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        total = sum(
+            os.path.getsize(p)
+            for p in paths
+            if p != "-" and not p.endswith((".gz", ".zst", ".zstd"))
+        )
+        bar = tqdm(
+            total=total or None,
+            desc=progress,
+            unit="B",
+            unit_scale=True,
+            leave=False,
+            disable=None,
+        )
+    try:
+        return count_words(
+            chunks,
+            splitter,
+            normalizer=normalizer,
+            threads=threads,
+            max_word_bytes=max_word_bytes,
+            on_bytes=bar.update if bar else None,
+            unit=unit,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
