@@ -426,6 +426,21 @@ def test_9_catastrophic_split_pattern_is_bounded(tmp_path: Path, monkeypatch: An
         tok.encode("abc")
 
 
+def test_9b_catastrophic_replace_normalizer_is_bounded(monkeypatch: Any) -> None:
+    """A regex Replace normalizer from a file is user input too: bounded like split patterns."""
+    from toknz.normalizers import Replace
+
+    norm = Replace(r"(a|aa)+$", "x", is_regex=True)
+    assert norm.normalize("aab") == "aab" and norm.normalize("baa") == "bx"
+    monkeypatch.setenv("TOKNZ_REGEX_TIMEOUT", "0.2")
+    start = time.perf_counter()
+    with pytest.raises(
+        InputError, match=r"the Replace normalizer's pattern .* took more than 0\.2 s"
+    ):
+        norm.normalize("a" * 40 + "!")
+    assert time.perf_counter() - start < 5
+
+
 # ------------------------------------------------------------------ the weaker ones
 
 
@@ -484,3 +499,89 @@ def test_empty_pattern_is_refused(tmp_path: Path) -> None:
         main, ["encode", "-t", str(path), "--pattern", "", str(tmp_path / "doc.txt")]
     )
     assert result.exit_code == 2 and "empty split pattern" in result.output
+
+
+# ------------------------------------------------------------------ kills and interrupts
+
+
+def test_ctrl_c_exits_130_and_keeps_the_old_tokenizer(tmp_path: Path) -> None:
+    """SIGINT printed click's "Aborted!" with exit 1; now one line and 128 + SIGINT."""
+    import signal
+
+    out = tmp_path / "tok.json"
+    out.write_text("old", encoding="utf-8")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "toknz", "train", "-", "-o", str(out), "--vocab-size", "300"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    assert proc.stdin is not None
+    proc.stdin.write(b"some text that never ends\n" * 1000)
+    proc.stdin.flush()  # stdin stays open: the run waits for more
+    time.sleep(3)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert b"toknz: interrupted" in err and b"Traceback" not in err
+    assert out.read_text(encoding="utf-8") == "old"
+
+
+def test_a_kill_never_leaves_a_new_tokenizer_beside_an_old_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The old report is removed first: a run killed while writing the tokenizer leaves the
+    old tokenizer and no report, not a report that describes another tokenizer."""
+    from toknz.train import TrainReport, save_trained, train
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("the cat sat on the mat\n" * 40, encoding="utf-8")
+    out = tmp_path / "tok.json"
+    report = TrainReport()
+    tok = train([corpus], vocab_size=270, threads=1, report=report)
+    save_trained(tok, out, report=report)
+    before = out.read_bytes()
+
+    def killed(*args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(type(tok), "save", killed)
+    with pytest.raises(KeyboardInterrupt):
+        save_trained(tok, out, report=TrainReport())
+    assert out.read_bytes() == before
+    assert not (tmp_path / "tok.json.report.json").exists()
+
+
+def test_stale_temporary_files_are_cleaned_up(tmp_path: Path) -> None:
+    """A SIGKILL between creating the temporary file and renaming it left a hidden .tmp."""
+    from toknz.formats._io import STALE_TEMPORARY_SECONDS, atomic_write
+
+    stale = tmp_path / ".t.json.abc123.tmp"
+    young = tmp_path / ".t.json.def456.tmp"
+    other = tmp_path / ".u.json.abc123.tmp"
+    for p in (stale, young, other):
+        p.write_bytes(b"partial")
+    old = time.time() - STALE_TEMPORARY_SECONDS - 60
+    os.utime(stale, (old, old))
+    os.utime(other, (old, old))
+    atomic_write(tmp_path / "t.json", b"new")
+    assert not stale.exists() and young.exists() and other.exists()
+    assert (tmp_path / "t.json").read_bytes() == b"new"
+
+
+def test_a_tampered_cached_file_is_named_by_its_hash(tmp_path: Path, monkeypatch: Any) -> None:
+    """A cached cl100k_base with one rank changed was refused as a malformed file (or, worse,
+    loaded); now the cache check names the hash and the command that fetches it again."""
+    from toknz import fetch
+
+    src = require_file("cl100k_base")
+    dest = tmp_path / fetch.KNOWN_FILES["cl100k_base"].dest
+    dest.parent.mkdir(parents=True)
+    lines = src.read_bytes().splitlines()
+    lines[100], lines[101] = lines[101], lines[100]  # two ranks swapped: still a valid file
+    dest.write_bytes(b"\n".join(lines) + b"\n")
+    monkeypatch.setenv("TOKNZ_CACHE", str(tmp_path))
+    with pytest.raises(toknz.FetchError, match="not the pinned .*toknz fetch cl100k_base --force"):
+        toknz.load("cl100k_base")

@@ -73,6 +73,11 @@ class ToknzGroup(click.Group):
         except BrokenPipeError:  # `toknz encode ... | head`
             sys.stderr.close()
             ctx.exit(0)
+        except KeyboardInterrupt:  # Ctrl-C: the shell's convention, 128 + SIGINT
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo("toknz: interrupted", err=True)
+            ctx.exit(130)
         except OSError as exc:  # a write that no command turned into an OutputError
             if ctx.obj and ctx.obj.get("debug"):
                 raise

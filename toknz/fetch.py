@@ -205,18 +205,45 @@ def cached_path(name: str) -> Path | None:
     return None
 
 
+#: (path, size, mtime_ns) of cached files whose sha256 was checked in this process.
+_VERIFIED: set[tuple[str, int, int]] = set()
+
+
+def _verify(name: str, path: Path, sha256: str) -> None:
+    """Raise :class:`FetchError` unless the cached ``path`` has its pinned ``sha256``.
+
+    Hashed once per process while the file's size and modification time stay the
+    same (a few milliseconds per megabyte).
+    """
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key in _VERIFIED:
+        return
+    got = _sha256_file(path)
+    if got != sha256:
+        raise FetchError(
+            f"{path}: the cached file of {name!r} has sha256 {got}, not the pinned {sha256} "
+            f"(changed or damaged since it was fetched); run `toknz fetch {name} --force`"
+        )
+    _VERIFIED.add(key)
+
+
 def require(name: str) -> Path:
     """Return the cached main file of ``name``; raise :class:`FetchError` if it is missing.
 
-    The error says which command fills the cache.
+    Every file of ``name`` is checked against its pinned sha256 (once per process),
+    so a changed or damaged cache is named as such. The error says which command
+    fills the cache.
     """
     path = cached_path(name)
+    src = _source(name)
     if path is None:
-        src = _source(name)
         raise FetchError(
             f"tokenizer file {name!r} is not in the cache ({cache_dir() / src.dest}); "
             f"run `toknz fetch {name}` (or `python -m toknz.fetch {name}`) first"
         )
+    for pf in src.files:
+        _verify(name, cache_dir() / pf.dest, pf.sha256)
     return path
 
 

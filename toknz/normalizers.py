@@ -128,7 +128,25 @@ class Replace:
 
     def normalize(self, text: str) -> str:
         if self.is_regex:
-            return _compile(self.pattern).sub(lambda _m: self.content, text)
+            from toknz.pretokenize import _timeout, regex_timeout_per_mb
+
+            per_mb = regex_timeout_per_mb()
+            try:
+                return _compile(self.pattern).sub(
+                    lambda _m: self.content, text, timeout=_timeout(per_mb, len(text))
+                )
+            except TimeoutError:
+                from toknz.errors import PatternTimeoutError
+                from toknz.pretokenize import REGEX_TIMEOUT_ENV
+
+                shown = self.pattern if len(self.pattern) <= 60 else self.pattern[:57] + "..."
+                raise PatternTimeoutError(
+                    f"the Replace normalizer's pattern {shown!r} took more than "
+                    f"{_timeout(per_mb, len(text)):g} s on a text of {len(text):,} characters "
+                    f"(starting {text[:20]!r}): it backtracks catastrophically; fix the pattern, "
+                    f"or raise the bound with {REGEX_TIMEOUT_ENV} (seconds per million "
+                    f"characters, now {per_mb:g})"
+                ) from None
         if not self.pattern:
             return text
         return text.replace(self.pattern, self.content)

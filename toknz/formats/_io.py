@@ -6,6 +6,8 @@ import os
 import stat
 import tempfile
 import threading
+import time
+from glob import escape as glob_escape
 from pathlib import Path
 
 from toknz.errors import InputError, OutputError
@@ -48,6 +50,24 @@ def write_error(path: str | os.PathLike[str], exc: OSError) -> OutputError:
     return OutputError(f"{path}: cannot write ({reason})")
 
 
+#: A temporary file of :func:`atomic_write` older than this (seconds) was left by a killed run.
+STALE_TEMPORARY_SECONDS = 3600
+
+
+def _remove_stale_temporaries(folder: Path, name: str) -> None:
+    """Delete ``.NAME.*.tmp`` files that a killed write left behind (older than an hour).
+
+    A younger one may belong to a write still under way, so it is left alone.
+    """
+    now = time.time()
+    for old in folder.glob(f".{glob_escape(name)}.*.tmp"):
+        try:
+            if now - old.stat().st_mtime > STALE_TEMPORARY_SECONDS:
+                old.unlink()
+        except OSError:
+            pass
+
+
 def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``.
 
@@ -75,6 +95,7 @@ def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
     folder = target.parent if str(target.parent) else Path(".")
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temporaries(folder, target.name)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
     except OSError as exc:
         raise write_error(path, exc) from None

@@ -587,9 +587,24 @@ def save_trained(
     format: str = "json",
     report: TrainReport | None = None,
 ) -> list[Path]:
-    """Write the tokenizer (``json`` or ``tiktoken``) and ``<out>.report.json``, each atomically."""
+    """Write the tokenizer (``json`` or ``tiktoken``) and ``<out>.report.json``, each atomically.
+
+    The old report goes first, so a run killed at any point leaves a tokenizer and
+    a report that belong together, or a tokenizer with no report: never a new
+    tokenizer beside an old report.
+    """
     out_path = Path(out)
     start = time.perf_counter()
+    report_path = out_path.with_name(out_path.name + ".report.json")
+    if report is not None:
+        try:
+            report_path.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            from toknz.formats._io import write_error
+
+            raise write_error(report_path, exc) from None
     tok.save(out_path, format=format)
     written = [out_path]
     if report is not None:
@@ -597,7 +612,6 @@ def save_trained(
         report.seconds["total"] = round(
             sum(v for k, v in report.seconds.items() if k != "total"), 3
         )
-        report_path = out_path.with_name(out_path.name + ".report.json")
         atomic_write(report_path, report.to_json().encode("utf-8"))
         written.append(report_path)
     return written
