@@ -75,6 +75,29 @@ def test_1_rank_file_missing_a_byte_is_refused(tmp_path: Path) -> None:
     assert_one_line_error(result.stderr, str(path), "0x21")
 
 
+def test_1b_byte_level_json_missing_a_byte_fails_loudly_at_the_byte(tmp_path: Path) -> None:
+    """A byte-level tokenizer.json without the token of byte 0x18 (KL3M's defect) still loads,
+    as in `tokenizers`, but encoding that byte is refused, on every path, instead of dropping
+    it ("ctrl\\x18char" decoded as "ctrlchar")."""
+    from toknz.byte_level import byte_to_char
+
+    obj = json.loads(require_file("qwen3").read_text(encoding="utf-8"))
+    lost = byte_to_char()[0x18]
+    del obj["model"]["vocab"][lost]
+    obj["model"]["merges"] = [
+        m for m in obj["model"]["merges"] if lost not in (m if isinstance(m, str) else "".join(m))
+    ]
+    path = write_json(tmp_path / "tokenizer.json", obj)
+    tok = toknz.Tokenizer.from_file(path)
+    assert tok.decode(tok.encode("plain text")) == "plain text"
+    big = "ok " * 5000 + "ctrl\x18char"
+    for text in ("ctrl\x18char", big):
+        with pytest.raises(InputError, match=r"byte 0x18 at byte offset \d+ of .*would be lost"):
+            tok.encode(text)
+    with pytest.raises(InputError, match="byte 0x18"):
+        tok.encode_batch(["fine", big])
+
+
 # ------------------------------------------------------------------ 2. colliding ids
 
 

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from toknz.byte_level import byte_to_char, bytes_to_chars, chars_to_bytes
-from toknz.errors import FormatError
+from toknz.errors import FormatError, InputError
 
 #: Pieces kept in the per-model cache before it is cleared.
 CACHE_SIZE = 1 << 16
@@ -308,7 +308,10 @@ class BPE:
         kind64 = np.int64(kind)
         take, give = self._take_word_cache, self._give_word_cache
 
+        check = self.check_bytes
+
         def encode(data: np.ndarray) -> np.ndarray:
+            check(data)
             cache = take()
             try:
                 ids: np.ndarray = encode_text_bytes(kind64, data, class_table, *tables, cache)  # type: ignore[call-arg]
@@ -335,7 +338,10 @@ class BPE:
         kind64 = np.int64(kind)
         take, give = self._take_word_cache, self._give_word_cache
 
+        check = self.check_bytes
+
         def encode(data: np.ndarray, doc_offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            check(data)
             cache = take()
             try:
                 out: tuple[np.ndarray, np.ndarray] = encode_documents(  # type: ignore[call-arg]
@@ -388,8 +394,10 @@ class BPE:
         offsets = np.zeros(len(todo) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
         if self._missing_bytes:
-            # Bytes with no token: the unknown token if there is one, else
-            # dropped, as the tokenizers BPE model does.
+            # Bytes with no token: the unknown token if there is one; with none,
+            # refused (tokenizers drops them, losing the byte).
+            for piece in todo:
+                self.check_bytes(np.frombuffer(piece, dtype=np.uint8), "a pre-token")
             keep: list[np.ndarray] = []
             new_offsets = [0]
             for w in range(len(todo)):
@@ -452,6 +460,26 @@ class BPE:
                 break
             parts[at : at + 2] = [parts[at] + parts[at + 1]]
         return tuple(vocab[t] for t in parts)
+
+    def check_bytes(self, data: np.ndarray, what: str = "the text") -> None:
+        """Raise :class:`~toknz.errors.InputError` for a byte of ``data`` (uint8) that this
+        byte-level vocabulary has no token for and no unknown token stands in for.
+
+        ``tokenizers`` drops such a byte silently, so decoding loses it (KL3M's
+        ``"ctrl\\x18char"`` comes back as ``"ctrlchar"``); toknz refuses to encode it.
+        A no-op for every vocabulary that holds all 256 bytes.
+        """
+        if not (self._bytes_mode and self._missing_bytes and self._unk_id < 0) or not data.size:
+            return
+        bad = np.flatnonzero(self._byte_ids[data] < 0)
+        if bad.size:
+            at = int(bad[0])
+            near = bytes(data[max(0, at - 12) : at + 12]).decode("utf-8", "replace")
+            raise InputError(
+                f"byte 0x{int(data[at]):02x} at byte offset {at} of {what} (near {near!r}) has no "
+                "token in this byte-level vocabulary and there is no unknown token: it would be "
+                "lost; `toknz inspect --check` lists the bytes this tokenizer cannot encode"
+            )
 
     def _unknown_bytes(self, word: np.ndarray) -> np.ndarray:
         out: list[int] = []
