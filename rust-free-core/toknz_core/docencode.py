@@ -215,13 +215,17 @@ def _merge_heap(
     The heap orders by rank, then by the left symbol's original position, so it
     picks what the scanning merge picks; stale entries are skipped on pop.
     """
-    nxt = np.empty(n, dtype=np.int64)
-    prv = np.empty(n, dtype=np.int64)
+    # int32 links (the heap packs positions into 32 bits anyway) and a heap of 2n
+    # entries: n - 1 pushes up front, then each pop pushes at most two, so the size
+    # grows by at most one per merge, and there are at most n - 1 merges. About 21
+    # bytes per symbol in all, for pieces of any length.
+    nxt = np.empty(n, dtype=np.int32)
+    prv = np.empty(n, dtype=np.int32)
     alive = np.ones(n, dtype=np.bool_)
     for i in range(n):
         nxt[i] = i + 1 if i + 1 < n else -1
         prv[i] = i - 1
-    heap = np.empty(3 * n + 4, dtype=np.int64)
+    heap = np.empty(2 * n + 4, dtype=np.int64)
     size = 0
     for i in range(n - 1):
         if raw:
@@ -236,18 +240,18 @@ def _merge_heap(
         pos = item & np.int64(0xFFFFFFFF)
         if not alive[pos]:
             continue
-        right = nxt[pos]
+        right = np.int64(nxt[pos])
         if right < 0:
             continue
         if _compact_rank(table, np.int64(sym[pos]), np.int64(sym[right])) != rank:
             continue
         sym[pos] = rank_ids[rank]
         alive[right] = False
-        after = nxt[right]
+        after = np.int64(nxt[right])
         nxt[pos] = after
         if after >= 0:
             prv[after] = pos
-        before = prv[pos]
+        before = np.int64(prv[pos])
         if before >= 0:
             r = _compact_rank(table, np.int64(sym[before]), np.int64(sym[pos]))
             if r != _NO_RANK64:
@@ -261,7 +265,7 @@ def _merge_heap(
     while i >= 0:
         sym[m] = sym[i]
         m += 1
-        i = nxt[i]
+        i = np.int64(nxt[i])
     return m
 
 

@@ -178,14 +178,17 @@ def _merge_heap(
     exactly as the scanning merge does. Stale entries are skipped on pop by
     checking that the pair now at that position still has that rank.
     """
-    nxt = np.empty(n, dtype=np.int64)
-    prv = np.empty(n, dtype=np.int64)
+    # int32 links (the heap packs positions into 32 bits anyway) and a heap of 2n
+    # entries: n - 1 pushes up front, then each pop pushes at most two, so the size
+    # grows by at most one per merge, and there are at most n - 1 merges. About 21
+    # bytes per symbol in all, for pieces of any length.
+    nxt = np.empty(n, dtype=np.int32)
+    prv = np.empty(n, dtype=np.int32)
     alive = np.ones(n, dtype=np.bool_)
     for i in range(n):
         nxt[i] = i + 1 if i + 1 < n else -1
         prv[i] = i - 1
-    # Each merge pushes at most two entries; n - 1 initial entries.
-    heap = np.empty(3 * n + 4, dtype=np.int64)
+    heap = np.empty(2 * n + 4, dtype=np.int64)
     size = 0
     for i in range(n - 1):
         slot = _lookup(keys, sym[i], sym[i + 1])
@@ -197,7 +200,7 @@ def _merge_heap(
         pos = item & np.int64(0xFFFFFFFF)
         if not alive[pos]:
             continue
-        right = nxt[pos]
+        right = np.int64(nxt[pos])
         if right < 0:
             continue
         slot = _lookup(keys, sym[pos], sym[right])
@@ -205,11 +208,11 @@ def _merge_heap(
             continue
         sym[pos] = ids[slot]
         alive[right] = False
-        after = nxt[right]
+        after = np.int64(nxt[right])
         nxt[pos] = after
         if after >= 0:
             prv[after] = pos
-        before = prv[pos]
+        before = np.int64(prv[pos])
         if before >= 0:
             s = _lookup(keys, sym[before], sym[pos])
             if s >= 0:
@@ -223,7 +226,7 @@ def _merge_heap(
     while i >= 0:
         sym[m] = sym[i]
         m += 1
-        i = nxt[i]
+        i = np.int64(nxt[i])
     return m
 
 
