@@ -435,7 +435,8 @@ def test_9_catastrophic_split_pattern_is_bounded(tmp_path: Path, monkeypatch: An
     path = write_json(tmp_path / "tokenizer.json", obj)
     tok = toknz.Tokenizer.from_file(path)
     ref = tokenizers.Tokenizer.from_file(str(path))
-    assert tok.encode("ab c aa") == ref.encode("ab c aa").ids == [0, 1, 3, 0, 0]
+    # (This vocabulary has no space: toknz refuses to drop it, see test_1b.)
+    assert tok.encode("abcab") == ref.encode("abcab").ids == [0, 1, 3, 0, 1]
     monkeypatch.setenv("TOKNZ_REGEX_TIMEOUT", "0.2")
     start = time.perf_counter()
     with pytest.raises(
