@@ -5,7 +5,7 @@
     python benchmarks/encode.py --quick    # smoke run: 0.25 MB per category, 3 rounds
     python benchmarks/encode.py --mb 2     # up to 2 MB of text per category
 
-What it does (see /work/shared/BENCHMARKS.md for the method it follows):
+What it does:
 
 - Inputs: the English prose, code and multilingual files listed in ``corpora/MANIFEST``
   (until that exists: the files under corpora/en, corpora/code, corpora/multi; for code
@@ -72,7 +72,7 @@ OUT_MD = DOCS / "benchmarks.md"
 SECTION = "## Encoding"
 MD_TITLE = "# toknz benchmarks"
 MD_INTRO = (
-    "Measured by the scripts in `benchmarks/` (method: BENCHMARKS.md): ratios taken side by\n"
+    "Measured by the scripts in `benchmarks/` (each script's docstring says how): ratios taken side by\n"
     "side in one run, on the same input and machine. Each section is written by one script\n"
     "and replaced when that script is re-run.\n"
 )

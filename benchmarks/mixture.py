@@ -68,7 +68,7 @@ LANGS_30 = LANGS_10 + [
 ]  # fmt: skip
 CODE_10 = ["c", "go", "rust", "java", "python", "pascal", "php", "racket", "erlang", "emacs_lisp"]
 DOMAINS_5 = ["austen", "gcide", "python_docs", "web_bible", "linux_docs"]
-#: The paper's log10 MSE (mean ± sd), Hayase et al. 2024 (PAPERS.md §1).
+#: The paper's log10 MSE (mean ± sd), Hayase et al. 2024.
 PAPER = {
     ("natural languages", 5): "−7.30±1.31",
     ("natural languages", 10): "−7.66±1.04",
@@ -369,8 +369,8 @@ def notes_text(rows: list[dict]) -> list[str]:
         "held-out text the sample's pair counts differ from the training text's by sampling "
         "noise, and that is what the LP sees. The paper had 1 GB of sample per category and "
         "10 GB of training text; the packages here give 0.5–6.6 MB of text per natural "
-        "language and 11–200 MB per programming language (DATA.md), of which half trains and "
-        "half is the sample.",
+        "language and 11–200 MB per programming language (`corpora/build.py`), of which "
+        "half trains and half is the sample.",
     ]
     fit = scaling_fit(rows)
     if fit is not None:
@@ -381,9 +381,9 @@ def notes_text(rows: list[dict]) -> list[str]:
             f"(least-squares over the 10-language rows), so the fit reaches −6 at about "
             f"{mb6:.1f} MB and the paper's −7 at about {mb7:.0f} MB of sample per category "
             "(and as much again for training): more translated text than the Debian "
-            "packages hold for any language (at most 17.7 MB in all, German; DATA.md), so the "
-            "paper's −7 for natural languages is out of reach here, bounded by data, not by "
-            "the method."
+            "packages hold for any language (at most 17.7 MB in all, German; "
+            "`corpora/build.py`), so the paper's −7 for natural languages is out of reach "
+            "here, bounded by data, not by the method."
         )
     code = next((r for r in rows if r["setting"] == "10 programming languages"), None)
     if code is not None:

@@ -47,7 +47,7 @@ ENGLISH = {
     "en dictionary": ["gcide"],
     "en tech docs": ["linux_docs", "python_docs"],
 }
-#: Every language corpora/build.py has (LibreOffice help, Debian docs; DATA.md).
+#: Every language corpora/build.py has (LibreOffice help, Debian docs).
 LANGS = [
     "ca", "cs", "da", "de", "dz", "el", "es", "et", "eu", "fi", "fr", "gl", "hi", "hu", "id",
     "it", "ja", "km", "ko", "nl", "om", "pl", "pt", "pt-br", "ru", "sl", "sv", "tr", "vi",
@@ -60,7 +60,7 @@ CODE = [
 #: Left out: the held-out slices of ``perl`` and ``latex`` (the end of their files) are
 #: mostly English documentation (POD, perldelta; LaTeX manuals), which made "perl" soak up
 #: English prose (GPT-2: 28 % "perl" in a trial run).
-#: Hayase et al. 2024 (PAPERS.md §1), in percent: tokenizer -> (model, non-English, code).
+#: Hayase et al. 2024 (the paper's table of estimates), in percent: tokenizer -> (model, non-English, code).
 PAPER = {
     "gpt2": ("GPT-2", None, 0.7),
     "cl100k_base": ("GPT-3.5 / GPT-4", None, 62.6),

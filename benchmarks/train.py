@@ -6,7 +6,7 @@ sentencepiece and gigatoken, end to end, in one run.
     python benchmarks/train.py --quick              # corpora/ (~4.6 MB), vocab 8192, 3 rounds
     python benchmarks/train.py --corpus-mb 20 --vocab 8192,32768 --rounds 2
 
-What it does (see /work/shared/BENCHMARKS.md for the method it follows):
+What it does:
 
 - Corpus: a ``mixed`` corpus (English prose, code in six languages, fourteen other
   languages) of ``--corpus-mb`` MB built by ``corpora/build.py`` into
@@ -94,7 +94,7 @@ OUT_MD = DOCS / "benchmarks.md"
 SECTION = "## Training"
 MD_TITLE = "# toknz benchmarks"
 MD_INTRO = (
-    "Measured by the scripts in `benchmarks/` (method: BENCHMARKS.md): ratios taken side by\n"
+    "Measured by the scripts in `benchmarks/` (each script's docstring says how): ratios taken side by\n"
     "side in one run, on the same input and machine. Each section is written by one script\n"
     "and replaced when that script is re-run.\n"
 )

@@ -1,6 +1,6 @@
 """Shared fixtures: real tokenizer files, their reference implementations, corpus chunks.
 
-Real tokenizer files live in the toknz cache (``python -m toknz.fetch`` fills
+Real tokenizer files live in the toknz cache (``toknz fetch --all`` fills
 it). A test that needs a missing file is skipped, except under ``CI=true``,
 where a missing file is a failure: CI must exercise the real files.
 
@@ -36,7 +36,7 @@ def require_file(name: str) -> Path:
     if path is None:
         msg = (
             f"real tokenizer file {name!r} is not in the toknz cache ({fetch.cache_dir()}); "
-            f"run `python -m toknz.fetch` (or `python -m toknz.fetch {name}`) to fetch it"
+            f"run `toknz fetch --all` (or `toknz fetch {name}`) to fetch it"
         )
         if in_ci():
             pytest.fail(msg)
@@ -106,7 +106,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     missing = [n for n in ALL_NAMES if fetch.cached_path(n) is None]
     line = f"toknz cache: {fetch.cache_dir()}"
     if missing:
-        line += f" (missing: {', '.join(missing)}; run `python -m toknz.fetch`)"
+        line += f" (missing: {', '.join(missing)}; run `toknz fetch --all`)"
     return [line]
 
 

@@ -2,7 +2,7 @@
 
 Every case checks the exception type (a ``ToknzError`` subclass) and the
 message: the file's path, and the line / byte offset / JSON path where the
-problem is, as DESIGN.md asks.
+problem is, as the error convention in docs/architecture.md asks.
 """
 
 from __future__ import annotations
@@ -540,5 +540,5 @@ def test_missing_real_file_skips_or_fails_under_ci(
     monkeypatch.setenv("TOKNZ_CACHE", str(tmp_path / "empty-cache"))
     monkeypatch.setenv("CI", ci)
     outcome = pytest.fail.Exception if ci == "true" else pytest.skip.Exception
-    with pytest.raises(outcome, match=r"run `python -m toknz\.fetch`"):
+    with pytest.raises(outcome, match=r"run `toknz fetch --all`"):
         require_file("cl100k_base")

@@ -21,7 +21,8 @@ from toknz.analysis.compare import (
     read_terms,
     write_plot,
 )
-from toknz.cli import _spread_greedy, main
+from toknz.cli import main
+from toknz.cli.compare import _spread_greedy
 from toknz.errors import InputError, UsageError
 from toknz.plotting import check_plot_path, pyplot
 from toknz.train import train

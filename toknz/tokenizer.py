@@ -1,6 +1,6 @@
 """`Tokenizer`: text -> normalize -> pre-tokenize -> BPE -> ids, and back.
 
-A :class:`Tokenizer` is a pipeline of small stages (see DESIGN.md): an
+A :class:`Tokenizer` is a pipeline of small stages (see docs/architecture.md): an
 optional normalizer, a pre-tokenizer, a :class:`~toknz.bpe.BPE` model, added
 tokens, a decoder and a post-processor. It encodes exactly as ``tiktoken``
 (for rank files) and ``tokenizers`` (for ``tokenizer.json``) do.

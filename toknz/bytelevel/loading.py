@@ -52,7 +52,7 @@ __all__ = [
     "stream_sample",
 ]
 
-#: Short names of the models ``python benchmarks/models.py`` converts (see DATA.md).
+#: Short names of the models ``python benchmarks/models.py`` converts (it pins their sources).
 KNOWN_MODELS: tuple[str, ...] = ("smollm2-135m", "gemma3-270m", "qwen2.5-coder-0.5b")
 
 #: Accepted ``dtype`` values: float32 (default), bfloat16, or the checkpoint's own ("auto").
@@ -225,7 +225,8 @@ def _resolve(path_or_name: str | os.PathLike[str]) -> tuple[str, Path, str]:
             return "gguf", root / "model.gguf", key
         raise UsageError(
             f"{key} is not in the cache ({root}): run `python benchmarks/models.py {key}` "
-            "to fetch and convert it"
+            "from a toknz source checkout (the script is not installed with the package) to "
+            "fetch and convert it, or give a transformers folder or a GGUF file"
         )
     raise UsageError(
         f"{key}: no such file or folder, and not a known model name ({', '.join(KNOWN_MODELS)})"
@@ -331,7 +332,8 @@ def _gguf_architecture(path: Path) -> str:
     except ImportError:
         raise UsageError(
             f"{path}: reading GGUF files needs the gguf package (pip install gguf), or convert "
-            "the model once to a transformers folder (python benchmarks/models.py does it for "
+            "the model once to a transformers folder (benchmarks/models.py in a toknz source "
+            "checkout does it for "
             f"{', '.join(KNOWN_MODELS)})"
         ) from None
     try:
