@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from conftest import require_file
 from test_bad_input import BASE, all_bytes_ranks, starts_with_path, variant, write_json
 
 import toknz
-from conftest import require_file
 from toknz import FormatError, InputError, ToknzError
 from toknz.cli import main
 
