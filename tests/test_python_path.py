@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from strategies import texts
 from toknz_core.encode import merge_words
 
@@ -104,3 +105,51 @@ def test_fresh_process_short_texts_load_no_kernel(name: str, toknz_tok: Any) -> 
     tok = toknz_tok(name)
     assert got["ids"] == [tok.encode_ordinary(t) for t in samples]
     assert not any(m in ("toknz_core.encode", "toknz_core.docencode") for m in got["kernels"])
+
+
+@pytest.mark.parametrize("name", ["cl100k_base", "llama3"])
+def test_batch_and_single_agree_before_and_after_kernels(
+    name: str, toknz_tok: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``encode_batch`` == ``[encode(t) ...]`` == ``encode_batch_to_numpy`` for small batches (the
+    Python path while the kernels are not loaded) and large ones, before and after loading."""
+    import toknz.tokenizer as tokenizer_module
+
+    tok = toknz_tok(name)
+    loaded = [False]
+    monkeypatch.setattr(tokenizer_module, "kernels_loaded", lambda: loaded[0])
+
+    def fresh(after: bool) -> None:
+        """Forget the compiled functions (as a newly loaded tokenizer), then load them if ``after``."""
+        for key in ("_compiled_fn", "_compiled_batch_fn"):
+            tok.__dict__.pop(key, None)
+        loaded[0] = after
+        if after:
+            tok._compiled_encoder()
+
+    @settings(SETTINGS, max_examples=40)
+    @given(
+        st.lists(texts(max_blocks=6), max_size=5),
+        st.sampled_from([0, 0, 300, 2100]),
+        st.sampled_from([1, 3]),
+        st.booleans(),
+        st.booleans(),
+    )
+    def check(batch: list[str], long: int, threads: int, after: bool, specials: bool) -> None:
+        if long:
+            batch = [*batch, "word, " * long]  # pushes the batch over PYTHON_PATH_CHARS
+        options: dict[str, Any] = {"add_special_tokens": specials, "disallowed_special": ()}
+        fresh(after)
+        got = tok.encode_batch(batch, num_threads=threads, **options)
+        fresh(after)
+        arr, offsets = tok.encode_batch_to_numpy(batch, num_threads=threads, **options)
+        fresh(after)
+        want = [tok.encode(t, **options) for t in batch]
+        assert got == want
+        assert offsets.tolist()[-1] == arr.shape[0] and arr.dtype == np.uint32
+        assert [arr[a:b].tolist() for a, b in zip(offsets[:-1], offsets[1:], strict=True)] == want
+
+    try:
+        check()
+    finally:
+        fresh(True)

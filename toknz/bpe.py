@@ -69,7 +69,6 @@ class BPE:
     continuing_subword_prefix: str | None = None
     end_of_word_suffix: str | None = None
     ignore_merges: bool = False
-    dropout: float | None = None
     _cache: dict[Any, tuple[int, ...]] = field(default_factory=dict, repr=False, compare=False)
     _table: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(
         default=None, repr=False, compare=False

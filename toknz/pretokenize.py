@@ -461,11 +461,6 @@ def pre_tokenize(pre: PreTokenizer, text: str, at_start: bool = True) -> list[st
     return pre.split([text], at_start)
 
 
-def split_pattern(name_or_regex: str) -> Split:
-    """The tiktoken-style pre-tokenizer for a pattern name or regex: keep the matches."""
-    return Split(resolve_pattern(name_or_regex), "Removed", invert=True)
-
-
 def pretokenizer_from_json(obj: Any, where: str = "pre_tokenizer") -> PreTokenizer:
     """Build a pre-tokenizer from its ``tokenizer.json`` object (``None`` -> :class:`NoSplit`).
 

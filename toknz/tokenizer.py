@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import numpy as np
 
@@ -53,6 +53,9 @@ def _utf8(text: str) -> bytes:
 
 
 SpecialSet = AllSpecial | Collection[str]
+
+#: Per-text ids of a batch: lists (:meth:`Tokenizer.encode_batch`) or arrays (``_to_numpy``).
+_Ids = TypeVar("_Ids", list[int], np.ndarray)
 
 
 class Tokenizer:
@@ -435,6 +438,53 @@ class Tokenizer:
         all_ids = np.concatenate([r[0] for r in results]) if results else np.empty(0, np.int32)
         return all_ids, offsets
 
+    def _encode_many(
+        self,
+        texts: Sequence[str],
+        num_threads: int | None,
+        allowed_special: SpecialSet,
+        disallowed_special: SpecialSet,
+        add_special_tokens: bool,
+        what: str,
+        encode_one: Callable[[str, frozenset[str]], _Ids],
+        post_process: Callable[[_Ids], _Ids],
+    ) -> tuple[tuple[np.ndarray, np.ndarray] | None, list[_Ids]]:
+        """The one batch path of :meth:`encode_batch` and :meth:`encode_batch_to_numpy`.
+
+        Returns ``((int32 ids, offsets), [])`` when the whole batch went through the
+        compiled batch kernel, else ``(None, per-text ids)`` from ``encode_one(text,
+        allowed)`` (then ``post_process`` with ``add_special_tokens``), in order. Whether
+        to load the kernels is decided once, here, by :meth:`_small_before_kernels`: a
+        few short texts before the kernels are loaded take the Python path on this
+        thread; any other batch builds the compiled encoder (or the Python merge table)
+        once, then spreads the texts over ``num_threads`` threads (default: all cores).
+        """
+        threads = num_threads or os.cpu_count() or 1
+        allowed, disallowed = self._resolve_special(allowed_special, disallowed_special)
+        if not add_special_tokens:
+            fast = self._compiled_batch(texts, allowed, disallowed, threads)
+            if fast is not None:
+                return fast, []
+
+        def one(text: str) -> _Ids:
+            if not isinstance(text, str):
+                raise UsageError(f"{what} expects str items, got {type(text).__name__}")
+            self._check_disallowed(text, disallowed)
+            ids = encode_one(text, allowed)
+            return post_process(ids) if add_special_tokens else ids
+
+        if self._small_before_kernels(texts):
+            return None, [one(t) for t in texts]
+        # Build the tables once, before the threads race to do it.
+        if self._compiled_encoder() is None:
+            _ = self.model.table
+        if threads <= 1 or len(texts) <= 1:
+            return None, [one(t) for t in texts]
+        # Threads help because the regex engine and the Numba kernel release the GIL.
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            chunk = max(1, len(texts) // (threads * 4))
+            return None, list(pool.map(one, texts, chunksize=chunk))
+
     def encode(
         self,
         text: str,
@@ -543,29 +593,21 @@ class Tokenizer:
                 disallowed_special=disallowed_special,
             )
             return encode_dynamic(self, texts, base, dynamic)
-        threads = num_threads or os.cpu_count() or 1
-        allowed, disallowed = self._resolve_special(allowed_special, disallowed_special)
-
-        def one(text: str) -> list[int]:
-            if not isinstance(text, str):
-                raise UsageError(f"encode_batch expects str items, got {type(text).__name__}")
-            self._check_disallowed(text, disallowed)
-            ids = self._encode_text(text, allowed)
-            return self.post_processor.process(ids) if add_special_tokens else ids
-
-        if not add_special_tokens:
-            fast = self._compiled_batch(texts, allowed, disallowed, threads)
-            if fast is not None:
-                ids, offsets = fast
-                bounds = offsets.tolist()
-                return [ids[bounds[i] : bounds[i + 1]].tolist() for i in range(len(texts))]
-        if threads <= 1 or len(texts) <= 1 or self._small_before_kernels(texts):
-            return [one(t) for t in texts]
-        # Threads help because the regex engine and the Numba kernel release the GIL.
-        if self._compiled_encoder() is None:
-            _ = self.model.table  # build once, before the threads race to do it
-        with ThreadPoolExecutor(max_workers=threads) as pool:
-            return list(pool.map(one, texts, chunksize=max(1, len(texts) // (threads * 4))))
+        fast, per_text = self._encode_many(
+            texts,
+            num_threads,
+            allowed_special,
+            disallowed_special,
+            add_special_tokens,
+            "encode_batch",
+            self._encode_text,
+            self.post_processor.process,
+        )
+        if fast is not None:
+            ids, offsets = fast
+            bounds = offsets.tolist()
+            return [ids[bounds[i] : bounds[i + 1]].tolist() for i in range(len(texts))]
+        return per_text
 
     def encode_batch_to_numpy(
         self,
@@ -582,30 +624,18 @@ class Tokenizer:
         those of :meth:`encode`; texts are spread over ``num_threads`` threads
         (the compiled kernels release the GIL).
         """
-        threads = num_threads or os.cpu_count() or 1
-        allowed, disallowed = self._resolve_special(allowed_special, disallowed_special)
-
-        def one(text: str) -> np.ndarray:
-            if not isinstance(text, str):
-                raise UsageError(
-                    f"encode_batch_to_numpy expects str items, got {type(text).__name__}"
-                )
-            self._check_disallowed(text, disallowed)
-            ids = self._encode_array(text, allowed)
-            if add_special_tokens:
-                ids = np.asarray(self.post_processor.process(ids.tolist()), dtype=np.uint32)
-            return ids
-
-        if not add_special_tokens:
-            fast = self._compiled_batch(texts, allowed, disallowed, threads)
-            if fast is not None:
-                return fast[0].astype(np.uint32), fast[1]
-        self._compiled_encoder()  # build the tables once, before the threads race to do it
-        if threads <= 1 or len(texts) <= 1:
-            parts = [one(t) for t in texts]
-        else:
-            with ThreadPoolExecutor(max_workers=threads) as pool:
-                parts = list(pool.map(one, texts, chunksize=max(1, len(texts) // (threads * 4))))
+        fast, parts = self._encode_many(
+            texts,
+            num_threads,
+            allowed_special,
+            disallowed_special,
+            add_special_tokens,
+            "encode_batch_to_numpy",
+            self._encode_array,
+            lambda ids: np.asarray(self.post_processor.process(ids.tolist()), dtype=np.uint32),
+        )
+        if fast is not None:
+            return fast[0].astype(np.uint32), fast[1]
         offsets = np.zeros(len(parts) + 1, dtype=np.int64)
         np.cumsum([p.shape[0] for p in parts], out=offsets[1:])
         ids = np.concatenate(parts) if parts else np.empty(0, dtype=np.uint32)

@@ -44,8 +44,6 @@ MAX_RANK = (1 << 24) - 2
 _EMPTY = np.uint64(0xFFFFFFFFFFFFFFFF)
 _RANK_MASK = np.uint64((1 << 24) - 1)
 _NO_RANK64 = np.int64(NO_RANK)
-# Hash tables are kept at most this full (open addressing, linear probing).
-_LOAD = 0.7
 
 
 def new_word_cache() -> np.ndarray:
@@ -56,11 +54,6 @@ def new_word_cache() -> np.ndarray:
     word 3 (0: empty slot), and up to 8 int32 ids packed two per word in 4-7.
     """
     return np.zeros((CACHE_SLOTS, 8), dtype=np.uint64)
-
-
-def table_size(n: int) -> int:
-    """Slots of an open-addressing table for ``n`` entries (load at most 0.7)."""
-    return int(n / _LOAD) + 16
 
 
 @njit(cache=True, nogil=True, inline="always")

@@ -121,12 +121,6 @@ def decode(data: np.ndarray, i: int, stop: int) -> tuple[int, int]:
     return np.int64(0xFFFD), i + 1
 
 
-@njit(cache=True, nogil=True, forceinline=True)
-def char_class(table: np.ndarray, cp: int) -> int:
-    """The table entry of code point ``cp`` (flags in the low byte, fold letter in the high byte)."""
-    return table[cp]
-
-
 @njit(cache=True, nogil=True)
 def utf8_error_offset(data: np.ndarray) -> int:
     """Byte offset of the first invalid UTF-8 sequence in ``data``, or -1 if it is all valid.

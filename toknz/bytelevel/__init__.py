@@ -46,8 +46,8 @@ from toknz.bytelevel.fim import (
     split_suffix,
 )
 from toknz.bytelevel.lm import CallableLM, HFCausalLM, TokenLM, TorchLM
-from toknz.bytelevel.loading import LoadedModel, load_model, stream_sample
-from toknz.bytelevel.sampling import sample_bytes
+from toknz.bytelevel.loading import LoadedModel, load_model
+from toknz.bytelevel.sampling import sample_bytes, stream_sample
 from toknz.bytelevel.trie import TokenTrie
 
 __all__ = [

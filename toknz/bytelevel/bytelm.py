@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 
 from toknz.bytelevel.canonical import Canonicality, canonicality
-from toknz.bytelevel.covers import CoverSet, Node, _logsumexp
+from toknz.bytelevel.covers import CoverSet, Node
 from toknz.bytelevel.lm import TokenLM, check_logprobs
-from toknz.bytelevel.sampling import EOT, as_bytes, sample_bytes
+from toknz.bytelevel.sampling import EOT, as_bytes, logsumexp, sample_bytes
 from toknz.bytelevel.trie import TokenTrie
 from toknz.errors import UsageError
 
@@ -120,7 +120,7 @@ class ByteLM:
             node.lp = row
 
     def _stop_lp(self, lp: np.ndarray) -> float:
-        return _logsumexp(lp[self.stop_ids]) if self.stop_ids.size else -np.inf
+        return logsumexp(lp[self.stop_ids]) if self.stop_ids.size else -np.inf
 
     def state(self, prefix: bytes) -> CoverSet:
         """The cover set of ``prefix``, reusing the last one when ``prefix`` extends it."""
@@ -149,7 +149,7 @@ class ByteLM:
         ``prefix`` has probability zero.
         """
         scores = self.state(prefix).byte_scores(self._stop_lp)
-        total = _logsumexp(scores)
+        total = logsumexp(scores)
         if total == -np.inf:
             raise UsageError(f"the prefix {bytes(prefix)[-40:]!r} has probability zero")
         return np.asarray(scores - total)

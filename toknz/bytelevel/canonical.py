@@ -446,22 +446,6 @@ class Canonicality:
             self._boundaries = BoundaryOracle(self.pre_tokenizer)
         return self._boundaries
 
-    def boundary_possible(self, left: bytes, right: bytes) -> bool:
-        """Whether a pre-token boundary can fall between the texts ``left`` and ``right``.
-
-        ``left`` is the whole text before the junction; ``right`` the bytes
-        known to come after it. True when some continuation of
-        ``left + right`` puts a pre-token boundary at the junction
-        (:meth:`BoundaryOracle.possible <toknz.bytelevel.boundaries.BoundaryOracle.possible>`:
-        exact over character atoms, continuations decided by probes). A
-        junction inside a character never is one; without a pre-tokenizer,
-        never. Work grows with ``left``: streaming callers pass the text from
-        a final cut to the oracle instead.
-        """
-        if not self.has_split:
-            return False
-        return self.boundaries.possible(left, right, at_start=True)
-
     def is_canonical(self, ids: Sequence[int]) -> bool:
         """Whether ``ids`` is what the tokenizer produces for its bytes (see the module doc)."""
         ids = [int(i) for i in ids]

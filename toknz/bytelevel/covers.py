@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from toknz.bytelevel.canonical import Canonicality
+from toknz.bytelevel.sampling import logsumexp
 from toknz.bytelevel.trie import TokenTrie
 from toknz.errors import UsageError
 
@@ -369,7 +370,7 @@ class CoverSet:
                 parts.append(vals)
         if not parts:
             return -np.inf
-        return _logsumexp(np.concatenate(parts))
+        return logsumexp(np.concatenate(parts))
 
     def byte_scores(self, stop_lp: Callable[[np.ndarray], float]) -> np.ndarray:
         """Unnormalized log P(prefix + b) for b in 0..255, and log P(text == prefix) at 256.
@@ -401,14 +402,5 @@ class CoverSet:
             with np.errstate(divide="ignore"):
                 out[:256] = np.log(sums) + top
         if eos:
-            out[256] = _logsumexp(np.array(eos))
+            out[256] = logsumexp(np.array(eos))
         return out
-
-
-def _logsumexp(v: np.ndarray) -> float:
-    if v.size == 0:
-        return -np.inf
-    top = float(np.max(v))
-    if top == -np.inf:
-        return -np.inf
-    return top + float(np.log(np.sum(np.exp(v - top))))

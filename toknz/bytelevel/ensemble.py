@@ -36,8 +36,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from toknz.bytelevel.covers import _logsumexp
-from toknz.bytelevel.sampling import EOT, as_bytes, sample_bytes
+from toknz.bytelevel.sampling import EOT, as_bytes, logsumexp, sample_bytes
 from toknz.errors import UsageError
 
 #: Tolerance on ``log(sum(p))`` of a member's next-byte distribution.
@@ -252,7 +251,7 @@ class ByteEnsemble:
                 f"ensemble member {i} ({name}): next_byte_logprobs after {_show(prefix)} "
                 "returned NaN or +inf"
             )
-        total = _logsumexp(row)
+        total = logsumexp(row)
         if not abs(total) <= _NORM_TOL:
             raise UsageError(
                 f"ensemble member {i} ({name}): next-byte probabilities after {_show(prefix)} "
@@ -299,9 +298,9 @@ class ByteEnsemble:
                 f"the prefix {_show(prefix)} has probability zero under every ensemble member"
             )
         lw = np.array(logw)
-        lw -= _logsumexp(lw)  # renormalize over the members still in play
+        lw -= logsumexp(lw)  # renormalize over the members still in play
         out = _column_logsumexp(np.stack(rows) + lw[:, None])
-        return np.asarray(out - _logsumexp(out))
+        return np.asarray(out - logsumexp(out))
 
     def _product(self, prefix: bytes) -> np.ndarray:
         score = np.zeros(257)
@@ -326,7 +325,7 @@ class ByteEnsemble:
                 "(smooth that member)"
             )
         score[impossible] = -np.inf
-        total = _logsumexp(score)
+        total = logsumexp(score)
         if total == -math.inf:
             raise UsageError(
                 f"no next byte is possible after {_show(prefix)}: the members with positive "

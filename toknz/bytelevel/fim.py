@@ -65,9 +65,8 @@ import numpy as np
 
 from toknz.bytelevel.bytelm import ByteLM
 from toknz.bytelevel.canonical import Canonicality, canonicality
-from toknz.bytelevel.covers import _logsumexp
 from toknz.bytelevel.lm import TokenLM, check_logprobs
-from toknz.bytelevel.sampling import EOT, as_bytes, check_sampling, pick, sample_bytes
+from toknz.bytelevel.sampling import EOT, as_bytes, check_sampling, logsumexp, pick, sample_bytes
 from toknz.errors import FormatError, InputError, UsageError
 from toknz.pretokenize import NoSplit, pre_tokenize
 
@@ -424,7 +423,7 @@ class JoinedMiddle:
         if not self.end:
             return lp
         lp[EOT] = -np.inf
-        total = _logsumexp(lp)
+        total = logsumexp(lp)
         if total == -np.inf:  # only ending here has mass: finish, the end follows as given
             out = np.full(257, -np.inf)
             out[EOT] = 0.0
@@ -540,7 +539,7 @@ def fim(
     """
     prefix = as_bytes(prefix_bytes, "prefix_bytes")
     suffix = as_bytes(suffix_bytes, "suffix_bytes")
-    check_sampling(max_bytes, temperature, top_k, top_p)
+    check_sampling(max_bytes, temperature, top_k, top_p, seed)
     source, tail = fim_source(
         token_lm,
         tokenizer,
@@ -573,7 +572,7 @@ def fim_source(
     :class:`~toknz.bytelevel.ByteLM`, or with a joined suffix head the
     :class:`JoinedMiddle` seen as a loop at ``temperature`` needs it. Any
     sampling loop over it (:func:`~toknz.bytelevel.sampling.sample_bytes`,
-    :func:`~toknz.bytelevel.loading.stream_sample`) gives the middle.
+    :func:`~toknz.bytelevel.sampling.stream_sample`) gives the middle.
     Arguments and errors as :func:`fim`.
     """
     blm, tail, joined = _byte_lm(
@@ -685,7 +684,7 @@ def _next_token_lp(token_lm: TokenLM, setup: _TokenSetup, seq: list[int]) -> np.
 
 def _masked(lp: np.ndarray, mask: np.ndarray, where: str) -> np.ndarray:
     lp = np.where(mask, lp, -np.inf)
-    total = _logsumexp(lp)
+    total = logsumexp(lp)
     if total == -np.inf:
         raise UsageError(f"the model gives probability zero to every allowed token {where}")
     return np.asarray(lp - total)
@@ -702,7 +701,7 @@ def _generate(
     stop: Sequence[bytes],
 ) -> bytes:
     """Token-by-token sampling after ``setup.context``; returns the bytes after ``setup.removed``."""
-    check_sampling(max_bytes, temperature, top_k, top_p)
+    check_sampling(max_bytes, temperature, top_k, top_p, seed)
     stops = [s for s in (as_bytes(s, "stop") for s in stop) if s]
     rng = np.random.default_rng(seed)
     skip = len(setup.removed)

@@ -17,9 +17,10 @@ accepts
   (default ``~/.cache/toknz``), or its ``model.gguf`` when the folder is
   missing.
 
-:func:`stream_sample` is the sampling loop of
-:func:`toknz.bytelevel.sampling.sample_bytes` one byte at a time (same draws for the same seed) for any model with
-``next_byte_logprobs``; ``toknz sample`` prints from it as bytes arrive.
+:func:`stream_sample` (defined in :mod:`toknz.bytelevel.sampling`, re-exported here) is the
+sampling loop of :func:`toknz.bytelevel.sampling.sample_bytes` one byte at a time (same draws
+for the same seed) for any model with ``next_byte_logprobs``; ``toknz sample`` prints from it
+as bytes arrive.
 
 torch and transformers are imported only inside :func:`load_model` (the
 ``bytelm`` extra installs them). Units: bytes for texts and prompts, token
@@ -31,16 +32,14 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from toknz.bytelevel.bytelm import ByteLM
 from toknz.bytelevel.lm import HFCausalLM
-from toknz.bytelevel.sampling import as_bytes, check_sampling, stream_checked
+from toknz.bytelevel.sampling import stream_sample
 from toknz.errors import InputError, UsageError
 
 __all__ = [
@@ -530,41 +529,3 @@ def load_model(
     token_lm = HFCausalLM(runner, bos_id=bos, max_states=max_states)
     always = bool(first) and bos is not None and int(first[0]) == bos
     return LoadedModel(name, token_lm, tokenizer, bos, stops, path, always)
-
-
-# --------------------------------------------------------------------- streaming
-
-
-def stream_sample(
-    model: Any,
-    prompt_bytes: bytes = b"",
-    max_bytes: int = 256,
-    temperature: float = 1.0,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    seed: int | None = None,
-    stop: Sequence[bytes] = (),
-) -> Iterator[int]:
-    """Yield sampled bytes (ints 0..255) after ``prompt_bytes``, one at a time.
-
-    ``model``: anything with ``next_byte_logprobs(prefix)`` (a
-    :class:`~toknz.bytelevel.ByteLM`, a :class:`~toknz.bytelevel.ByteEnsemble`).
-    Same options, draws and stopping rule as
-    :func:`toknz.bytelevel.sampling.sample_bytes` (which :meth:`ByteLM.sample
-    <toknz.bytelevel.ByteLM.sample>` runs): ``bytes(stream_sample(m, p, ...))``
-    equals ``m.sample(p, ...)`` for the same ``seed``. Raises UsageError for
-    a non-bytes prompt or stop string, a negative ``max_bytes``, a negative,
-    NaN or infinite ``temperature``, ``top_k < 1``, ``top_p`` outside (0, 1], or a
-    negative ``seed`` (before anything is yielded), and passes on the
-    model's errors.
-    """
-    prompt = as_bytes(prompt_bytes, "prompt_bytes")
-    check_sampling(max_bytes, temperature, top_k, top_p)
-    if temperature == float("inf"):
-        raise UsageError("temperature must be finite, got inf")
-    if seed is not None and seed < 0:
-        raise UsageError(f"seed must be a non-negative int, got {seed}")
-    stops = [s for s in (as_bytes(s, "stop") for s in stop) if s]
-    return stream_checked(
-        model, prompt, max_bytes, temperature, top_k, top_p, np.random.default_rng(seed), stops
-    )

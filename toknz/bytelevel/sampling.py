@@ -1,5 +1,7 @@
 """Drawing bytes from a next-byte distribution: the sampling loop shared by every byte-level model.
 
+Also the one :func:`logsumexp` the byte-level modules use over log-probabilities.
+
 A model here is anything with ``next_byte_logprobs(prefix: bytes)``
 returning 257 natural-log probabilities: entries 0..255 are byte values,
 entry 256 (:data:`EOT`) is the end of the text.
@@ -16,6 +18,16 @@ from toknz.errors import UsageError
 
 #: Index of the end-of-text entry in a next-byte distribution.
 EOT = 256
+
+
+def logsumexp(v: np.ndarray) -> float:
+    """``log(sum(exp(v)))`` of a 1-D array, computed stably; ``-inf`` when ``v`` is empty or all ``-inf``."""
+    if v.size == 0:
+        return -np.inf
+    top = float(np.max(v))
+    if top == -np.inf:
+        return -np.inf
+    return top + float(np.log(np.sum(np.exp(v - top))))
 
 
 def as_bytes(b: Any, what: str) -> bytes:
@@ -59,18 +71,30 @@ def pick(
 
 
 def check_sampling(
-    max_bytes: int, temperature: float, top_k: int | None, top_p: float | None
+    max_bytes: int,
+    temperature: float,
+    top_k: int | None,
+    top_p: float | None,
+    seed: int | None = None,
 ) -> None:
-    """UsageError for a ``max_bytes`` that is not an int >= 0, a negative or NaN ``temperature``,
-    ``top_k < 1`` or ``top_p`` outside (0, 1]."""
+    """UsageError for a ``max_bytes`` that is not an int >= 0, a negative, NaN or infinite
+    ``temperature``, ``top_k < 1``, ``top_p`` outside (0, 1] or a negative ``seed``.
+
+    The one validation of sampling options: :func:`sample_bytes`, :func:`stream_sample` and the
+    FIM samplers all call it.
+    """
     if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 0:
         raise UsageError(f"max_bytes must be a non-negative int, got {max_bytes!r}")
     if not temperature >= 0:
         raise UsageError(f"temperature must be a non-negative number, got {temperature!r}")
+    if temperature == float("inf"):
+        raise UsageError("temperature must be finite, got inf")
     if top_k is not None and top_k < 1:
         raise UsageError(f"top_k must be at least 1, got {top_k}")
     if top_p is not None and not 0.0 < top_p <= 1.0:
         raise UsageError(f"top_p must be in (0, 1], got {top_p}")
+    if seed is not None and seed < 0:
+        raise UsageError(f"seed must be a non-negative int, got {seed}")
 
 
 def sample_bytes(
@@ -90,13 +114,41 @@ def sample_bytes(
     ``temperature`` 0 is greedy (argmax at every step); ``top_k``/``top_p``
     as in :func:`pick`; ``seed`` fixes the random generator. Raises
     UsageError for bad options (:func:`check_sampling`) or a non-bytes
-    prompt or stop string.
+    prompt or stop string. ``bytes(stream_sample(...))`` with the same arguments.
+    """
+    return bytes(
+        stream_sample(model, prompt_bytes, max_bytes, temperature, top_k, top_p, seed, stop)
+    )
+
+
+def stream_sample(
+    model: Any,
+    prompt_bytes: bytes = b"",
+    max_bytes: int = 256,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+    stop: Sequence[bytes] = (),
+) -> Iterator[int]:
+    """Yield sampled bytes (ints 0..255) after ``prompt_bytes``, one at a time.
+
+    ``model``: anything with ``next_byte_logprobs(prefix)`` (a
+    :class:`~toknz.bytelevel.ByteLM`, a :class:`~toknz.bytelevel.ByteEnsemble`).
+    Same options, draws and stopping rule as :func:`sample_bytes` (which
+    :meth:`ByteLM.sample <toknz.bytelevel.ByteLM.sample>` runs):
+    ``bytes(stream_sample(m, p, ...))`` equals ``m.sample(p, ...)`` for the
+    same ``seed``. Raises UsageError for a non-bytes prompt or stop string, a
+    negative ``max_bytes``, a negative, NaN or infinite ``temperature``,
+    ``top_k < 1``, ``top_p`` outside (0, 1], or a negative ``seed`` (before
+    anything is yielded: this is not a generator function), and passes on
+    the model's errors.
     """
     prompt = as_bytes(prompt_bytes, "prompt_bytes")
-    check_sampling(max_bytes, temperature, top_k, top_p)
+    check_sampling(max_bytes, temperature, top_k, top_p, seed)
     stops = [s for s in (as_bytes(s, "stop") for s in stop) if s]
     rng = np.random.default_rng(seed)
-    return bytes(stream_checked(model, prompt, max_bytes, temperature, top_k, top_p, rng, stops))
+    return stream_checked(model, prompt, max_bytes, temperature, top_k, top_p, rng, stops)
 
 
 def stream_checked(
@@ -109,7 +161,7 @@ def stream_checked(
     rng: np.random.Generator,
     stops: Sequence[bytes],
 ) -> Iterator[int]:
-    """The sampling loop of :func:`sample_bytes`, yielding each byte as it is drawn.
+    """The sampling loop of :func:`stream_sample`, yielding each byte as it is drawn.
 
     Arguments are taken as already checked (``stops`` non-empty bytes):
     callers validate first so that errors come before the first byte.

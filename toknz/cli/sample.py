@@ -196,7 +196,8 @@ def sample(
     if score_text is not None and not score_text:
         raise UsageError(f"--score {score_file}: the file is empty (bits per byte needs bytes)")
 
-    from toknz.bytelevel.loading import load_model, stream_sample
+    from toknz.bytelevel.loading import load_model
+    from toknz.bytelevel.sampling import stream_sample
 
     t0 = time.perf_counter()
     with _quiet_transformers(progress=sys.stderr.isatty()):
