@@ -128,10 +128,15 @@ class _Merger:
         return _bpe([self.byte_id[b] for b in raw], self.rank)
 
     def _self_reachable(self, pair: tuple[int, int]) -> bool:
+        """Would ``pair``'s new token, appended as the next merge, encode as itself alone?"""
         raw = self.tokens[pair[0]] + self.tokens[pair[1]]
-        trial = dict(self.rank)
-        trial[pair] = (len(self.merges), -1)
-        return _bpe([self.byte_id[b] for b in raw], trial) == [-1]
+        # The pair is not a merge yet (the encoding it came from would have merged it):
+        # try it in place instead of copying the whole merge table.
+        self.rank[pair] = (len(self.merges), -1)
+        try:
+            return _bpe([self.byte_id[b] for b in raw], self.rank) == [-1]
+        finally:
+            del self.rank[pair]
 
     def append(self, pair: tuple[int, int]) -> None:
         raw = self.tokens[pair[0]] + self.tokens[pair[1]]
