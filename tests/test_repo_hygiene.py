@@ -14,8 +14,9 @@ are never taken for one:
   with ``toknz_core/`` (short for ``rust-free-core/toknz_core/``), not preceded by another
   path segment;
 - an upper-case Markdown name (``DESIGN.md``, ``CHANGELOG.md``): a note at the root;
-- a path into notes kept outside the repository (``../shared/...``, ``/work/shared/...``),
-  which the project must never cite: nobody who has the repository has them;
+- a path that leads out of the repository: ``../`` steps that climb past its root from the
+  citing file, or an absolute path into the folder that holds the repository. Nobody who has
+  the repository has what lies there, so the project must never cite it;
 - in Markdown files, a relative link target (``[x](bench/encode.png)``), resolved from the file.
 
 Placeholders (``<name>``, ``{name}``, ``...``) are skipped; globs must match a file.
@@ -37,8 +38,10 @@ REPO_PATH = re.compile(
 )
 #: A note at the root: ``DESIGN.md``, ``README.md``.
 ROOT_NOTE = re.compile(r"(?<![\w./-])([A-Z][A-Z0-9_]*\.md)\b")
-#: A note outside the repository.
-OUTSIDE = re.compile(r"(?:\.\./|/work/)shared/[\w./-]*")
+#: A relative path that climbs with ``../`` (resolved from the citing file).
+CLIMBING = re.compile(r"(?<![\w./-])((?:\.\./)+[\w.-][\w./-]*)")
+#: An absolute path into the folder that holds the repository.
+BESIDE = re.compile(re.escape(str(REPO.parent)) + r"/[\w./-]+")
 #: A Markdown link target.
 MD_LINK = re.compile(r"\]\(([^)\s]+)\)")
 
@@ -69,8 +72,16 @@ def _problems_in(path: Path, text: str | None = None) -> list[str]:
         def report(ref: str, why: str, lineno: int = lineno) -> None:
             problems.append(f"{where}:{lineno}: {ref!r} {why}")
 
-        for match in OUTSIDE.finditer(line):
-            report(match.group(0).rstrip("."), "is a note outside the repository")
+        for match in BESIDE.finditer(line):
+            if not match.group(0).startswith(str(REPO) + "/"):
+                report(match.group(0).rstrip("."), "is outside the repository")
+        for match in CLIMBING.finditer(line):
+            ref = match.group(1).rstrip(".")
+            target = (path.parent / ref).resolve()
+            if not target.is_relative_to(REPO):
+                report(ref, "is outside the repository")
+            elif not target.exists():
+                report(ref, "does not exist")
         for match in REPO_PATH.finditer(line):
             ref = match.group(1).rstrip(".")
             if "<" in ref or "{" in ref or "..." in line[match.start() : match.end() + 3]:
@@ -98,9 +109,10 @@ def test_cited_repository_files_exist() -> None:
 
 
 def test_the_scanner_finds_what_it_should() -> None:
-    """The patterns catch missing files and outside notes, and leave examples alone."""
+    """The patterns catch missing files and paths out of the repository, and leave examples alone."""
     probe = (
-        "See DESIGN.md, `benchmarks/nope.py`, docs/missing.md and ../shared/DATA.md.\n"
+        "See DESIGN.md, `benchmarks/nope.py`, docs/missing.md and ../../notes/DATA.md,\n"
+        f"{REPO.parent}/notes/X.md, ../gone.md; fine: ../README.md, {REPO}/docs/corpora.md.\n"
         "[gone](bench/gone.png) [ok](bench/encode.png) [web](https://example.org/x.md)\n"
         "Fine: README.md, docs/benchmarks.md, toknz_core/encode.py, corpora/en/, "
         "tokenizer.json, OUT.json, path/to/docs/x.md, ~/tests/y.py, docs/<name>.md, "
@@ -113,7 +125,9 @@ def test_the_scanner_finds_what_it_should() -> None:
             "DESIGN.md",
             "benchmarks/nope.py",
             "docs/missing.md",
-            "../shared/DATA.md",
+            "../../notes/DATA.md",
+            f"{REPO.parent}/notes/X.md",
+            "../gone.md",
             "bench/gone.png",
         ]
     ), found
