@@ -50,11 +50,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _common import describe_machine, git_state, load_average, machine_info, write_atomic
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-from _common import describe_machine, git_state, load_average, machine_info, write_atomic  # noqa: E402
 
 JSONL = ROOT / "docs" / "bench" / "bytelevel.jsonl"
 DOC = ROOT / "docs" / "bytelevel.md"

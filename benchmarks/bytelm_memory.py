@@ -17,14 +17,10 @@ from __future__ import annotations
 
 import argparse
 import gc
-import sys
 import time
 import tracemalloc
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import bytelevel as bench  # noqa: E402
+import bytelevel as bench
 
 
 def rss_mib() -> float:

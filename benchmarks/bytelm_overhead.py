@@ -20,16 +20,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from _common import describe_machine, git_state, load_average, machine_info, write_section
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-from _common import describe_machine, git_state, load_average, machine_info, write_section  # noqa: E402
 
 CORPUS = Path(os.environ.get("TOKNZ_CACHE", Path.home() / ".cache" / "toknz")) / "corpora"
 SOURCES = ("austen-000.txt", "go-000.txt", "zh-cn-000.txt")

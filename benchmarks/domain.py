@@ -49,17 +49,16 @@ import tempfile
 import time
 from pathlib import Path
 
+import regex
+from _common import describe_machine, git_state, load_average, machine_info, write_marked
+
+import toknz
+from toknz import fetch
+from toknz.analysis.compare import CompareReport, compare_tokenizers
+from toknz.pretokenize import PATTERNS
+from toknz.train import TrainReport, load_preset, train
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "rust-free-core"), str(Path(__file__).resolve().parent)]
-
-import regex  # noqa: E402
-from _common import describe_machine, git_state, load_average, machine_info, write_marked  # noqa: E402
-
-import toknz  # noqa: E402
-from toknz import fetch  # noqa: E402
-from toknz.analysis.compare import CompareReport, compare_tokenizers  # noqa: E402
-from toknz.pretokenize import PATTERNS  # noqa: E402
-from toknz.train import TrainReport, load_preset, train  # noqa: E402
 
 DOC = ROOT / "docs" / "domain.md"
 MARK = "<!-- domain -->"

@@ -42,11 +42,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "rust-free-core")]
-
-import regex  # noqa: E402
-from _common import (  # noqa: E402
+import regex
+from _common import (
     describe_machine,
     git_state,
     library_versions,
@@ -55,8 +52,10 @@ from _common import (  # noqa: E402
     write_section,
 )
 
-from toknz.fast_pretokenize import compiled_splitter, split_bytes  # noqa: E402
-from toknz.pretokenize import PATTERNS  # noqa: E402
+from toknz.fast_pretokenize import compiled_splitter, split_bytes
+from toknz.pretokenize import PATTERNS
+
+ROOT = Path(__file__).resolve().parent.parent
 
 CATEGORIES = ("prose", "code", "multilingual")
 DOC_BYTES = 10_000

@@ -14,14 +14,12 @@ the merge list differ and how many exact merges the pruned run never learns.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "rust-free-core")]
+from toknz.train.shards import count_corpus, pruning_cost
 
-from toknz.train.shards import count_corpus, pruning_cost  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def main() -> None:

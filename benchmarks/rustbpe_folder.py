@@ -16,15 +16,13 @@ import argparse
 import json
 import re
 import resource
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "rust-free-core")]
+from toknz.pretokenize import PATTERNS
 
-from toknz.pretokenize import PATTERNS  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 CUT = re.compile(r"\n(?=[!-~]|[^\W\d_])")
 TARGET = 1 << 20

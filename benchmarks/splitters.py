@@ -33,10 +33,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "rust-free-core"), str(Path(__file__).resolve().parent)]
-
-from _common import (  # noqa: E402
+from _common import (
     describe_machine,
     free_cores,
     git_state,
@@ -45,9 +42,11 @@ from _common import (  # noqa: E402
     machine_info,
     write_marked,
 )
-from pretokenize import corpus_documents  # noqa: E402
+from pretokenize import corpus_documents
 
-from toknz.words import split_words, split_words_batch  # noqa: E402
+from toknz.words import split_words, split_words_batch
+
+ROOT = Path(__file__).resolve().parent.parent
 
 JSONL = ROOT / "docs" / "bench" / "splitters.jsonl"
 DOC = ROOT / "docs" / "torch.md"

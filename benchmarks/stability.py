@@ -35,16 +35,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import describe_machine, git_state, load_average, machine_info, write_marked
+
+import toknz
+from toknz import fetch
+from toknz.analysis.stability import StabilityResult, boundary_stability
+from toknz.perturb import Edit, perturb_with_edits
+from toknz.train import train
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "rust-free-core"), str(Path(__file__).resolve().parent)]
-
-from _common import describe_machine, git_state, load_average, machine_info, write_marked  # noqa: E402
-
-import toknz  # noqa: E402
-from toknz import fetch  # noqa: E402
-from toknz.analysis.stability import StabilityResult, boundary_stability  # noqa: E402
-from toknz.perturb import Edit, perturb_with_edits  # noqa: E402
-from toknz.train import train  # noqa: E402
 
 DOC = ROOT / "docs" / "domain.md"
 MARK = "<!-- stability -->"

@@ -8,18 +8,13 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from pathlib import Path
 
+import bytelevel as bench
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-import bytelevel as bench  # noqa: E402
 
 
 def test_trim_at_suffix() -> None:
