@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 
 from toknz.byte_level import byte_to_char, bytes_to_chars, chars_to_bytes
+from toknz.derived import DerivedState
 from toknz.errors import FormatError, InputError
 
 #: Pieces kept in the per-model cache before it is cleared.
@@ -50,13 +52,17 @@ def _kernels() -> Any:
 
 
 @dataclass
-class BPE:
+class BPE(DerivedState):
     """A BPE model over ids ``0..n_vocab-1``.
 
     ``vocab`` maps model-space token strings to ids. For a byte-level model
     (``byte_level=True``) tokens are spelled in the GPT-2 byte alphabet, as in
     ``tokenizer.json``, and pieces are encoded from their UTF-8 bytes; for a
     character model (SentencePiece-style) pieces are encoded from characters.
+
+    The fields are the model; everything computed from them (id lookup, pair tables,
+    kernel tables, the piece cache) is a cached property, built on first use and
+    left out of pickles (:class:`toknz.derived.DerivedState`).
     """
 
     vocab: dict[str, int]
@@ -69,31 +75,64 @@ class BPE:
     continuing_subword_prefix: str | None = None
     end_of_word_suffix: str | None = None
     ignore_merges: bool = False
-    _cache: dict[Any, tuple[int, ...]] = field(default_factory=dict, repr=False, compare=False)
-    _table: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(
-        default=None, repr=False, compare=False
-    )
 
     def __post_init__(self) -> None:
-        self.id_to_token: list[str | None] = [None] * (max(self.vocab.values(), default=-1) + 1)
+        # The inputs are checked now; what derives from them is built on first use.
+        _ = self.id_to_token
+        if self.unk_token is not None and self.unk_token not in self.vocab:
+            raise FormatError(f"model.unk_token {self.unk_token!r} is not in the vocabulary")
+
+    # ----------------------------------------------------------------- derived state
+
+    @cached_property
+    def id_to_token(self) -> list[str | None]:
+        """Token string of each id (None for an id no token has); refuses negative ids."""
+        out: list[str | None] = [None] * (max(self.vocab.values(), default=-1) + 1)
         for tok, i in self.vocab.items():
             if i < 0:
                 raise FormatError(f"model.vocab: token {tok!r} has negative id {i}")
-            self.id_to_token[i] = tok
-        if self.unk_token is not None and self.unk_token not in self.vocab:
-            raise FormatError(f"model.unk_token {self.unk_token!r} is not in the vocabulary")
-        prefix = self.continuing_subword_prefix or ""
-        suffix = self.end_of_word_suffix or ""
-        self._affixes = bool(prefix or suffix)
-        # Fast path: pieces become symbols byte by byte through a 256-entry table.
-        self._bytes_mode = self.byte_level and not self._affixes
-        if self._bytes_mode:
-            table = byte_to_char()
-            self._byte_ids = np.array(
-                [self.vocab.get(table[b], -1) for b in range(256)], dtype=np.int32
-            )
-            self._missing_bytes = bool((self._byte_ids < 0).any())
-            self._unk_id = self.vocab.get(self.unk_token, -1) if self.unk_token else -1
+            out[i] = tok
+        return out
+
+    @cached_property
+    def _bytes_mode(self) -> bool:
+        """Byte-level without affixes: pieces become symbols byte by byte (:attr:`_byte_ids`)."""
+        return self.byte_level and not (self.continuing_subword_prefix or self.end_of_word_suffix)
+
+    @cached_property
+    def _byte_ids(self) -> np.ndarray:
+        """The token id of each byte value (int32, 256 entries; -1 for a byte with no token)."""
+        table = byte_to_char()
+        return np.array([self.vocab.get(table[b], -1) for b in range(256)], dtype=np.int32)
+
+    @cached_property
+    def _missing_bytes(self) -> bool:
+        return bool((self._byte_ids < 0).any())
+
+    @cached_property
+    def _unk_id(self) -> int:
+        return self.vocab.get(self.unk_token, -1) if self.unk_token else -1
+
+    @cached_property
+    def _cache(self) -> dict[Any, tuple[int, ...]]:
+        """Ids of recently encoded pieces (cleared past :data:`CACHE_SIZE`)."""
+        return {}
+
+    @cached_property
+    def _free_caches(self) -> list[np.ndarray]:
+        """The pool of kernel word caches (:meth:`_take_word_cache`)."""
+        return []
+
+    @cached_property
+    def _merge_ranks(self) -> dict[tuple[str, str], int]:
+        """Rank of each merge pair for :meth:`_merge_python` (a later duplicate wins)."""
+        return {pair: r for r, pair in enumerate(self.merges)}
+
+    @cached_property
+    def _pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        if self.merge_rule == "ranks":
+            return self._pairs_from_ranks()
+        return self._pairs_from_merges()
 
     # ----------------------------------------------------------------- building
 
@@ -102,29 +141,6 @@ class BPE:
         """A tiktoken model: token bytes -> rank, ranks used as ids."""
         vocab = {bytes_to_chars(tok): r for tok, r in ranks.items()}
         return cls(vocab=vocab, merges=[], byte_level=True, merge_rule="ranks")
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["_cache"] = {}
-        state["_table"] = None
-        for key in (
-            "id_to_token",
-            "_byte_ids",
-            "_missing_bytes",
-            "_unk_id",
-            "_affixes",
-            "_bytes_mode",
-            "_fast",
-            "_free_caches",
-            "_pairs",
-            "_merge_ranks",
-        ):
-            state.pop(key, None)
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self.__post_init__()
 
     @property
     def n_vocab(self) -> int:
@@ -142,15 +158,7 @@ class BPE:
 
     def pair_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """``(left, right, rank, new_id)`` int32 arrays of every mergeable pair (computed once)."""
-        pairs = self.__dict__.get("_pairs")
-        if pairs is None:
-            pairs = (
-                self._pairs_from_ranks()
-                if self.merge_rule == "ranks"
-                else self._pairs_from_merges()
-            )
-            self.__dict__["_pairs"] = pairs
-        return pairs  # type: ignore[no-any-return]
+        return self._pairs
 
     def _pairs_from_merges(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         prefix_len = len(self.continuing_subword_prefix or "")
@@ -192,13 +200,11 @@ class BPE:
         rank = id_of[whole]
         return id_of[left], id_of[right], rank, rank.copy()
 
-    @property
+    @cached_property
     def table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The kernel's pair hash table, built on first use."""
-        if self._table is None:
-            left, right, rank, new = self.pair_arrays()
-            self._table = _kernels().build_pair_table(left, right, rank, new)
-        return self._table
+        left, right, rank, new = self.pair_arrays()
+        return _kernels().build_pair_table(left, right, rank, new)  # type: ignore[no-any-return]
 
     # ----------------------------------------------------------------- encoding
 
@@ -225,49 +231,46 @@ class BPE:
         # Bytes with no token are dropped by the kernel; an unknown token needs the slow path.
         return self._bytes_mode and (not self._missing_bytes or self._unk_id < 0)
 
+    @cached_property
     def _fast_tables(self) -> tuple[Any, ...] | None:
         """The tables of :func:`toknz_core.docencode.encode_pieces` (after ``byte_ids``...), or None.
 
         None when the model's ids or ranks do not fit the compact pair table.
         """
-        tables = self.__dict__.get("_fast", False)
-        if tables is False:
-            from toknz_core import docencode
-            from toknz_core.ranks import build_bytes_table
+        from toknz_core import docencode
+        from toknz_core.ranks import build_bytes_table
 
-            raws: list[bytes] = []
-            tids: list[int] = []
-            for tok, i in self.vocab.items():
-                raw = chars_to_bytes(tok)
-                if raw is not None and len(raw) > 1:
-                    raws.append(raw)
-                    tids.append(i)
-            tok_data = np.frombuffer(b"".join(raws), dtype=np.uint8)
-            tok_offsets = np.zeros(len(raws) + 1, dtype=np.int64)
-            np.cumsum(
-                np.fromiter((len(r) for r in raws), dtype=np.int64, count=len(raws)),
-                out=tok_offsets[1:],
-            )
-            tok_ids = np.array(tids, dtype=np.int32)
-            pairs, rank_ids, ok = docencode.build_compact_pairs(*self.pair_arrays())
-            tables = None
-            if ok:
-                short8, short24 = docencode.build_short_tokens(tok_data, tok_offsets, tok_ids)
-                tables = (
-                    self._byte_ids,
-                    pairs,
-                    rank_ids,
-                    docencode.byte_pair_ranks(self._byte_ids, pairs),
-                    self.merge_rule == "ranks" or self.ignore_merges,
-                    short8,
-                    short24,
-                    tok_data,
-                    tok_offsets,
-                    build_bytes_table(tok_data, tok_offsets),
-                    tok_ids,
-                )
-            self.__dict__["_fast"] = tables
-        return tables  # type: ignore[no-any-return]
+        raws: list[bytes] = []
+        tids: list[int] = []
+        for tok, i in self.vocab.items():
+            raw = chars_to_bytes(tok)
+            if raw is not None and len(raw) > 1:
+                raws.append(raw)
+                tids.append(i)
+        tok_data = np.frombuffer(b"".join(raws), dtype=np.uint8)
+        tok_offsets = np.zeros(len(raws) + 1, dtype=np.int64)
+        np.cumsum(
+            np.fromiter((len(r) for r in raws), dtype=np.int64, count=len(raws)),
+            out=tok_offsets[1:],
+        )
+        tok_ids = np.array(tids, dtype=np.int32)
+        pairs, rank_ids, ok = docencode.build_compact_pairs(*self.pair_arrays())
+        if not ok:
+            return None
+        short8, short24 = docencode.build_short_tokens(tok_data, tok_offsets, tok_ids)
+        return (
+            self._byte_ids,
+            pairs,
+            rank_ids,
+            docencode.byte_pair_ranks(self._byte_ids, pairs),
+            self.merge_rule == "ranks" or self.ignore_merges,
+            short8,
+            short24,
+            tok_data,
+            tok_offsets,
+            build_bytes_table(tok_data, tok_offsets),
+            tok_ids,
+        )
 
     def _take_word_cache(self) -> np.ndarray:
         """A word cache for one kernel call, from the model's pool (a new one when all are in use).
@@ -276,18 +279,15 @@ class BPE:
         on fresh threads still finds the words earlier calls cached. Give it back
         with :meth:`_give_word_cache`.
         """
-        free = self.__dict__.get("_free_caches")
-        if free is None:
-            free = self.__dict__.setdefault("_free_caches", [])
         try:
-            return free.pop()  # type: ignore[no-any-return]
+            return self._free_caches.pop()
         except IndexError:
             from toknz_core.docencode import new_word_cache
 
             return new_word_cache()
 
     def _give_word_cache(self, cache: np.ndarray) -> None:
-        self.__dict__["_free_caches"].append(cache)
+        self._free_caches.append(cache)
 
     def text_encoder(
         self, kind: int, class_table: np.ndarray
@@ -299,7 +299,7 @@ class BPE:
         encoded in the same kernel call (:func:`toknz_core.docencode.encode_text_bytes`).
         None unless :attr:`has_fast_path` and the tables fit. Safe from several threads.
         """
-        tables = self._fast_tables() if self.has_fast_path else None
+        tables = self._fast_tables if self.has_fast_path else None
         if tables is None:
             return None
         from toknz_core.docencode import encode_text_bytes
@@ -329,7 +329,7 @@ class BPE:
         their ``n_docs + 1`` int64 offsets, and returns ``(ids, id_offsets)``
         (:func:`toknz_core.docencode.encode_documents`).
         """
-        tables = self._fast_tables() if self.has_fast_path else None
+        tables = self._fast_tables if self.has_fast_path else None
         if tables is None:
             return None
         from toknz_core.docencode import encode_documents
@@ -441,10 +441,7 @@ class BPE:
                 return vocab.get(a + b)
 
         else:
-            ranks = self.__dict__.get("_merge_ranks")
-            if ranks is None:
-                ranks = {pair: r for r, pair in enumerate(self.merges)}  # a later merge wins
-                self.__dict__["_merge_ranks"] = ranks
+            ranks = self._merge_ranks
 
             def rank_of(a: str, b: str) -> int | None:
                 return ranks.get((a, b))

@@ -15,13 +15,15 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar, overload
 
 import numpy as np
 
 from toknz.added_tokens import AddedToken, AddedTokenMatcher
 from toknz.bpe import BPE, kernels_loaded
 from toknz.decoders import Decoder, split_per_token
+from toknz.derived import DerivedState
 from toknz.errors import InputError, SpecialTokenError, UsageError
 from toknz.normalizers import Normalizer
 from toknz.postprocess import NoPostProcess, PostProcessor
@@ -58,11 +60,24 @@ SpecialSet = AllSpecial | Collection[str]
 _Ids = TypeVar("_Ids", list[int], np.ndarray)
 
 
-class Tokenizer:
+class _DecodeTables(NamedTuple):
+    """What decoding needs, built together from the vocabulary and the decoder."""
+
+    piece_bytes: list[bytes]  # each id's bytes after the per-token decoder steps
+    hole_ids: frozenset[int]  # ids no token has
+    seq_decoders: list[Decoder]  # the decoder steps that run on the whole sequence
+
+
+class Tokenizer(DerivedState):
     """A BPE tokenizer. Build one with :meth:`from_file` or :func:`toknz.load`.
 
     ``name`` is a label for messages; ``pattern`` the split regex when the
     tokenizer is a tiktoken-style one (one regex, byte-level BPE).
+
+    The constructor's arguments are the tokenizer; everything computed from them
+    (token lookups, matchers, the compiled encoders, decoding tables) is a cached
+    property, built on first use and left out of pickles
+    (:class:`toknz.derived.DerivedState`).
     """
 
     def __init__(
@@ -87,9 +102,10 @@ class Tokenizer:
         self.name = name
         self.pattern = pattern
         self.source = source
-        self._setup()
+        self._check()
 
-    def _setup(self) -> None:
+    def _check(self) -> None:
+        """Refuse a pipeline whose parts do not fit together."""
         if self.pre_tokenizer.byte_level != self.model.byte_level:
             raise UsageError(
                 f"{self.name}: the pre-tokenizer is {'' if self.pre_tokenizer.byte_level else 'not '}byte-level "
@@ -97,36 +113,109 @@ class Tokenizer:
             )
         model_tokens = self.model.id_to_token
         check_added_tokens(self.added_tokens, model_tokens.__getitem__, len(model_tokens))
-        self._added_by_content = {t.content: t for t in self.added_tokens}
-        self._added_by_id = {t.id: t for t in self.added_tokens}
-        self.special_tokens: dict[str, int] = {
-            t.content: t.id for t in self.added_tokens if t.special
-        }
-        self.special_tokens_set: frozenset[str] = frozenset(self.special_tokens)
-        self._matchers: dict[tuple[frozenset[str], bool], AddedTokenMatcher] = {}
-        self._finders: dict[frozenset[str], AddedTokenMatcher] = {}
-        self._special_finder = AddedTokenMatcher([t for t in self.added_tokens if t.special])
-        self._piece_bytes: list[bytes] | None = None
-        self._hole_ids: frozenset[int] = frozenset()
-        self._seq_decoders: list[Decoder] = []
 
-    def __getstate__(self) -> dict[str, Any]:
-        keep = (
-            "model",
-            "pre_tokenizer",
-            "normalizer",
-            "added_tokens",
-            "decoder",
-            "post_processor",
-            "name",
-            "pattern",
-            "source",
-        )
-        return {k: self.__dict__[k] for k in keep}
+    # ------------------------------------------------------------- derived state
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._setup()
+    @cached_property
+    def _added_by_content(self) -> dict[str, AddedToken]:
+        return {t.content: t for t in self.added_tokens}
+
+    @cached_property
+    def _added_by_id(self) -> dict[int, AddedToken]:
+        return {t.id: t for t in self.added_tokens}
+
+    @cached_property
+    def special_tokens(self) -> dict[str, int]:
+        """Content -> id of every added token marked special."""
+        return {t.content: t.id for t in self.added_tokens if t.special}
+
+    @cached_property
+    def special_tokens_set(self) -> frozenset[str]:
+        """The contents of the special tokens."""
+        return frozenset(self.special_tokens)
+
+    @cached_property
+    def _matchers(self) -> dict[tuple[frozenset[str], bool], AddedTokenMatcher]:
+        """Added-token matchers by (allowed specials, normalized), made on demand (:meth:`_matcher`)."""
+        return {}
+
+    @cached_property
+    def _finders(self) -> dict[frozenset[str], AddedTokenMatcher]:
+        """Special-token finders by the tokens sought, made on demand (:meth:`find_special`)."""
+        return {}
+
+    @cached_property
+    def _special_finder(self) -> AddedTokenMatcher:
+        return AddedTokenMatcher([t for t in self.added_tokens if t.special])
+
+    @cached_property
+    def _decode_tables(self) -> _DecodeTables:
+        per_token, rest = split_per_token(self.decoder)
+        n = self.n_vocab
+        raw: list[bytes] = [b""] * n
+        used = [False] * n
+        for i, tok in enumerate(self.model.id_to_token):
+            if tok is not None:
+                raw[i] = tok.encode("utf-8")
+                used[i] = True
+        for t in self.added_tokens:
+            raw[t.id] = t.content.encode("utf-8")
+            used[t.id] = True
+        for step in per_token:
+            raw = step.decode_chain(raw)
+        return _DecodeTables(raw, frozenset(i for i, u in enumerate(used) if not u), rest)
+
+    @cached_property
+    def _scanner_kind(self) -> int | None:
+        """The compiled scanner for this pipeline, when it is byte-level BPE after one GPT-style split."""
+        if not self.model.has_fast_path:
+            return None
+        from toknz.fast_pretokenize import kind_of
+        from toknz.pretokenize import PATTERNS, ByteLevel, PreTokenizerSequence, Split
+
+        pre = self.pre_tokenizer
+        steps = pre.steps if isinstance(pre, PreTokenizerSequence) else (pre,)
+        if (
+            len(steps) == 2
+            and isinstance(steps[0], Split)
+            and isinstance(steps[1], ByteLevel)
+            and not steps[1].use_regex
+            and not steps[1].add_prefix_space
+            and steps[0].is_regex
+            and (steps[0].behavior, steps[0].invert) in (("Removed", True), ("Isolated", False))
+        ):
+            # The compiled patterns match every character, so keeping
+            # the matches (Removed + invert) and Isolated agree.
+            return kind_of(steps[0].pattern)
+        if (
+            len(steps) == 1
+            and isinstance(steps[0], ByteLevel)
+            and steps[0].use_regex
+            and not steps[0].add_prefix_space
+        ):
+            return kind_of(PATTERNS["gpt2"])
+        return None
+
+    def _with_scanner(self, build: Callable[[int, np.ndarray], Any]) -> Any:
+        """``build(kind, class_table)`` (a :class:`BPE` encoder factory), or None without a scanner."""
+        kind = self._scanner_kind
+        if kind is None:
+            return None
+        from toknz.unicode_tables import load_table
+
+        return build(kind, load_table())
+
+    @cached_property
+    def _text_encoder(self) -> Callable[[np.ndarray], np.ndarray] | None:
+        """The compiled bytes -> ids function of :meth:`BPE.text_encoder`, or None without one."""
+        return self._with_scanner(self.model.text_encoder)  # type: ignore[no-any-return]
+
+    @cached_property
+    def _batch_encoder(
+        self,
+    ) -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None:
+        """The compiled many-documents function of :meth:`BPE.batch_encoder`, or None without one."""
+        return self._with_scanner(self.model.batch_encoder)  # type: ignore[no-any-return]
 
     def __repr__(self) -> str:
         return f"<toknz.Tokenizer {self.name!r} n_vocab={self.n_vocab}>"
@@ -321,56 +410,12 @@ class Tokenizer:
         return np.concatenate([np.asarray(p, dtype=np.uint32) for p in parts])
 
     def _compiled_kind(self) -> int | None:
-        """The compiled scanner for this pipeline, when it is byte-level BPE after one GPT-style split."""
-        kind = self.__dict__.get("_kind", False)
-        if kind is False:
-            kind = None
-            if self.model.has_fast_path:
-                from toknz.fast_pretokenize import kind_of
-                from toknz.pretokenize import PATTERNS, ByteLevel, PreTokenizerSequence, Split
-
-                pre = self.pre_tokenizer
-                steps = pre.steps if isinstance(pre, PreTokenizerSequence) else (pre,)
-                if (
-                    len(steps) == 2
-                    and isinstance(steps[0], Split)
-                    and isinstance(steps[1], ByteLevel)
-                    and not steps[1].use_regex
-                    and not steps[1].add_prefix_space
-                    and steps[0].is_regex
-                    and (steps[0].behavior, steps[0].invert)
-                    in (("Removed", True), ("Isolated", False))
-                ):
-                    # The compiled patterns match every character, so keeping
-                    # the matches (Removed + invert) and Isolated agree.
-                    kind = kind_of(steps[0].pattern)
-                elif (
-                    len(steps) == 1
-                    and isinstance(steps[0], ByteLevel)
-                    and steps[0].use_regex
-                    and not steps[0].add_prefix_space
-                ):
-                    kind = kind_of(PATTERNS["gpt2"])
-            self.__dict__["_kind"] = kind
-        return kind
-
-    def _compiled(self, key: str, build: Callable[[int, np.ndarray], Any]) -> Any:
-        """``build(kind, class_table)`` (a :class:`BPE` encoder factory), made once and kept
-        under ``key``; None when the pipeline has no compiled scanner."""
-        fn = self.__dict__.get(key, False)
-        if fn is False:
-            kind = self._compiled_kind()
-            fn = None
-            if kind is not None:
-                from toknz.unicode_tables import load_table
-
-                fn = build(kind, load_table())
-            self.__dict__[key] = fn
-        return fn
+        """The compiled scanner for this pipeline (:attr:`_scanner_kind`), or None."""
+        return self._scanner_kind
 
     def _compiled_encoder(self) -> Callable[[np.ndarray], np.ndarray] | None:
         """The compiled bytes -> ids function of :meth:`BPE.text_encoder`, or None without one."""
-        return self._compiled("_compiled_fn", self.model.text_encoder)  # type: ignore[no-any-return]
+        return self._text_encoder
 
     def _encode_compiled(self, text: str) -> np.ndarray:
         fn = self._compiled_encoder()
@@ -379,7 +424,7 @@ class Tokenizer:
 
     def _small_before_kernels(self, texts: Sequence[str]) -> bool:
         """True for a few short texts before the kernels are loaded: the Python path is cheaper."""
-        if "_compiled_fn" in self.__dict__ or kernels_loaded():
+        if kernels_loaded():
             return False
         total = 0
         for t in texts:
@@ -404,7 +449,7 @@ class Tokenizer:
             return None
         if self._small_before_kernels(texts):
             return None
-        fn = self._compiled("_compiled_batch_fn", self.model.batch_encoder)
+        fn = self._batch_encoder
         if fn is None:
             return None
         for text in texts:
@@ -650,25 +695,7 @@ class Tokenizer:
     # ------------------------------------------------------------- decoding
 
     def _per_token_bytes(self) -> list[bytes]:
-        if self._piece_bytes is None:
-            per_token, rest = split_per_token(self.decoder)
-            n = self.n_vocab
-            raw: list[bytes] = [b""] * n
-            used = [False] * n
-            model_tokens = self.model.id_to_token
-            for i, tok in enumerate(model_tokens):
-                if tok is not None:
-                    raw[i] = tok.encode("utf-8")
-                    used[i] = True
-            for t in self.added_tokens:
-                raw[t.id] = t.content.encode("utf-8")
-                used[t.id] = True
-            for step in per_token:
-                raw = step.decode_chain(raw)
-            self._hole_ids = frozenset(i for i, u in enumerate(used) if not u)
-            self._piece_bytes = raw
-            self._seq_decoders = rest
-        return self._piece_bytes
+        return self._decode_tables.piece_bytes
 
     def _check_ids(self, ids: Sequence[int], *, holes: bool = False) -> None:
         n = self.n_vocab
@@ -682,7 +709,7 @@ class Tokenizer:
                 raise InputError(
                     f"{self.name}: token id {i} at position {pos} is outside the vocabulary (0..{n - 1})"
                 )
-            if holes and i in self._hole_ids:
+            if holes and i in self._decode_tables.hole_ids:
                 raise InputError(
                     f"{self.name}: token id {i} at position {pos} is unused (a hole in the "
                     "vocabulary: no token has it), so it has no text"
@@ -726,13 +753,10 @@ class Tokenizer:
             specials = {t.id for t in self.added_tokens if t.special}
             ids = [i for i in ids if i not in specials]
         pieces = self.decode_tokens_bytes(ids)
-        if (
-            self._hole_ids
-            and self.model.merge_rule == "ranks"
-            and not self._hole_ids.isdisjoint(ids)
-        ):
+        holes = self._decode_tables.hole_ids
+        if holes and self.model.merge_rule == "ranks" and not holes.isdisjoint(ids):
             self._bad_ids(ids, holes=True)  # tiktoken refuses them; tokenizers decodes them to ''
-        for step in self._seq_decoders:
+        for step in self._decode_tables.seq_decoders:
             pieces = step.decode_chain(pieces)
         return b"".join(pieces)
 
