@@ -20,23 +20,26 @@ from toknz.train import train_from_counts
 ALPHABET = ("a", "s", " ", "1", "é", "'")
 
 
+#: Word counts the toy tokenizers are trained on (words over :data:`ALPHABET`).
+TOY_COUNTS = {
+    b"as": 50,
+    b" as": 40,
+    b"aas": 20,
+    b" a": 30,
+    b"sa": 12,
+    b"111": 9,
+    b"11": 10,
+    "éé".encode(): 8,
+    " é".encode(): 7,
+    b"'s": 6,
+    b"a'": 3,
+}
+
+
 def toy_tokenizer(pattern: str = "cl100k"):
     """A byte-level BPE trained on a few words over :data:`ALPHABET` (256 + 14 tokens)."""
-    counts = {
-        b"as": 50,
-        b" as": 40,
-        b"aas": 20,
-        b" a": 30,
-        b"sa": 12,
-        b"111": 9,
-        b"11": 10,
-        "éé".encode(): 8,
-        " é".encode(): 7,
-        b"'s": 6,
-        b"a'": 3,
-    }
     return train_from_counts(
-        counts, vocab_size=256 + 15, pattern=pattern, special_tokens=("<|endoftext|>",)
+        TOY_COUNTS, vocab_size=256 + 15, pattern=pattern, special_tokens=("<|endoftext|>",)
     )
 
 

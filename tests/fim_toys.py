@@ -20,7 +20,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from bytelm_toys import FiniteTokenLM
+from bytelm_toys import TOY_COUNTS, FiniteTokenLM
 
 from toknz.bytelevel import is_valid_pair
 from toknz.bytelevel.fim import FimTokens
@@ -31,20 +31,9 @@ FIM_SPECIALS = ("<|endoftext|>", "<|fim_prefix|>", "<|fim_suffix|>", "<|fim_midd
 
 def fim_tokenizer(specials: Sequence[str] = FIM_SPECIALS):
     """A byte-level BPE (cl100k split) with the Qwen-style FIM sentinels as special tokens."""
-    counts = {
-        b"as": 50,
-        b" as": 40,
-        b"aas": 20,
-        b" a": 30,
-        b"sa": 12,
-        b"111": 9,
-        b"11": 10,
-        "éé".encode(): 8,
-        " é".encode(): 7,
-        b"'s": 6,
-        b"a'": 3,
-    }
-    return train_from_counts(counts, vocab_size=256 + 14 + len(specials), special_tokens=specials)
+    return train_from_counts(
+        TOY_COUNTS, vocab_size=256 + 14 + len(specials), special_tokens=specials
+    )
 
 
 def texts(alphabet: Sequence[str], max_len: int) -> list[str]:

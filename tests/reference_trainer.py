@@ -353,3 +353,21 @@ def reference_train(
     )
     vocab = {token: i for i, token in enumerate(raw.tokens)}
     return vocab, json_merges(raw)
+
+
+def kernel_train(
+    corpus: Mapping[bytes, int], vocab_size: int, **options: object
+) -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """toknz's own trainer (``learn_merges``) on ``corpus``, spelled as :func:`reference_train`
+    returns it: ``(vocab, merges)`` in the GPT-2 alphabet, special tokens by name."""
+    from toknz.train.trainer import learn_merges
+
+    result = learn_merges(corpus, vocab_size, **options)  # type: ignore[arg-type]
+    names = list(result.specials or [])
+    spelled = [
+        names[i] if i < len(names) else bytes_to_chars(t) for i, t in enumerate(result.tokens)
+    ]
+    vocab: dict[str, int] = {}
+    for i, key in enumerate(spelled):
+        vocab.setdefault(key, i)
+    return vocab, [(spelled[a], spelled[b]) for a, b, _ in result.merges]

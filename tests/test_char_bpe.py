@@ -9,11 +9,10 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reference_trainer import char_class, reference_train
+from reference_trainer import char_class, kernel_train, reference_train
 
 import toknz
 from toknz.analysis.hygiene import check_vocabulary, format_hygiene
-from toknz.byte_level import bytes_to_chars
 from toknz.cli import main
 from toknz.errors import UsageError
 from toknz.train import train, train_from_counts
@@ -28,24 +27,6 @@ CORPORA = [
     REPO / "corpora/multi/hi.txt",
     REPO / "corpora/multi/ru.txt",
 ]
-
-
-def _kernel(corpus, vocab_size, specials, max_chars, max_len=None):
-    result = learn_merges(
-        corpus,
-        vocab_size,
-        special_tokens=specials,
-        max_token_chars=max_chars,
-        max_token_length=max_len,
-    )
-    names = list(result.specials or [])
-    spelled = [
-        names[i] if i < len(names) else bytes_to_chars(t) for i, t in enumerate(result.tokens)
-    ]
-    vocab: dict[str, int] = {}
-    for i, key in enumerate(spelled):
-        vocab.setdefault(key, i)
-    return vocab, [(spelled[a], spelled[b]) for a, b, _ in result.merges]
 
 
 # Letters of 1-4 bytes, a combining mark, numbers, punctuation/symbols, whitespace,
@@ -71,7 +52,13 @@ def test_kernel_equals_reference_twin_with_char_cap(
     corpus, extra, specials, max_chars, max_len
 ) -> None:
     vocab_size = 256 + len(specials) + extra
-    mine = _kernel(corpus, vocab_size, specials, max_chars, max_len)
+    mine = kernel_train(
+        corpus,
+        vocab_size,
+        special_tokens=specials,
+        max_token_chars=max_chars,
+        max_token_length=max_len,
+    )
     theirs = reference_train(
         corpus,
         vocab_size,

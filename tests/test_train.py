@@ -303,7 +303,7 @@ def test_long_words_without_whitespace_train(tmp_path: Path) -> None:
 
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
-from reference_trainer import reference_train  # noqa: E402
+from reference_trainer import kernel_train, reference_train  # noqa: E402
 
 _ALPHABET = [b"a", b"b", b"c", b"d", b" ", b"\xc3\xa9", b"\x00", b"\xff", b"ab"]
 words_st = st.lists(st.sampled_from(_ALPHABET), min_size=1, max_size=10).map(b"".join)
@@ -322,7 +322,13 @@ corpus_st = st.dictionaries(words_st, st.integers(1, 30), min_size=1, max_size=2
 )
 def test_kernel_equals_reference_twin(corpus, extra, min_frequency, specials, max_len) -> None:
     vocab_size = 256 + len(specials) + extra
-    mine = toknz_merges_with_specials(corpus, vocab_size, min_frequency, specials, max_len)
+    mine = kernel_train(
+        corpus,
+        vocab_size,
+        special_tokens=specials,
+        min_frequency=min_frequency,
+        max_token_length=max_len,
+    )
     theirs = reference_train(
         corpus,
         vocab_size,
@@ -332,24 +338,6 @@ def test_kernel_equals_reference_twin(corpus, extra, min_frequency, specials, ma
     )
     assert mine[1] == theirs[1]
     assert mine[0] == theirs[0]
-
-
-def toknz_merges_with_specials(corpus, vocab_size, min_frequency, specials, max_len):
-    result = learn_merges(
-        corpus,
-        vocab_size,
-        special_tokens=specials,
-        min_frequency=min_frequency,
-        max_token_length=max_len,
-    )
-    names = list(result.specials or [])
-    spelled = [
-        names[i] if i < len(names) else bytes_to_chars(t) for i, t in enumerate(result.tokens)
-    ]
-    vocab: dict[str, int] = {}
-    for i, key in enumerate(spelled):
-        vocab.setdefault(key, i)
-    return vocab, [(spelled[a], spelled[b]) for a, b, _ in result.merges]
 
 
 @pytest.mark.slow
