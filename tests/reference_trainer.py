@@ -362,12 +362,4 @@ def kernel_train(
     returns it: ``(vocab, merges)`` in the GPT-2 alphabet, special tokens by name."""
     from toknz.train.trainer import learn_merges
 
-    result = learn_merges(corpus, vocab_size, **options)  # type: ignore[arg-type]
-    names = list(result.specials or [])
-    spelled = [
-        names[i] if i < len(names) else bytes_to_chars(t) for i, t in enumerate(result.tokens)
-    ]
-    vocab: dict[str, int] = {}
-    for i, key in enumerate(spelled):
-        vocab.setdefault(key, i)
-    return vocab, [(spelled[a], spelled[b]) for a, b, _ in result.merges]
+    return learn_merges(corpus, vocab_size, **options).spelled()  # type: ignore[arg-type]

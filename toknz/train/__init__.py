@@ -23,7 +23,6 @@ from typing import Any
 
 from toknz.added_tokens import AddedToken
 from toknz.bpe import BPE
-from toknz.byte_level import bytes_to_chars
 from toknz.decoders import ByteLevelDecoder
 from toknz.errors import InputError, UsageError
 from toknz.formats._io import atomic_write
@@ -181,13 +180,7 @@ def tokenizer_from_merges(
 ) -> Tokenizer:
     """Build the tokenizer a training run made: byte-level BPE, ``Split(pattern)`` + ByteLevel."""
     names = list(result.specials or [])
-    spelled = [
-        names[i] if i < len(names) else bytes_to_chars(t) for i, t in enumerate(result.tokens)
-    ]
-    vocab: dict[str, int] = {}
-    for i, key in enumerate(spelled):
-        vocab.setdefault(key, i)
-    merges = [(spelled[a], spelled[b]) for a, b, _ in result.merges]
+    vocab, merges = result.spelled()
     model = BPE(vocab=vocab, merges=merges, byte_level=True, merge_rule="merges")
     specials = [AddedToken(names[i], i, special=True) for i in range(len(names))]
     pre = PreTokenizerSequence(

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from toknz.byte_level import byte_to_char, chars_to_bytes
+from toknz.byte_level import byte_to_char, bytes_to_chars, chars_to_bytes
 from toknz.errors import UsageError
 
 if TYPE_CHECKING:
@@ -43,6 +43,26 @@ class MergeResult:
     work: dict[str, int] | None = (
         None  # kernel counters: stale entries, words visited, symbols scanned
     )
+
+    def spelled(self) -> tuple[dict[str, int], list[tuple[str, str]]]:
+        """``(vocab, merges)`` as a tokenizer.json spells them.
+
+        Tokens in the GPT-2 byte alphabet, special tokens by name; a spelling
+        that repeats keeps its first id.
+
+        >>> r = learn_merges({b"ab": 5}, 258, special_tokens=["<s>"])
+        >>> vocab, merges = r.spelled()
+        >>> merges, vocab["<s>"], vocab["ab"]
+        ([('a', 'b')], 0, 257)
+        """
+        names = list(self.specials or [])
+        spelled = [
+            names[i] if i < len(names) else bytes_to_chars(t) for i, t in enumerate(self.tokens)
+        ]
+        vocab: dict[str, int] = {}
+        for i, key in enumerate(spelled):
+            vocab.setdefault(key, i)
+        return vocab, [(spelled[a], spelled[b]) for a, b, _ in self.merges]
 
 
 def byte_alphabet_order() -> list[int]:
