@@ -1,7 +1,7 @@
 """Exact byte-level probabilities on real models: FIM, mid-token completion, ensembles, cost.
 
 Four parts, each on CPU in float32 with the three converted models of
-``benchmarks/models.py`` (``~/.cache/toknz/models/<name>/hf``) and held-out
+``toknz fetch`` (``toknz/models.py``; ``~/.cache/toknz/models/<name>/hf``) and held-out
 text from the corpora builder's cache (``~/.cache/toknz/corpora/mixed-2100mb``:
 ``go-000.txt``, ``rust-000.txt``, ``c-000.txt``, ``austen-000.txt``,
 ``web_bible-000.txt``; the models were not tuned on these files here, but
@@ -93,9 +93,7 @@ def load_model(name: str, threads: int) -> tuple[Any, Any, Any]:
     torch.set_num_threads(threads)
     folder = CACHE / "models" / name / "hf"
     if not (folder / "tokenizer.json").exists():
-        raise SystemExit(
-            f"bytelevel.py: {folder} is missing: run python benchmarks/models.py {name}"
-        )
+        raise SystemExit(f"bytelevel.py: {folder} is missing: run `toknz fetch {name}`")
     tok = toknz.Tokenizer.from_file(folder / "tokenizer.json")
     model = transformers.AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
     model.eval()
@@ -1189,7 +1187,7 @@ Measured by `benchmarks/bytelevel.py` on {machines} (the machine of each run is
 in the list of commands below), CPU only, float32, torch threads as given by
 `--threads` in the commands below (parts ran as separate processes at the same
 time, on a machine shared with other work; load averages below).
-Models: the GGUF checkpoints of `benchmarks/models.py` (SmolLM2-135M-Instruct
+Models: the GGUF checkpoints of `toknz/models.py` (SmolLM2-135M-Instruct
 Q4_1, Gemma-3-270M Q4_K_M, Qwen2.5-Coder-0.5B-Instruct Q4_K_M) dequantized to
 float32 `transformers` folders; the toknz tokenizer is loaded from each folder's
 `tokenizer.json`. Held-out text: the first 3 MB of `go-000.txt`, `rust-000.txt`,

@@ -9,7 +9,7 @@ collector, then prints the process's resident memory (``/proc/self/statm``) and 
 Python-traced allocations that grew since the first case (``tracemalloc``; torch's own
 allocations are not traced). Memory that keeps growing from case to case is held past
 the call: by a cache, or by the allocator not giving freed memory back.
-Needs the converted model (``python benchmarks/models.py qwen2.5-coder-0.5b``) and the
+Needs the converted model (``toknz fetch qwen2.5-coder-0.5b``) and the
 held-out files of ``benchmarks/bytelevel.py``.
 """
 

@@ -13,7 +13,7 @@ What it measures (toknz.dynamic, see its docstring for the rules):
   paragraph. The first ``--docs`` documents of each, in file order, cut into
   consecutive batches of 8, 32, 128 and 256 documents.
 - Tokenizers: o200k_base, llama3, qwen3 and SmolLM2's tokenizer.json when
-  ``benchmarks/models.py`` has put it under $TOKNZ_CACHE/models/smollm2-135m/hf
+  ``toknz fetch smollm2-135m`` has put it under $TOKNZ_CACHE/models/smollm2-135m/hf
   (skipped, with a note, otherwise).
 - Budget: the paper's code merges a fixed number of merges per batch (swept
   0, 10, 20, ... in its evaluation) and counts every pair, even one seen once.
@@ -84,7 +84,7 @@ def tokenizers(notes: list[str]) -> dict[str, Any]:
     if smol.exists():
         out["smollm2"] = toknz.Tokenizer.from_file(smol)
     else:
-        notes.append(f"SmolLM2 skipped: {smol} is missing (run benchmarks/models.py smollm2-135m)")
+        notes.append(f"SmolLM2 skipped: {smol} is missing (run `toknz fetch smollm2-135m`)")
     return out
 
 

@@ -5,7 +5,7 @@
     python benchmarks/dynamic_lm.py --train-minutes 0   # reuse runs/dynamic_lm/hypernet
     python benchmarks/dynamic_lm.py --render            # tables from docs/bench/dynamic_lm.jsonl
 
-Needs ``python benchmarks/models.py smollm2-135m`` (the model under
+Needs ``toknz fetch smollm2-135m`` (the model under
 $TOKNZ_CACHE/models/smollm2-135m/hf). SmolLM2 is trained mostly on English; the text here is
 German, French, Spanish and Russian (corpora/multi, LibreOffice help paragraphs), where its
 tokenizer splits words into several pieces and merging has something to do.
@@ -320,7 +320,7 @@ def load_model() -> tuple[Any, Any]:
     import toknz
 
     if not (SMOLLM2 / "tokenizer.json").exists():
-        raise SystemExit(f"{SMOLLM2} is missing: run python benchmarks/models.py smollm2-135m")
+        raise SystemExit(f"{SMOLLM2} is missing: run `toknz fetch smollm2-135m`")
     model = transformers.AutoModelForCausalLM.from_pretrained(SMOLLM2, dtype=torch.float32)
     model.eval().requires_grad_(False)
     return model, toknz.Tokenizer.from_file(SMOLLM2 / "tokenizer.json")

@@ -15,7 +15,7 @@ of this machine's two cores, so "equal training time" is equal time on one core)
 - ``bytes-gate-sym``: the same gate with the symmetric controller (``--symmetric-controller``),
   trained for the ungated byte model's 195 steps (equal steps, so other load does not matter);
 - ``backbone``: the hierarchical model whose word backbone is the first ``--backbone-layers``
-  blocks of SmolLM2-135M (``python benchmarks/models.py smollm2-135m`` first), same minutes.
+  blocks of SmolLM2-135M (``toknz fetch smollm2-135m`` first), same minutes.
 
 ``report`` loads every finished run and measures, in one process, on held-out windows no run
 trained on: bits per byte on prose (Emma) and code, on English text none of the project's

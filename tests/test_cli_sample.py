@@ -6,7 +6,7 @@ GPT-2 whose tokenizer has Qwen-style FIM tokens, and a Llama without them.
 The command's output must equal what the library gives in Python for the same
 model and seed (sampling, greedy, FIM, ensembles, bits per byte); bad input
 must give one line on stderr and a non-zero exit. The real SmolLM2 test runs
-only where ``python benchmarks/models.py smollm2-135m`` has converted it.
+only where ``toknz fetch smollm2-135m`` has converted it.
 """
 
 from __future__ import annotations
@@ -157,7 +157,7 @@ def test_load_model_folder(gpt2) -> None:
 def test_load_model_by_name_honours_toknz_cache(gpt2, tmp_path: Path, monkeypatch) -> None:
     folder, tok, model = gpt2
     monkeypatch.setenv("TOKNZ_CACHE", str(tmp_path))
-    with pytest.raises(UsageError, match=r"benchmarks/models\.py smollm2-135m"):
+    with pytest.raises(UsageError, match=r"run `toknz fetch smollm2-135m`"):
         load_model("smollm2-135m")
     _save(tmp_path / "models" / "smollm2-135m" / "hf", tok, model)
     assert model_cache_dir("smollm2-135m") == tmp_path / "models" / "smollm2-135m"
@@ -427,7 +427,7 @@ def test_unusable_device_is_one_line(runner: CliRunner, gpt2) -> None:
 def test_real_smollm2_loads_and_samples() -> None:
     folder = model_cache_dir("smollm2-135m") / "hf"
     if not (folder / "config.json").exists():
-        pytest.skip("smollm2-135m is not converted: run `python benchmarks/models.py smollm2-135m`")
+        pytest.skip("smollm2-135m is not converted: run `toknz fetch smollm2-135m`")
     loaded = load_model("smollm2-135m")
     tok = loaded.tokenizer
     assert loaded.bos_id == tok.special_tokens["<|endoftext|>"]

@@ -215,10 +215,12 @@ def test_real_fetch_gpt2_hf(cache: Path, capsys: pytest.CaptureFixture[str]) -> 
 
 
 def test_module_main_list(capsys: pytest.CaptureFixture[str]) -> None:
-    """``python -m toknz.fetch`` is ``toknz fetch``: --list names every file, cached or not."""
+    """``python -m toknz.fetch`` is ``toknz fetch``: --list names every file and model, cached or not."""
+    from toknz.models import model_names
+
     assert tf.main(["--list"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert [line.split()[0] for line in lines] == tf.available_names()
+    assert [line.split()[0] for line in lines] == tf.available_names() + model_names()
     assert all(line.split(None, 1)[1].startswith(("cached", "not fetched")) for line in lines)
 
 

@@ -1,6 +1,6 @@
-"""The real small models' tokenizers (benchmarks/models.py): toknz agrees with `transformers`.
+"""The real small models' tokenizers (toknz/models.py): toknz agrees with `transformers`.
 
-Each model converted by ``python benchmarks/models.py`` has a ``tokenizer.json``
+Each model converted by ``toknz fetch NAME`` has a ``tokenizer.json``
 written by ``transformers`` from the GGUF file; toknz loads the same file and
 must give the ids of ``AutoTokenizer`` on real text, special tokens included.
 Skipped for models not fetched (they are hundreds of MB; CI does not fetch them).
@@ -9,7 +9,6 @@ Skipped for models not fetched (they are hundreds of MB; CI does not fetch them)
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +16,13 @@ import pytest
 from helpers import corpus_files
 
 import toknz
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from models import MODELS, cache_root  # noqa: E402
+from toknz.models import KNOWN_MODELS, converted_dir
 
 
 def converted_folder(name: str) -> Path:
-    folder = cache_root() / name / "hf"
+    folder = converted_dir(name)
     if not (folder / "tokenizer.json").exists():
-        pytest.skip(f"{name} not fetched: run `python benchmarks/models.py {name}`")
+        pytest.skip(f"{name} not fetched: run `toknz fetch {name}`")
     return folder
 
 
@@ -38,7 +34,7 @@ def samples() -> list[str]:
     return out
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("name", sorted(KNOWN_MODELS))
 def test_toknz_matches_transformers(name: str) -> None:
     folder = converted_folder(name)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

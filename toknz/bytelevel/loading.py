@@ -12,10 +12,10 @@ accepts
 - a GGUF file (read through ``transformers``, which needs the ``gguf``
   package; the weights are dequantized on loading, which takes a minute or
   more for a few hundred MB: convert once to a folder for a fast start);
-- the short name of a model converted by ``python benchmarks/models.py``
-  (:data:`KNOWN_MODELS`), found in ``$TOKNZ_CACHE/models/<name>/hf``
-  (default ``~/.cache/toknz``), or its ``model.gguf`` when the folder is
-  missing.
+- the short name of a model of :mod:`toknz.models` (:data:`KNOWN_MODELS`),
+  fetched and converted by ``toknz fetch NAME``: found in
+  ``$TOKNZ_CACHE/models/<name>/hf`` (default ``~/.cache/toknz``), or its
+  ``model.gguf`` (checked against its pinned sha256) when the folder is missing.
 
 :func:`stream_sample` (defined in :mod:`toknz.bytelevel.sampling`, re-exported here) is the
 sampling loop of :func:`toknz.bytelevel.sampling.sample_bytes` one byte at a time (same draws
@@ -41,6 +41,7 @@ from toknz.bytelevel.bytelm import ByteLM
 from toknz.bytelevel.lm import HFCausalLM
 from toknz.bytelevel.sampling import stream_sample
 from toknz.errors import InputError, UsageError
+from toknz.models import cached_model, model_dir, model_names, not_fetched, verify_gguf
 
 __all__ = [
     "DTYPES",
@@ -51,8 +52,8 @@ __all__ = [
     "stream_sample",
 ]
 
-#: Short names of the models ``python benchmarks/models.py`` converts (it pins their sources).
-KNOWN_MODELS: tuple[str, ...] = ("smollm2-135m", "gemma3-270m", "qwen2.5-coder-0.5b")
+#: Short names of the models ``toknz fetch`` fetches and converts (:data:`toknz.models.KNOWN_MODELS`).
+KNOWN_MODELS: tuple[str, ...] = tuple(model_names())
 
 #: Accepted ``dtype`` values: float32 (default), bfloat16, or the checkpoint's own ("auto").
 DTYPES: tuple[str, ...] = ("float32", "bfloat16", "auto")
@@ -89,9 +90,7 @@ _GGUF_ENCODER_DECODERS = frozenset({"t5", "umt5"})
 
 def model_cache_dir(name: str) -> Path:
     """``$TOKNZ_CACHE/models/<name>`` (default ``~/.cache/toknz/models/<name>``); may not exist."""
-    from toknz.fetch import cache_dir
-
-    return cache_dir() / "models" / name
+    return model_dir(name)
 
 
 @dataclass
@@ -217,16 +216,13 @@ def _resolve(path_or_name: str | os.PathLike[str]) -> tuple[str, Path, str]:
             )
         return "gguf", p, (p.parent.name if p.stem == "model" and p.parent.name else p.stem)
     if key in KNOWN_MODELS:
-        root = model_cache_dir(key)
-        if (root / "hf" / "config.json").exists():
-            return "folder", root / "hf", key
-        if (root / "model.gguf").exists():
-            return "gguf", root / "model.gguf", key
-        raise UsageError(
-            f"{key} is not in the cache ({root}): run `python benchmarks/models.py {key}` "
-            "from a toknz source checkout (the script is not installed with the package) to "
-            "fetch and convert it, or give a transformers folder or a GGUF file"
-        )
+        cached = cached_model(key)
+        if cached is None:
+            raise UsageError(f"{not_fetched(key)}, or give a transformers folder or a GGUF file")
+        if cached.is_dir():
+            return "folder", cached, key
+        verify_gguf(key, cached)
+        return "gguf", cached, key
     raise UsageError(
         f"{key}: no such file or folder, and not a known model name ({', '.join(KNOWN_MODELS)})"
     )
@@ -331,8 +327,7 @@ def _gguf_architecture(path: Path) -> str:
     except ImportError:
         raise UsageError(
             f"{path}: reading GGUF files needs the gguf package (pip install gguf), or convert "
-            "the model once to a transformers folder (benchmarks/models.py in a toknz source "
-            "checkout does it for "
+            "the model once to a transformers folder (`toknz fetch NAME` does it for "
             f"{', '.join(KNOWN_MODELS)})"
         ) from None
     try:
@@ -482,7 +477,9 @@ def load_model(
     such as T5, in a folder or a GGUF file), an unknown dtype or device, or a
     tokenizer with more ids than the model scores; and
     :class:`~toknz.errors.InputError` for a folder without ``config.json`` or
-    ``tokenizer.json``, or files ``transformers`` cannot read.
+    ``tokenizer.json``, or files ``transformers`` cannot read; and
+    :class:`~toknz.errors.FetchError` for a known name whose cached GGUF file is not
+    the pinned one.
     """
     kind, path, name = _resolve(path_or_name)
     if dtype not in DTYPES:

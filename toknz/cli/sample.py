@@ -149,7 +149,7 @@ def sample(
     """Sample text byte by byte from a language model, exactly (or score a file).
 
     MODEL is a transformers folder (config.json, weights, tokenizer.json), a
-    GGUF file, or a model converted by `python benchmarks/models.py`
+    GGUF file, or a model fetched by `toknz fetch NAME`
     (smollm2-135m, gemma3-270m, qwen2.5-coder-0.5b). Prints the continuation
     of PROMPT (not the prompt), as it is sampled. Prompts must be UTF-8
     unless --bytes.
