@@ -113,19 +113,20 @@ def test_batch_and_single_agree_before_and_after_kernels(
 ) -> None:
     """``encode_batch`` == ``[encode(t) ...]`` == ``encode_batch_to_numpy`` for small batches (the
     Python path while the kernels are not loaded) and large ones, before and after loading."""
-    import toknz.tokenizer as tokenizer_module
+    import toknz.kernel_loading
 
     tok = toknz_tok(name)
-    loaded = [False]
-    monkeypatch.setattr(tokenizer_module, "kernels_loaded", lambda: loaded[0])
+    # No background load in the middle of an example: each example chooses its path.
+    monkeypatch.setattr(toknz.kernel_loading, "LOAD_AFTER_S", float("inf"))
+    monkeypatch.setattr(toknz.kernel_loading, "WAIT_AFTER_S", float("inf"))
 
     def fresh(after: bool) -> None:
         """Forget the compiled functions (as a newly loaded tokenizer), then load them if ``after``."""
-        for key in ("_compiled_fn", "_compiled_batch_fn"):
+        for key in ("_text_encoder", "_batch_encoder", "_startup"):
             tok.__dict__.pop(key, None)
-        loaded[0] = after
         if after:
             tok._compiled_encoder()
+        assert tok.encode_path == ("compiled" if after else "python")
 
     @settings(SETTINGS, max_examples=40)
     @given(

@@ -206,6 +206,17 @@ class BPE(DerivedState):
         left, right, rank, new = self.pair_arrays()
         return _kernels().build_pair_table(left, right, rank, new)  # type: ignore[no-any-return]
 
+    @property
+    def _merge_kernel_ready(self) -> bool:
+        """True once the merge kernel is imported and this model's table built (no wait to use it)."""
+        return "table" in self.__dict__ and "toknz_core.encode" in sys.modules
+
+    def load_kernels(self) -> None:
+        """Import the merge kernel, build the pair table and merge one word (loads its machine code)."""
+        keys, ranks, ids = self.table
+        word = np.zeros(2, dtype=np.int32)
+        _kernels().merge_words(word, np.array([0, 2], dtype=np.int64), keys, ranks, ids)
+
     # ----------------------------------------------------------------- encoding
 
     def encode_pieces(self, pieces: Sequence[str]) -> list[int]:
@@ -406,7 +417,11 @@ class BPE(DerivedState):
                 new_offsets.append(new_offsets[-1] + len(word))
             symbols = np.concatenate(keep) if keep else symbols[:0]
             offsets = np.array(new_offsets, dtype=np.int64)
-        if not self._missing_bytes and not kernels_loaded() and len(flat) <= PYTHON_MERGE_BYTES:
+        if (
+            not self._missing_bytes
+            and not self._merge_kernel_ready
+            and len(flat) <= PYTHON_MERGE_BYTES
+        ):
             # Before the Numba kernels are loaded, a few short pieces are cheaper in Python.
             try:
                 done = {p: self._merge_python(p) for p in todo}

@@ -13,6 +13,7 @@ refused with :class:`~toknz.errors.SpecialTokenError` unless it is allowed
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
@@ -21,10 +22,11 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar, overload
 import numpy as np
 
 from toknz.added_tokens import AddedToken, AddedTokenMatcher
-from toknz.bpe import BPE, kernels_loaded
+from toknz.bpe import BPE
 from toknz.decoders import Decoder, split_per_token
 from toknz.derived import DerivedState
 from toknz.errors import InputError, SpecialTokenError, UsageError
+from toknz.kernel_loading import StartupPath
 from toknz.normalizers import Normalizer
 from toknz.postprocess import NoPostProcess, PostProcessor
 from toknz.pretokenize import PreTokenizer, pre_tokenize
@@ -35,9 +37,10 @@ if TYPE_CHECKING:
 
 AllSpecial = Literal["all"]
 
-#: Texts shorter than this, encoded before the Numba kernels are loaded, take the
-#: `regex` path with BPE in Python, so that a first short encode costs no kernel
-#: loading; the first longer text (or batch) loads the compiled path for good.
+#: Texts shorter than this, encoded before the compiled path is ready, take the `regex`
+#: path with BPE in Python, so that a first short encode costs no kernel loading; the
+#: first longer text (or batch) loads the compiled path for good, and so does a process
+#: that keeps encoding short texts (in the background: :mod:`toknz.kernel_loading`).
 PYTHON_PATH_CHARS = 2048
 
 
@@ -217,6 +220,28 @@ class Tokenizer(DerivedState):
         """The compiled many-documents function of :meth:`BPE.batch_encoder`, or None without one."""
         return self._with_scanner(self.model.batch_encoder)  # type: ignore[no-any-return]
 
+    @cached_property
+    def _startup(self) -> StartupPath:
+        """Time on the Python start-up path, and the background load it triggers."""
+        return StartupPath(self._load_kernels)
+
+    def _load_kernels(self) -> None:
+        """Build and run once everything the compiled path needs (the background load)."""
+        if self._scanner_kind is not None:
+            fn = self._text_encoder
+            if fn is not None:
+                fn(np.frombuffer(b"load", dtype=np.uint8))  # loads the kernel's machine code
+                return
+        self.model.load_kernels()
+
+    @property
+    def encode_path(self) -> str:
+        """Where a short text goes now: ``"compiled"`` (the kernels) or ``"python"`` (start-up).
+
+        Texts of :data:`PYTHON_PATH_CHARS` characters or more always take the kernels.
+        """
+        return "python" if self._python_path(("",)) else "compiled"
+
     def __repr__(self) -> str:
         return f"<toknz.Tokenizer {self.name!r} n_vocab={self.n_vocab}>"
 
@@ -359,9 +384,11 @@ class Tokenizer(DerivedState):
     def _encode_parts_of(self, text: str, allowed: frozenset[str]) -> list[np.ndarray | list[int]]:
         raw_matcher = self._matcher(allowed, False)
         norm_matcher = self._matcher(allowed, True)
-        if len(text) < PYTHON_PATH_CHARS and self._small_before_kernels((text,)):
-            # A short text before the kernels are loaded: the regex path, merging in Python.
+        started: float | None = None
+        if len(text) < PYTHON_PATH_CHARS and self._python_path((text,)):
+            # A short text before the kernels are ready: the regex path, merging in Python.
             compiled = None
+            started = time.perf_counter()
         else:
             compiled = self._compiled_encoder()
         if compiled is not None and not raw_matcher and not norm_matcher:
@@ -389,6 +416,8 @@ class Tokenizer(DerivedState):
                         self.model.encode_pieces(pre_tokenize(self.pre_tokenizer, piece, first))
                     )
                 first = False
+        if started is not None:
+            self._startup.spent(time.perf_counter() - started)
         return parts
 
     def _encode_text(self, text: str, allowed: frozenset[str]) -> list[int]:
@@ -422,9 +451,13 @@ class Tokenizer(DerivedState):
         assert fn is not None
         return fn(np.frombuffer(_utf8(text), dtype=np.uint8))
 
-    def _small_before_kernels(self, texts: Sequence[str]) -> bool:
-        """True for a few short texts before the kernels are loaded: the Python path is cheaper."""
-        if kernels_loaded():
+    def _python_path(self, texts: Sequence[str]) -> bool:
+        """True for a few short texts while the compiled path is not ready: the Python path is cheaper.
+
+        Ready: loaded by an earlier long text or batch, or by the background load that
+        time spent on the Python path starts (:class:`~toknz.kernel_loading.StartupPath`).
+        """
+        if "_text_encoder" in self.__dict__ or self._startup.ready:
             return False
         total = 0
         for t in texts:
@@ -447,7 +480,7 @@ class Tokenizer(DerivedState):
         """
         if self._matcher(allowed, False) or self._matcher(allowed, True):
             return None
-        if self._small_before_kernels(texts):
+        if self._python_path(texts):
             return None
         fn = self._batch_encoder
         if fn is None:
@@ -499,8 +532,8 @@ class Tokenizer(DerivedState):
         Returns ``((int32 ids, offsets), [])`` when the whole batch went through the
         compiled batch kernel, else ``(None, per-text ids)`` from ``encode_one(text,
         allowed)`` (then ``post_process`` with ``add_special_tokens``), in order. Whether
-        to load the kernels is decided once, here, by :meth:`_small_before_kernels`: a
-        few short texts before the kernels are loaded take the Python path on this
+        to load the kernels is decided once, here, by :meth:`_python_path`: a
+        few short texts before the kernels are ready take the Python path on this
         thread; any other batch builds the compiled encoder (or the Python merge table)
         once, then spreads the texts over ``num_threads`` threads (default: all cores).
         """
@@ -518,7 +551,7 @@ class Tokenizer(DerivedState):
             ids = encode_one(text, allowed)
             return post_process(ids) if add_special_tokens else ids
 
-        if self._small_before_kernels(texts):
+        if self._python_path(texts):
             return None, [one(t) for t in texts]
         # Build the tables once, before the threads race to do it.
         if self._compiled_encoder() is None:

@@ -1,0 +1,123 @@
+"""Which encoding path runs: the Python start-up path gives way to the kernels, and the batch
+API gives the single-text answer on 1 and 2 threads.
+
+- A fresh process that encodes only short texts (under ``PYTHON_PATH_CHARS``) starts on the
+  Python path and switches to the compiled path for good (the background load of
+  :mod:`toknz.kernel_loading`); the test spies on both paths to see which one ran, and
+  checks the ids are the same before and after the switch.
+- ``encode_batch`` / ``encode_batch_to_numpy`` equal ``[encode(t) ...]`` with 1 and 2 threads,
+  for batches large enough to be cut into several kernel calls.
+
+Texts: the docstrings of standard-library modules, which no benchmark uses.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import numpy as np
+import pytest
+from conftest import require_file
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from strategies import texts
+
+STDLIB_DOCS = ("argparse", "asyncio", "collections", "decimal", "email", "json", "logging")
+
+FRESH = r"""
+import importlib, json, sys, time
+import toknz
+
+name, modules = sys.argv[1], json.loads(sys.argv[2])
+text = "\n".join(importlib.import_module(m).__doc__ or "" for m in modules)
+docs = [text[i : i + 300] for i in range(0, len(text), 300)]
+tok = toknz.load(name)
+calls = {"python": 0, "compiled": 0}
+real_pieces = tok.model.encode_pieces
+
+def python_pieces(pieces):
+    calls["python"] += 1
+    return real_pieces(pieces)
+
+tok.model.encode_pieces = python_pieces
+first = [tok.encode_ordinary(d) for d in docs]
+paths = [tok.encode_path]
+deadline = time.monotonic() + 240
+while tok.encode_path == "python" and time.monotonic() < deadline:
+    for d in docs:
+        tok.encode_ordinary(d)
+paths.append(tok.encode_path)
+real_compiled = tok._text_encoder
+
+def compiled(data):
+    calls["compiled"] += 1
+    return real_compiled(data)
+
+tok.__dict__["_text_encoder"] = compiled
+calls["python"] = 0
+after = [tok.encode_ordinary(d) for d in docs]
+print(json.dumps({"paths": paths, "calls": calls, "same": first == after, "n": len(docs),
+                  "spent_s": tok._startup.spent_s, "error": repr(tok._startup.error)}))
+"""
+
+
+@pytest.mark.parametrize("name", ["cl100k_base", "o200k_base"])
+def test_fresh_process_of_short_texts_switches_to_the_compiled_path(name: str) -> None:
+    require_file(name)
+    out = subprocess.run(
+        [sys.executable, "-c", FRESH, name, json.dumps(STDLIB_DOCS)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+    got = json.loads(out.stdout)
+    assert got["paths"] == ["python", "compiled"], got
+    assert got["error"] == "None"
+    # After the switch every text went through the kernel, none through the Python merge.
+    assert got["calls"] == {"python": 0, "compiled": got["n"]}
+    assert got["same"]
+
+
+def test_long_text_loads_the_compiled_path_at_once(toknz_tok: Any) -> None:
+    """A text of PYTHON_PATH_CHARS characters or more never takes the Python path."""
+    import toknz
+
+    require_file("cl100k_base")
+    tok = toknz.load("cl100k_base")  # a new object: nothing built yet
+    assert tok.encode_path == "python"
+    text = json.__doc__ * 10
+    assert tok.encode_ordinary(text) == toknz_tok("cl100k_base").encode_ordinary(text)
+    assert tok.encode_path == "compiled"
+
+
+SETTINGS = settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+
+
+@pytest.mark.parametrize("name", ["cl100k_base", "o200k_base"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_batch_equals_single(name: str, threads: int, toknz_tok: Any) -> None:
+    tok = toknz_tok(name)
+    import importlib
+
+    prose = [importlib.import_module(m).__doc__ or "" for m in STDLIB_DOCS]
+
+    @SETTINGS
+    @given(st.lists(texts(max_blocks=8), min_size=0, max_size=40), st.integers(0, len(prose)))
+    def check(batch: list[str], n_prose: int) -> None:
+        batch = batch + prose[:n_prose]
+        want = [tok.encode_ordinary(t) for t in batch]
+        assert tok.encode_ordinary_batch(batch, num_threads=threads) == want
+        assert tok.encode_batch(batch, num_threads=threads, disallowed_special=()) == want
+        ids, offsets = tok.encode_batch_to_numpy(batch, num_threads=threads, disallowed_special=())
+        assert ids.dtype == np.uint32 and int(offsets[-1]) == len(ids)
+        assert [ids[a:b].tolist() for a, b in zip(offsets[:-1], offsets[1:], strict=True)] == want
+
+    check()
