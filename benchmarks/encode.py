@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Encoding speed of toknz against tiktoken, `tokenizers` and gigatoken, in one run.
+"""Encoding speed of toknz against every exact peer that is installed, in one run.
 
     python benchmarks/encode.py            # full run (all of corpora/ per category)
     python benchmarks/encode.py --quick    # smoke run: 0.25 MB per category, 3 rounds
@@ -9,27 +9,34 @@ What it does:
 
 - Inputs: the English prose, code and multilingual files listed in ``corpora/MANIFEST``
   (until that exists: the files under corpora/en, corpora/code, corpora/multi; for code
-  with nothing there, the Python standard library's source). Every file is cut into
-  documents of ~10 KB at line ends, the documents of a category are shuffled with a fixed
-  seed, ~10 % of them become the warm-up slice and the rest are dealt into one disjoint
-  slice per round. No text is repeated: no contender ever encodes the same bytes twice,
-  so no cache (toknz's piece cache, gigatoken's pretoken cache) inflates a number.
-- Contenders, for cl100k_base and o200k_base: toknz (``toknz.load``), tiktoken (an
-  ``Encoding`` built from the local ``.tiktoken`` file), `tokenizers` (the equivalent
-  ``tokenizer.json``: gpt35turbo / gpt4o) and gigatoken (``Tokenizer.from_tiktoken``).
-- Two modes, each in its own fresh process: "single" encodes the documents one by one on
-  one thread (``RAYON_NUM_THREADS=1``); "batch" hands the whole slice to each library's
-  batch API on 2 threads.
+  with nothing there, the Python standard library's source), and ``packages``: the
+  descriptions (``*.dist-info/METADATA``) of the installed Python packages, text no other
+  benchmark or test uses. Every file is cut into documents of ~4 KB (``--doc-kb``) at line
+  ends, the documents of a category are shuffled with a fixed seed, ~10 % of them become
+  the warm-up slice and the rest are dealt into one disjoint slice per round. No text is
+  repeated: no contender ever encodes the same bytes twice, so no cache (toknz's piece
+  cache, gigatoken's pretoken cache) inflates a number.
+- Contenders, for cl100k_base and o200k_base (``benchmarks/encode_contenders.py``): toknz
+  (lists and NumPy out), tiktoken, `tokenizers`, gigatoken, fastokens, bpe-openai, kitoken
+  and tokie, each from the local tokenizer files; a peer that is not installed is left out.
+- Three modes, each in its own fresh process: "single" encodes the documents one by one on
+  one thread (``RAYON_NUM_THREADS=1``); "batch-1" and "batch-2" hand the whole slice to each
+  library's batch API on 1 and on 2 threads (thread scaling is their ratio).
 - Each process warms every contender up on the warm-up slice, then alternates
   A B C D, A B C D ... over the rounds, each round on its own fresh slice, and checks that
   every contender's ids equal tiktoken's on all measured text (a mismatch is shrunk to a
-  minimal input and reported in the table).
+  minimal input and reported in the table). The single-thread process then times the
+  per-call overhead of ``encode("hi")``.
 - Start-up: ``import toknz; toknz.load("cl100k_base").encode("hello")`` against the same
-  for tiktoken (and, for reference, gigatoken and `tokenizers`), fresh processes, median.
+  for the peers, fresh processes, median.
+- Short texts and worst cases (``benchmarks/encode_workloads.py``): 400-character
+  documents in a fresh process that encodes nothing else, and one long piece with no
+  split point, a run of one character and random bytes from 10 KB to 10 MB.
 
 Outputs: ``docs/bench/encode.jsonl`` (one JSON line per measurement, replaced each run),
 the "## Encoding" section of ``docs/benchmarks.md`` (other sections are kept) and, when
-matplotlib is installed, ``docs/bench/encode.png``.
+matplotlib is installed, ``docs/bench/encode.png``. The exit status is 1 when toknz's ids
+differ from tiktoken's or toknz crashes (a peer's mismatch is only reported).
 """
 
 from __future__ import annotations
@@ -62,6 +69,28 @@ from _common import (  # noqa: E402
     replace_section,
     write_atomic,
 )
+from encode_contenders import (  # noqa: E402
+    API_TEXT,
+    CONTENDERS,
+    HF_JSON,
+    Encoder,
+    as_lists,
+    available,
+    build,
+    same_output,
+)
+from encode_workloads import (  # noqa: E402
+    SHORT_CHARS,
+    SHORT_CONTENDERS,
+    WORST_CONTENDERS,
+    measure_short,
+    measure_worst,
+    overhead_markdown,
+    per_call_us,
+    short_docs,
+    short_markdown,
+    worst_markdown,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPORA = ROOT / "corpora"
@@ -77,48 +106,46 @@ MD_INTRO = (
     "and replaced when that script is re-run.\n"
 )
 
-CATEGORIES = ("prose", "code", "multilingual")
+CATEGORIES = ("prose", "code", "multilingual", "packages")
 ENCODINGS = ("cl100k_base", "o200k_base")
-HF_JSON = {"cl100k_base": "gpt35turbo", "o200k_base": "gpt4o"}
-CONTENDERS = ("toknz", "toknz-numpy", "tiktoken", "tokenizers", "gigatoken")
-STARTUP_CONTENDERS = ("toknz", "tiktoken", "tokenizers", "gigatoken")
-#: The toknz API each contender is compared with: the one returning the same kind of output.
-TOKNZ_SAME_OUTPUT = {
-    "toknz": "toknz",
-    "toknz-numpy": "toknz-numpy",
-    "tiktoken": "toknz",
-    "tokenizers": "toknz",
-    "gigatoken": "toknz-numpy",
-}
+STARTUP_CONTENDERS = ("toknz", "tiktoken", "tokenizers", "gigatoken", "fastokens", "bpe-openai")
 REFERENCE = "tiktoken"
-BATCH_THREADS = 2
-VERSION_DISTS = ("toknz", "tiktoken", "tokenizers", "gigatoken", "numba", "numpy", "regex")
+#: Modes: one document per call on one thread, or the batch API on 1 and on 2 threads.
+MODES = ("single", "batch-1", "batch-2")
+VERSION_DISTS = (
+    "toknz",
+    "tiktoken",
+    "tokenizers",
+    "gigatoken",
+    "fastokens",
+    "bpe-openai",
+    "kitoken",
+    "tokie",
+    "numba",
+    "numpy",
+    "regex",
+)
 SEED = 0
 WARMUP_FRACTION = 0.10
 
-MODE_TEXT = {
-    "single": "single thread: documents of ~10 KB encoded one by one in a Python loop",
-    "batch": f"batched: the whole slice in one call of each library's batch API, "
-    f"{BATCH_THREADS} threads",
-}
-API_TEXT = {
-    "single": {
-        "toknz": "`encode_ordinary(doc)` -> list",
-        "toknz-numpy": "`encode_ordinary_to_numpy(doc)` -> numpy uint32",
-        "tiktoken": "`encode_ordinary(doc)` -> list",
-        "tokenizers": "`encode(doc, add_special_tokens=False).ids` -> list",
-        "gigatoken": "`encode(doc)` -> numpy uint32",
-    },
-    "batch": {
-        "toknz": f"`encode_ordinary_batch(docs, num_threads={BATCH_THREADS})` -> lists",
-        "toknz-numpy": "`encode_batch_to_numpy(docs, disallowed_special=(), "
-        f"num_threads={BATCH_THREADS})` -> flat numpy uint32 + offsets",
-        "tiktoken": f"`encode_ordinary_batch(docs, num_threads={BATCH_THREADS})` -> lists",
-        "tokenizers": "`encode_batch(docs, add_special_tokens=False)` + `.ids`, "
-        f"RAYON_NUM_THREADS={BATCH_THREADS}",
-        "gigatoken": f"`encode_batch(docs)` -> awkward array, RAYON_NUM_THREADS={BATCH_THREADS}",
-    },
-}
+
+def mode_threads(mode: str) -> int:
+    """Threads of ``mode``: 1 for ``single`` and ``batch-1``, 2 for ``batch-2``."""
+    return int(mode.split("-")[1]) if mode.startswith("batch") else 1
+
+
+def mode_kind(mode: str) -> str:
+    """``single`` or ``batch``: which API table of :data:`API_TEXT` a mode uses."""
+    return "batch" if mode.startswith("batch") else "single"
+
+
+def mode_text(mode: str, doc_kb: int) -> str:
+    if mode == "single":
+        return f"single thread: documents of ~{doc_kb} KB encoded one by one in a Python loop"
+    n = mode_threads(mode)
+    return f"batched: the whole slice in one call of each library's batch API, {n} thread" + (
+        "s" if n > 1 else ""
+    )
 
 
 # --------------------------------------------------------------------------- #
@@ -172,8 +199,23 @@ def corpus_files(notes: list[str]) -> dict[str, list[dict[str, Any]]]:
                     if not path.name.startswith("."):
                         found[cat].append({"path": str(path.relative_to(ROOT))})
         src = "corpora/ folders (no corpora/MANIFEST yet)"
-    notes.append(f"inputs from {src}")
+    found["packages"] = package_metadata_files()
+    notes.append(
+        f"inputs from {src}; `packages`: the descriptions (`*.dist-info/METADATA`) of the "
+        "installed Python packages, text no other benchmark or test of the project uses"
+    )
     return found
+
+
+def package_metadata_files(min_bytes: int = 2_000) -> list[dict[str, Any]]:
+    """The ``METADATA`` files (package descriptions: Markdown/reST prose, code samples) of
+    the installed packages, in name order, at least ``min_bytes`` each."""
+    site = Path(sysconfig.get_paths()["purelib"])
+    return [
+        {"path": str(path), "license": "each package's own"}
+        for path in sorted(site.glob("*.dist-info/METADATA"))
+        if path.stat().st_size >= min_bytes
+    ]
 
 
 def cached_built_files(category: str) -> list[dict[str, Any]]:
@@ -256,7 +298,7 @@ def load_inputs(args: argparse.Namespace, notes: list[str]) -> dict[str, Any]:
                 entries, have = built, built_bytes
                 where = Path(built[0]["path"]).parent
                 notes.append(f"{cat}: using the corpus built by corpora/build.py in {where}")
-            if have < want and (CORPORA / "build.py").exists():
+            if have < want and cat != "packages" and (CORPORA / "build.py").exists():
                 notes.append(
                     f"{cat}: --mb {args.mb:g} asks for more than corpora/ holds "
                     f"({have / 1e6:.2f} MB); build more with "
@@ -329,79 +371,23 @@ def _abs(path: str) -> Path:
 # contenders (built inside the worker process)
 
 
-def tiktoken_encoding(name: str, path: str) -> Any:
-    """tiktoken's own constructor for ``name`` (pattern, special tokens), ranks from ``path``.
+def build_contenders(
+    encoding: str, mode: str
+) -> tuple[dict[str, Encoder], frozenset[str], dict[str, str]]:
+    """Each installed contender as docs -> per-document ids (its native output type), the
+    reference's special tokens, and the contenders that failed to load (name -> error)."""
+    threads = None if mode == "single" else mode_threads(mode)
+    fns: dict[str, Encoder] = {}
+    failed: dict[str, str] = {}
+    for name in available():
+        try:
+            fns[name] = build(name, encoding, threads)
+        except Exception as exc:  # a peer that cannot load this encoding is reported, not fatal
+            failed[name] = f"{type(exc).__name__}: {exc}"[:300]
+    from encode_contenders import load
 
-    The file's sha256 is checked against the hash tiktoken expects for ``name``.
-    """
-    os.environ["TIKTOKEN_CACHE_DIR"] = ""  # read the local file, never a cache or the network
-    import tiktoken
-    import tiktoken.load
-    from tiktoken_ext import openai_public
-
-    real = openai_public.load_tiktoken_bpe
-    openai_public.load_tiktoken_bpe = lambda _url, expected_hash=None: (
-        tiktoken.load.load_tiktoken_bpe(path, expected_hash)
-    )
-    try:
-        return tiktoken.Encoding(**openai_public.ENCODING_CONSTRUCTORS[name]())
-    finally:
-        openai_public.load_tiktoken_bpe = real
-
-
-Encoder = Callable[[Sequence[str]], Any]
-
-
-def build_contenders(encoding: str, mode: str) -> tuple[dict[str, Encoder], frozenset[str]]:
-    """Each contender as a function docs -> per-document ids (its native output type)."""
-    import gigatoken
-    import tokenizers
-
-    import toknz
-    from toknz import fetch
-
-    rank_path = str(fetch.require(encoding))
-    tk = toknz.load(encoding)
-    tt = tiktoken_encoding(encoding, rank_path)
-    hf = tokenizers.Tokenizer.from_file(str(fetch.require(HF_JSON[encoding])))
-    gg = gigatoken.Tokenizer.from_tiktoken(rank_path)
-    fns: dict[str, Encoder]
-    if mode == "single":
-        fns = {
-            "toknz": lambda docs: [tk.encode_ordinary(d) for d in docs],
-            "toknz-numpy": lambda docs: [tk.encode_ordinary_to_numpy(d) for d in docs],
-            "tiktoken": lambda docs: [tt.encode_ordinary(d) for d in docs],
-            "tokenizers": lambda docs: [hf.encode(d, add_special_tokens=False).ids for d in docs],
-            "gigatoken": lambda docs: [gg.encode(d) for d in docs],
-        }
-    else:
-        n = BATCH_THREADS
-        fns = {
-            "toknz": lambda docs: tk.encode_ordinary_batch(list(docs), num_threads=n),
-            "toknz-numpy": lambda docs: tk.encode_batch_to_numpy(
-                list(docs), disallowed_special=(), num_threads=n
-            ),
-            "tiktoken": lambda docs: tt.encode_ordinary_batch(list(docs), num_threads=n),
-            "tokenizers": lambda docs: [
-                e.ids for e in hf.encode_batch(list(docs), add_special_tokens=False)
-            ],
-            "gigatoken": lambda docs: gg.encode_batch(list(docs)),
-        }
-    return fns, frozenset(tt.special_tokens_set)
-
-
-def as_lists(result: Any) -> list[list[int]]:
-    """Per-document ids as plain lists, whatever the library returned."""
-    if isinstance(result, tuple) and len(result) == 2:  # flat ids + offsets
-        ids, offsets = result
-        return [ids[offsets[i] : offsets[i + 1]].tolist() for i in range(len(offsets) - 1)]
-    if hasattr(result, "tolist") and not isinstance(result, list):  # numpy
-        return result.tolist()
-    if type(result).__module__.startswith("awkward"):
-        import awkward
-
-        return awkward.to_list(result)
-    return [d.tolist() if hasattr(d, "tolist") else [int(x) for x in d] for d in result]
+    specials = frozenset(load(REFERENCE, encoding).special_tokens_set)
+    return fns, specials, failed
 
 
 def shrink(text: str, bad: Callable[[str], bool], budget_s: float = 20.0) -> str:
@@ -477,9 +463,11 @@ def worker(spec_path: str) -> int:
     encoding, mode = spec["encoding"], spec["mode"]
     slices = spec["slices"]
     t0 = time.perf_counter()
-    fns, specials = build_contenders(encoding, mode)
+    fns, specials, failed = build_contenders(encoding, mode)
     load_s = time.perf_counter() - t0
     order = [c for c in CONTENDERS if c in fns]
+    for name, err in failed.items():
+        note(f"{encoding} {mode}: {name} did not load: {err}")
 
     # Warm-up: every contender on the warm-up slice of every category (Numba compiles,
     # pools start, caches fill with the common words), never on measured text.
@@ -543,10 +531,18 @@ def worker(spec_path: str) -> int:
                     continue
                 row.update(check_ids(name, got, ref, docs, fns, specials, spec["shrink_budget_s"]))
             del results
+    overhead = {}
+    if mode == "single":  # per-call overhead, after the documents (everything is warm)
+        for name in order:
+            one = getattr(fns[name], "one", None)
+            if one is not None:
+                overhead[name] = per_call_us(one, "hi")
     out = {
         "encoding": encoding,
         "mode": mode,
         "load_s": load_s,
+        "failed": failed,
+        "per_call_us": overhead,
         "warmup_s": warm,
         "warmup_errors": warm_errors,
         "special_token_docs": special_docs,
@@ -562,7 +558,7 @@ THREAD_ENV = ("RAYON_NUM_THREADS", "TOKENIZERS_PARALLELISM", "NUMBA_NUM_THREADS"
 
 
 def run_worker(encoding: str, mode: str, inputs: dict[str, Any], args: argparse.Namespace) -> dict:
-    threads = 1 if mode == "single" else BATCH_THREADS
+    threads = mode_threads(mode)
     env = dict(os.environ)
     env.update(
         {
@@ -613,6 +609,11 @@ def startup_code(contender: str, encoding: str, paths: dict[str, str]) -> str:
         "gigatoken": (
             f"import gigatoken; gigatoken.Tokenizer.from_tiktoken({paths['rank']!r}).encode('hello')"
         ),
+        "fastokens": (
+            "import fastokens; fastokens.Tokenizer.from_tiktoken("
+            f"{paths['rank']!r}, encoding={encoding!r}).encode_ordinary('hello')"
+        ),
+        "bpe-openai": f"import bpe_openai; bpe_openai.get_encoding({encoding!r}).encode_ordinary('hello')",
         "tokenizers": (
             "import tokenizers; "
             f"tokenizers.Tokenizer.from_file({paths['json']!r}).encode('hello', add_special_tokens=False)"
@@ -680,7 +681,7 @@ def summarize(rows: list[dict[str, Any]]) -> dict[tuple[str, str, str, str], dic
     out = {}
     for key, rs in by_key.items():
         ok = [r for r in rs if "error" not in r]
-        same = TOKNZ_SAME_OUTPUT[key[3]]
+        same = same_output(key[3], mode_kind(key[1]))
         ratios = [
             toknz_speed[(r["encoding"], r["mode"], r["category"], r["round"], same)] / r["mb_per_s"]
             for r in ok
@@ -758,15 +759,20 @@ def markdown(
         f"{header['load_end']}: the machine is shared, so other processes may compete for "
         "its cores; `cpu/wall` below 1 for a one-thread call shows such contention, which "
         "alternating the contenders spreads over all of them",
-        f"- cores free for {BATCH_THREADS} busy threads (CPU s / wall s of a GIL-free probe; "
-        f"{BATCH_THREADS} on an idle machine): {header['free_cores_start']:.2f} at start, "
+        "- cores free for 2 busy threads (CPU s / wall s of a GIL-free probe; "
+        f"2 on an idle machine): {header['free_cores_start']:.2f} at start, "
         f"{header['free_cores_end']:.2f} at end",
         "- inputs (MB = 10^6 UTF-8 bytes; documents of ~"
         f"{header['doc_kb']} KB cut at line ends, shuffled with seed {SEED}):",
     ]
     for cat in cats:
         v = inputs[cat]
-        names = ", ".join(Path(f["path"]).name for f in v["files"])
+        names = ", ".join(
+            Path(f["path"]).parent.name
+            if Path(f["path"]).name == "METADATA"
+            else Path(f["path"]).name
+            for f in v["files"]
+        )
         lines.append(
             f"  - {cat}: {v['bytes'] / 1e6:.2f} MB, {v['docs']} documents from {names}; "
             f"warm-up {v['warmup_bytes'] / 1e6:.2f} MB, then {len(v['rounds'])} rounds of "
@@ -786,10 +792,10 @@ def markdown(
         "",
     ]
     for enc in ENCODINGS:
-        for mode in ("single", "batch"):
+        for mode in MODES:
             if not any(k[0] == enc and k[1] == mode for k in summary):
                 continue
-            lines += [f"### {enc}, {MODE_TEXT[mode]}", ""]
+            lines += [f"### {enc}, {mode_text(mode, header['doc_kb'])}", ""]
             head = ["contender", "API"]
             head += [f"{c} MB/s" for c in cats]
             head += [f"toknz ÷ it, {c}" for c in cats]  # toknz's API with the same output
@@ -803,7 +809,8 @@ def markdown(
                 if not any(ss):
                     continue
                 mine = name.startswith("toknz")
-                cells = [f"**{name}**" if mine else name, API_TEXT[mode][name]]
+                api = API_TEXT[mode_kind(mode)][name].format(n=mode_threads(mode))
+                cells = [f"**{name}**" if mine else name, api]
                 cells += [fmt_cell(s, fmt_speed(s["mb_per_s"])) if s else "—" for s in ss]
                 cells += [
                     fmt_cell(s, "1" if mine else fmt_ratio(s["toknz_ratio"])) if s else "—"
@@ -885,6 +892,45 @@ def markdown(
     return "\n".join(lines)
 
 
+def scaling_markdown(summary: dict, cats: list[str]) -> list[str]:
+    """Thread scaling: each contender's batch MB/s on 2 threads over its own on 1 thread."""
+    lines = [
+        "### Thread scaling: batch API, 2 threads ÷ 1 thread",
+        "",
+        "Each contender's median MB/s with `batch-2` divided by its own with `batch-1`, same "
+        "text (2.00× is perfect scaling on 2 cores).",
+        "",
+        "| encoding | contender | " + " | ".join(cats) + " |",
+        "|---|---|" + "---:|" * len(cats),
+    ]
+    for enc in ENCODINGS:
+        for name in CONTENDERS:
+            cells = []
+            for c in cats:
+                one = summary.get((enc, "batch-1", c, name))
+                two = summary.get((enc, "batch-2", c, name))
+                ok = one and two and one["rounds_ok"] and two["rounds_ok"]
+                cells.append(f"{two['mb_per_s'] / one['mb_per_s']:.2f}×" if ok else "—")
+            if any(x != "—" for x in cells):
+                label = f"**{name}**" if name.startswith("toknz") else name
+                lines.append(f"| {enc} | {label} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def workload_markdown(
+    summary: dict,
+    workers: list[dict[str, Any]],
+    short_rows: list[dict[str, Any]],
+    worst_rows: list[dict[str, Any]],
+) -> str:
+    """The tables after the per-mode ones: scaling, per-call overhead, short texts, worst cases."""
+    cats = [c for c in CATEGORIES if any(k[2] == c for k in summary)]
+    per_call = {w["encoding"]: w["per_call_us"] for w in workers if w.get("per_call_us")}
+    lines = scaling_markdown(summary, cats) + overhead_markdown(per_call)
+    lines += short_markdown(short_rows) + worst_markdown(worst_rows)
+    return "\n" + "\n".join(lines)
+
+
 def plot(summary: dict, cats: list[str]) -> str | None:
     try:
         import matplotlib
@@ -893,18 +939,20 @@ def plot(summary: dict, cats: list[str]) -> str | None:
         import matplotlib.pyplot as plt
     except ImportError:
         return None
-    panels = [(e, m) for e in ENCODINGS for m in ("single", "batch")]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.6), sharey=True)
-    for ax, (enc, mode) in zip(axes, panels, strict=True):
-        width = 0.8 / len(CONTENDERS)
-        for j, name in enumerate(CONTENDERS):
-            ys = [summary.get((enc, mode, c, name), {}).get("mb_per_s", 0) for c in cats]
-            ax.bar([i + j * width for i in range(len(cats))], ys, width, label=name)
-        ax.set_xticks([i + 0.4 - width / 2 for i in range(len(cats))], cats)
-        ax.set_title(f"{enc}, {mode}")
-        ax.set_yscale("log")
-    axes[0].set_ylabel("MB/s (log)")
-    axes[-1].legend()
+    fig, grid = plt.subplots(
+        len(ENCODINGS), len(MODES), figsize=(5 * len(MODES), 3.6 * len(ENCODINGS)), sharey=True
+    )
+    for row, enc in zip(grid, ENCODINGS, strict=True):
+        for ax, mode in zip(row, MODES, strict=True):
+            width = 0.8 / len(CONTENDERS)
+            for j, name in enumerate(CONTENDERS):
+                ys = [summary.get((enc, mode, c, name), {}).get("mb_per_s", 0) for c in cats]
+                ax.bar([i + j * width for i in range(len(cats))], ys, width, label=name)
+            ax.set_xticks([i + 0.4 - width / 2 for i in range(len(cats))], cats)
+            ax.set_title(f"{enc}, {mode}")
+            ax.set_yscale("log")
+        row[0].set_ylabel("MB/s (log)")
+    grid[0][-1].legend(fontsize=7)
     fig.tight_layout()
     OUT_PNG.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(OUT_PNG, dpi=110)
@@ -927,7 +975,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="MB (10^6 bytes) of text per category, warm-up included "
                         "(default: all of corpora/; no text is ever repeated)")  # fmt: skip
     parser.add_argument("--rounds", type=int, default=None, help="rounds (default 5, quick 3)")
-    parser.add_argument("--doc-kb", type=int, default=10, help="document size in KB (default 10)")
+    parser.add_argument("--doc-kb", type=int, default=4, help="document size in KB (default 4)")
+    parser.add_argument("--short-mb", type=float, default=None,
+                        help="MB of 400-character documents per fresh process (default 1, quick 0.2)")  # fmt: skip
+    parser.add_argument("--worst-budget", type=float, default=None,
+                        help="seconds one worst-case input may take (default 20, quick 5)")  # fmt: skip
+    parser.add_argument("--no-short", action="store_true", help="skip the short-text workload")
+    parser.add_argument("--no-worst", action="store_true", help="skip the worst-case inputs")
     parser.add_argument("--encodings", default=",".join(ENCODINGS), help=argparse.SUPPRESS)
     parser.add_argument("--shrink-budget", type=float, default=20.0, help=argparse.SUPPRESS)
     parser.add_argument("--no-startup", action="store_true", help="skip the start-up measurement")
@@ -979,16 +1033,32 @@ def main(argv: list[str] | None = None) -> int:
 
     workers = []
     for enc in encodings:
-        for mode in ("single", "batch"):
+        for mode in MODES:
             workers.append(run_worker(enc, mode, inputs, args))
     rows = [r for w in workers for r in w["rows"]]
     startup = [] if args.no_startup else measure_startup("cl100k_base", 1 if args.quick else 3)
+    short_rows: list[dict[str, Any]] = []
+    if not args.no_short:
+        want = int((args.short_mb or (0.2 if args.quick else 1.0)) * 1e6)
+        texts = [d for v in inputs.values() for r in v["rounds"] for d in r]
+        docs = short_docs(texts, want)
+        for enc in encodings:
+            note(f"{enc}: {len(docs)} documents of {SHORT_CHARS} characters, fresh processes")
+            short_rows += measure_short(
+                enc, docs, available(SHORT_CONTENDERS), 1 if args.quick else 3
+            )
+    worst_rows: list[dict[str, Any]] = []
+    if not args.no_worst:
+        budget = args.worst_budget or (5.0 if args.quick else 20.0)
+        for enc in encodings:
+            note(f"{enc}: worst-case inputs (up to {budget:g} s each)")
+            worst_rows += measure_worst(enc, available(WORST_CONTENDERS), budget)
     header["elapsed_s"] = time.perf_counter() - t_start
     header["load_end"] = load_average()
     header["free_cores_end"] = free_cores()
-    if min(header["free_cores_start"], header["free_cores_end"]) < 0.8 * BATCH_THREADS:
+    if min(header["free_cores_start"], header["free_cores_end"]) < 0.8 * 2:
         notes.append(
-            f"{BATCH_THREADS} busy threads got only {header['free_cores_start']:.2f} (start) / "
+            f"2 busy threads got only {header['free_cores_start']:.2f} (start) / "
             f"{header['free_cores_end']:.2f} (end) cores: other processes were using the machine, "
             "so the batched rows understate what 2 threads give on an idle machine"
         )
@@ -1023,13 +1093,13 @@ def main(argv: list[str] | None = None) -> int:
                     "kind": "encode",
                     **run,
                     **r,
-                    "threads": 1 if w["mode"] == "single" else BATCH_THREADS,
+                    "threads": mode_threads(w["mode"]),
                 }
             )
     for w in workers:
         meta = {k: v for k, v in w.items() if k != "rows"}
         lines.append({"kind": "worker", **run, **meta})
-    for r in startup:
+    for r in startup + short_rows + worst_rows:
         lines.append({**run, **r})
     for cat, v in inputs.items():
         lines.append(
@@ -1050,6 +1120,7 @@ def main(argv: list[str] | None = None) -> int:
     if png is None:
         notes.append("no plot: matplotlib is not installed (optional)")
     section = markdown(header, inputs, summary, startup, workers, notes)
+    section += workload_markdown(summary, workers, short_rows, worst_rows)
     if png:
         section += f"\n![encoding speed]({Path(png).relative_to('docs')})\n"
     old = OUT_MD.read_text(encoding="utf-8") if OUT_MD.exists() else f"{MD_TITLE}\n\n{MD_INTRO}"
@@ -1057,7 +1128,12 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(section)
     print(f"wrote {OUT_JSONL.relative_to(ROOT)}, {OUT_MD.relative_to(ROOT)} ({SECTION!r})")
-    return 1 if mismatches or crashes else 0
+    bad_workloads = [r for r in short_rows + worst_rows if r.get("ids_match") is False]
+    for r in bad_workloads:
+        note(f"IDS MISMATCH {r['kind']} {r['encoding']} {r['contender']} {r.get('input', '')}")
+    own = [k for k in mismatches + crashes if k[3].startswith("toknz")]
+    own_workloads = [r for r in bad_workloads if r["contender"].startswith("toknz")]
+    return 1 if own or own_workloads else 0
 
 
 if __name__ == "__main__":
