@@ -512,6 +512,147 @@ def _push_gains(
 
 
 @njit(cache=True, nogil=True)
+def _count_pairs(
+    sym: np.ndarray,
+    offsets: np.ndarray,
+    counts: np.ndarray,
+    tcls: np.ndarray,
+    tnch: np.ndarray,
+    tcont: np.ndarray,
+    max_chars: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """Phase 1 of :func:`_train`: every adjacent pair of the words, with its count.
+
+    Returns ``(pa, pb, pcount, pstamp, pnw, pkeys, pvals, n_pairs)``: each
+    pair's left and right ids, its count (words weighted by ``counts``), a
+    stamp buffer (-1 after), how many distinct words hold it, and the
+    ``(left, right)`` -> pair hash table. Pairs the character rules refuse
+    are not counted.
+    """
+    n_words = offsets.shape[0] - 1
+    pa = np.empty(1024, dtype=np.int32)
+    pb = np.empty(1024, dtype=np.int32)
+    pcount = np.zeros(1024, dtype=np.int64)
+    pstamp = np.full(1024, -1, dtype=np.int64)
+    n_pairs = 0
+    pcap = 2048
+    pkeys = np.full(pcap, -1, dtype=np.int64)
+    pvals = np.empty(pcap, dtype=np.int32)
+
+    # Pass 1: count pairs and the number of distinct words holding each.
+    pnw = np.zeros(1024, dtype=np.int64)
+    for w in range(n_words):
+        s = offsets[w]
+        for i in range(s, offsets[w + 1] - 1):
+            if not _chars_ok(sym[i], sym[i + 1], tcls, tnch, tcont, max_chars):
+                continue
+            key = (np.int64(sym[i]) << np.int64(32)) | np.int64(sym[i + 1])
+            slot = _pair_slot(pkeys, key)
+            if pkeys[slot] == -1:
+                if n_pairs == pa.shape[0]:
+                    pa = _grow_i32(pa, n_pairs + 1)
+                    pb = _grow_i32(pb, n_pairs + 1)
+                    old = pcount.shape[0]
+                    pcount = _grow_i64(pcount, n_pairs + 1)
+                    pcount[old:] = 0
+                    pstamp = _grow_i64(pstamp, n_pairs + 1)
+                    pstamp[old:] = -1
+                    pnw = _grow_i64(pnw, n_pairs + 1)
+                    pnw[old:] = 0
+                pa[n_pairs] = sym[i]
+                pb[n_pairs] = sym[i + 1]
+                pkeys[slot] = key
+                pvals[slot] = n_pairs
+                p = n_pairs
+                n_pairs += 1
+                if 2 * n_pairs > pcap:
+                    pcap *= 2
+                    pkeys, pvals = _rehash_pairs(pa, pb, n_pairs, pcap)
+            else:
+                p = pvals[slot]
+            pcount[p] += counts[w]
+            if pstamp[p] != w:
+                pstamp[p] = w
+                pnw[p] += 1
+    return pa, pb, pcount, pstamp, pnw, pkeys, pvals, n_pairs
+
+
+@njit(cache=True, nogil=True)
+def _word_lists(
+    sym: np.ndarray,
+    offsets: np.ndarray,
+    pkeys: np.ndarray,
+    pvals: np.ndarray,
+    pnw: np.ndarray,
+    pstamp: np.ndarray,
+    n_pairs: int,
+    tcls: np.ndarray,
+    tnch: np.ndarray,
+    tcont: np.ndarray,
+    max_chars: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Phase 2 of :func:`_train`: the words holding each pair, back to back in one arena.
+
+    Returns ``(pos, pstart)``: pair ``p``'s words are
+    ``pos[pstart[p]:pstart[p + 1]]``, each once, in word order.
+    """
+    n_words = offsets.shape[0] - 1
+    pos = np.empty(max(16, int(pnw[:n_pairs].sum())), dtype=np.int32)
+    pstart = np.empty(n_pairs + 1, dtype=np.int64)
+    pstart[0] = 0
+    for p in range(n_pairs):
+        pstart[p + 1] = pstart[p] + pnw[p]
+    fill = pstart[:n_pairs].copy()
+    pstamp[:] = -1
+    for w in range(n_words):
+        for i in range(offsets[w], offsets[w + 1] - 1):
+            if not _chars_ok(sym[i], sym[i + 1], tcls, tnch, tcont, max_chars):
+                continue
+            key = (np.int64(sym[i]) << np.int64(32)) | np.int64(sym[i + 1])
+            p = pvals[_pair_slot(pkeys, key)]
+            if pstamp[p] != w:
+                pstamp[p] = w
+                pos[fill[p]] = w
+                fill[p] += 1
+    return pos, pstart
+
+
+@njit(cache=True, nogil=True)
+def _initial_queue(
+    pcount: np.ndarray,
+    pnw: np.ndarray,
+    pstart: np.ndarray,
+    n_pairs: int,
+    pa: np.ndarray,
+    pb: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, int]:
+    """Phase 3 of :func:`_train`: one queue entry per counted pair, in a heap by count.
+
+    Returns ``(ecount, epair, estart, elen, heap, n_entries, hsize)``: entry
+    ``e`` says pair ``epair[e]`` had ``ecount[e]`` occurrences in the words
+    ``pos[estart[e]:estart[e] + elen[e]]``; ``heap`` orders entries as
+    ``tokenizers`` does (:func:`_before`).
+    """
+    ecount = np.empty(max(16, n_pairs), dtype=np.int64)
+    epair = np.empty(max(16, n_pairs), dtype=np.int32)
+    estart = np.empty(max(16, n_pairs), dtype=np.int64)
+    elen = np.empty(max(16, n_pairs), dtype=np.int64)
+    n_entries = 0
+    heap = np.empty(max(16, n_pairs), dtype=np.int64)
+    hsize = 0
+    for p in range(n_pairs):
+        if pcount[p] > 0:
+            ecount[n_entries] = pcount[p]
+            epair[n_entries] = p
+            estart[n_entries] = pstart[p]
+            elen[n_entries] = pnw[p]
+            hsize = _heap_push(heap, hsize, np.int64(n_entries), ecount, epair, pa, pb)
+            n_entries += 1
+
+    return ecount, epair, estart, elen, heap, n_entries, hsize
+
+
+@njit(cache=True, nogil=True)
 def train_bpe(
     symbols: np.ndarray,
     offsets: np.ndarray,
@@ -644,88 +785,18 @@ def _train(
                 tok_bytes, tok_off[t], tok_off[t + 1], cp_class
             )
 
-    # Pairs: ids, counts and a (left, right) -> pair table.
-    pa = np.empty(1024, dtype=np.int32)
-    pb = np.empty(1024, dtype=np.int32)
-    pcount = np.zeros(1024, dtype=np.int64)
-    pstamp = np.full(1024, -1, dtype=np.int64)
-    n_pairs = 0
-    pcap = 2048
-    pkeys = np.full(pcap, -1, dtype=np.int64)
-    pvals = np.empty(pcap, dtype=np.int32)
-
-    # Pass 1: count pairs and the number of distinct words holding each.
-    pnw = np.zeros(1024, dtype=np.int64)
-    for w in range(n_words):
-        s = offsets[w]
-        for i in range(s, offsets[w + 1] - 1):
-            if not _chars_ok(sym[i], sym[i + 1], tcls, tnch, tcont, max_chars):
-                continue
-            key = (np.int64(sym[i]) << np.int64(32)) | np.int64(sym[i + 1])
-            slot = _pair_slot(pkeys, key)
-            if pkeys[slot] == -1:
-                if n_pairs == pa.shape[0]:
-                    pa = _grow_i32(pa, n_pairs + 1)
-                    pb = _grow_i32(pb, n_pairs + 1)
-                    old = pcount.shape[0]
-                    pcount = _grow_i64(pcount, n_pairs + 1)
-                    pcount[old:] = 0
-                    pstamp = _grow_i64(pstamp, n_pairs + 1)
-                    pstamp[old:] = -1
-                    pnw = _grow_i64(pnw, n_pairs + 1)
-                    pnw[old:] = 0
-                pa[n_pairs] = sym[i]
-                pb[n_pairs] = sym[i + 1]
-                pkeys[slot] = key
-                pvals[slot] = n_pairs
-                p = n_pairs
-                n_pairs += 1
-                if 2 * n_pairs > pcap:
-                    pcap *= 2
-                    pkeys, pvals = _rehash_pairs(pa, pb, n_pairs, pcap)
-            else:
-                p = pvals[slot]
-            pcount[p] += counts[w]
-            if pstamp[p] != w:
-                pstamp[p] = w
-                pnw[p] += 1
-
-    # Pass 2: the word list of each pair, back to back in one arena.
-    pos = np.empty(max(16, int(pnw[:n_pairs].sum())), dtype=np.int32)
-    pstart = np.empty(n_pairs + 1, dtype=np.int64)
-    pstart[0] = 0
-    for p in range(n_pairs):
-        pstart[p + 1] = pstart[p] + pnw[p]
-    fill = pstart[:n_pairs].copy()
-    pstamp[:] = -1
-    for w in range(n_words):
-        for i in range(offsets[w], offsets[w + 1] - 1):
-            if not _chars_ok(sym[i], sym[i + 1], tcls, tnch, tcont, max_chars):
-                continue
-            key = (np.int64(sym[i]) << np.int64(32)) | np.int64(sym[i + 1])
-            p = pvals[_pair_slot(pkeys, key)]
-            if pstamp[p] != w:
-                pstamp[p] = w
-                pos[fill[p]] = w
-                fill[p] += 1
+    # Phases 1-3: pair counts, the words of each pair, the queue.
+    pa, pb, pcount, pstamp, pnw, pkeys, pvals, n_pairs = _count_pairs(
+        sym, offsets, counts, tcls, tnch, tcont, max_chars
+    )
+    pcap = pkeys.shape[0]
+    pos, pstart = _word_lists(
+        sym, offsets, pkeys, pvals, pnw, pstamp, n_pairs, tcls, tnch, tcont, max_chars
+    )
     n_pos = pstart[n_pairs]
-
-    # Queue entries: (count, pair, word list [estart, estart + elen)).
-    ecount = np.empty(max(16, n_pairs), dtype=np.int64)
-    epair = np.empty(max(16, n_pairs), dtype=np.int32)
-    estart = np.empty(max(16, n_pairs), dtype=np.int64)
-    elen = np.empty(max(16, n_pairs), dtype=np.int64)
-    n_entries = 0
-    heap = np.empty(max(16, n_pairs), dtype=np.int64)
-    hsize = 0
-    for p in range(n_pairs):
-        if pcount[p] > 0:
-            ecount[n_entries] = pcount[p]
-            epair[n_entries] = p
-            estart[n_entries] = pstart[p]
-            elen[n_entries] = pnw[p]
-            hsize = _heap_push(heap, hsize, np.int64(n_entries), ecount, epair, pa, pb)
-            n_entries += 1
+    ecount, epair, estart, elen, heap, n_entries, hsize = _initial_queue(
+        pcount, pnw, pstart, n_pairs, pa, pb
+    )
 
     m_left = np.empty(max(16, vocab_size), dtype=np.int32)
     m_right = np.empty(max(16, vocab_size), dtype=np.int32)
