@@ -47,15 +47,14 @@ class AddedToken:
 
     @classmethod
     def from_json(cls, obj: Any, where: str) -> AddedToken:
-        from toknz.validate import check_bool, check_id
+        from toknz.validate import check_bool, check_id, check_token_text
 
         if not isinstance(obj, dict) or not isinstance(obj.get("content"), str) or "id" not in obj:
             shown = repr(obj) if len(repr(obj)) <= 200 else repr(obj)[:197] + "..."
             raise FormatError(
                 f"{where}: an added token needs a string 'content' and an integer 'id', got {shown}"
             )
-        if not obj["content"]:
-            raise FormatError(f"{where}: an added token may not be empty")
+        check_token_text(obj["content"], where)
         token_id = check_id(obj["id"], f"{where}.id")
         special = check_bool(obj, "special", where, False, null=False)
         return cls(

@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from toknz.errors import FormatError
+from toknz.errors import FormatError, ToknzError
 
 U32_LIMIT = 1 << 32
 
@@ -166,6 +166,33 @@ def _types(kind: type | tuple[type, ...]) -> tuple[type, ...]:
     return kind if isinstance(kind, tuple) else (kind,)
 
 
+def check_token_text(
+    content: Any,
+    where: str,
+    *,
+    what: str = "an added token",
+    error: type[ToknzError] = FormatError,
+) -> str:
+    """The text of an added or special token (``content``); the one check that it is not empty.
+
+    ``where`` names the place (``added_tokens[1]``, ``--special``), ``what`` the kind of
+    token, ``error`` the error type (:class:`~toknz.errors.FormatError` for a file,
+    :class:`~toknz.errors.UsageError` for an argument). Loaders, the tokenizer and
+    training all refuse an empty token here: it would match between every two characters.
+
+    >>> check_token_text("<|eot|>", "added_tokens[0]")
+    '<|eot|>'
+    >>> check_token_text("", "added_tokens[1]")
+    Traceback (most recent call last):
+    toknz.errors.FormatError: added_tokens[1]: an added token may not be empty: remove it or give it text
+    """
+    if isinstance(content, str) and content:
+        return content
+    if isinstance(content, str):
+        raise error(f"{where}: {what} may not be empty: remove it or give it text")
+    raise error(f"{where}: {what} must be a string, got the {_json_type(content)} {_show(content)}")
+
+
 def check_added_tokens(added: Iterable[Any], model_token_at: Any, n_model: int) -> None:
     """Added tokens against each other and the model.
 
@@ -178,10 +205,7 @@ def check_added_tokens(added: Iterable[Any], model_token_at: Any, n_model: int) 
     ids: list[int] = []
     for t in added:
         where = f"added token {_show(t.content)}"
-        if not isinstance(t.content, str) or not t.content:
-            raise FormatError(
-                f"{where}: an added token may not be empty: remove it or give it text"
-            )
+        check_token_text(t.content, where)
         check_id(t.id, where)
         other = by_id.get(t.id)
         if other is not None and other != t.content:

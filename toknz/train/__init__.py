@@ -40,6 +40,7 @@ from toknz.train.preset import Preset, load_preset, preset_names, read_terms
 from toknz.train.required import RequiredToken, add_required_merges
 from toknz.train.superword import superword_merges, superword_pattern
 from toknz.train.trainer import MergeResult, learn_merges
+from toknz.validate import check_token_text
 
 __all__ = [
     "Preset",
@@ -427,8 +428,10 @@ def train(
                 "it cannot train from count shards; train on the text"
             )
     t0 = time.perf_counter()
-    if any(not isinstance(t, str) or not t for t in special_tokens):
-        raise UsageError("a special token may not be empty (--special ''); give each one some text")
+    for i, token in enumerate(special_tokens):
+        check_token_text(
+            token, f"special_tokens[{i}]", what="a special token (--special)", error=UsageError
+        )
     if vocab_size < 256 + len(dict.fromkeys(special_tokens)):
         raise UsageError(
             f"vocab_size {vocab_size} is smaller than the byte alphabet (256) plus "

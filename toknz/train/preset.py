@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from toknz.errors import InputError, UsageError
+from toknz.validate import check_token_text
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -183,11 +184,16 @@ def _from_dict(data: dict[str, Any], path: Path) -> Preset:
     if not isinstance(specials, dict):
         raise UsageError(f"{where}: [special_tokens] must be a table of lists of strings")
     for group, tokens in specials.items():
-        if not isinstance(tokens, list) or not all(isinstance(t, str) and t for t in tokens):
+        if not isinstance(tokens, list):
             raise UsageError(
                 f"{where}: special_tokens.{group} must be a list of non-empty strings, got {tokens!r}"
             )
-        groups[group] = tuple(tokens)
+        groups[group] = tuple(
+            check_token_text(
+                t, f"{where}: special_tokens.{group}[{i}]", what="a special token", error=UsageError
+            )
+            for i, t in enumerate(tokens)
+        )
     required = values.pop("required_tokens", None)
     if required is not None:
         req_path = (path.parent / required).resolve()
