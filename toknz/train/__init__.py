@@ -19,7 +19,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from toknz.added_tokens import AddedToken
 from toknz.bpe import BPE
@@ -41,6 +41,10 @@ from toknz.train.required import RequiredToken, add_required_merges
 from toknz.train.superword import superword_merges, superword_pattern
 from toknz.train.trainer import MergeResult, learn_merges
 from toknz.validate import check_token_text
+
+if TYPE_CHECKING:
+    from toknz.train.counting import WordTable
+    from toknz.train.shards import CountMeta
 
 __all__ = [
     "Preset",
@@ -279,6 +283,108 @@ def _merge_bar(vocab_size: int, show: bool) -> Any:
     return update
 
 
+def _check_arguments(
+    inputs: Sequence[str | os.PathLike[str]],
+    vocab_size: int,
+    special_tokens: Sequence[str],
+    max_token_chars: int | None,
+    superwords_at: int | None,
+    *,
+    from_counts: Sequence[str | os.PathLike[str]] | None,
+    field_name: str | None,
+    glob: str | None,
+    skip_invalid: bool,
+) -> None:
+    """:func:`train`'s checks of its resolved arguments, before any reading.
+
+    Raises :class:`~toknz.errors.UsageError` naming the argument.
+    """
+    if from_counts is not None:
+        if len(inputs):
+            raise UsageError("train on text inputs or on count shards (from_counts), not both")
+        for name, value in (("field_name", field_name), ("glob", glob)):
+            if value is not None:
+                raise UsageError(
+                    f"{name} is for reading text; count shards were read when they were "
+                    "counted (toknz count)"
+                )
+        if skip_invalid:
+            raise UsageError(
+                "skip_invalid is for reading text; give it to `toknz count`, not with count shards"
+            )
+        if superwords_at is not None:
+            raise UsageError(
+                "superwords_at counts the text a second time (with the superword split), so "
+                "it cannot train from count shards; train on the text"
+            )
+    for i, token in enumerate(special_tokens):
+        check_token_text(
+            token, f"special_tokens[{i}]", what="a special token (--special)", error=UsageError
+        )
+    if vocab_size < 256 + len(dict.fromkeys(special_tokens)):
+        raise UsageError(
+            f"vocab_size {vocab_size} is smaller than the byte alphabet (256) plus "
+            f"{len(dict.fromkeys(special_tokens))} special token(s)"
+        )
+    if superwords_at is not None and not 256 + len(special_tokens) < superwords_at < vocab_size:
+        raise UsageError(
+            f"superwords_at {superwords_at} must lie between the byte alphabet plus special "
+            f"tokens ({256 + len(special_tokens)}) and vocab_size {vocab_size}"
+        )
+    if superwords_at is not None and max_token_chars is not None:
+        raise UsageError("superwords_at and max_token_chars do not go together")
+
+
+def _fill_report(
+    report: TrainReport,
+    meta: CountMeta,
+    counts: WordTable,
+    tok: Tokenizer,
+    result: MergeResult,
+    outcome: list[RequiredToken],
+    settings: dict[str, Any],
+    *,
+    pattern: str,
+    shards: list[str],
+    terms_file: str | None,
+    threads: int | None,
+    seconds: dict[str, float],
+) -> None:
+    """Write what a :func:`train` run read, made and took into ``report``."""
+    report.inputs = list(meta.inputs)
+    report.from_counts = shards
+    report.counts_min_count = meta.min_count
+    report.input_files = meta.input_files
+    report.input_bytes = meta.input_bytes
+    report.skipped_lines = meta.skipped_lines
+    report.distinct_words = len(counts)
+    report.words_cut = meta.words_cut
+    report.max_word_bytes = meta.max_word_bytes
+    report.total_words = int(counts.counts.sum())
+    report.vocab_size = tok.n_vocab
+    report.merges = len(tok.model.merges)
+    report.pattern = pattern
+    report.normalize = meta.normalize
+    report.special_tokens = list(settings["special_tokens"])
+    report.min_frequency = settings["min_frequency"]
+    report.max_token_length = settings["max_token_length"]
+    report.max_token_chars = settings["max_token_chars"]
+    report.unit = meta.unit
+    report.cased = meta.cased
+    resolved = settings["preset"]
+    if resolved is not None:
+        report.preset = resolved.name
+        report.preset_path = resolved.path
+    report.required_tokens_file = terms_file
+    report.required_tokens = [item.to_json() for item in outcome]
+    report.required_merges = sum(f.merges_added for item in outcome for f in item.forms)
+    report.trained_merges_dropped = len(result.merges) - report.merges + report.required_merges
+    report.threads = threads or os.cpu_count() or 1
+    report.superwords_at = settings["superwords_at"]
+    report.seconds = seconds
+    report.peak_rss_mb = round(_peak_rss_mb(), 1)
+
+
 def train(
     inputs: Sequence[str | os.PathLike[str]] = (),
     *,
@@ -409,42 +515,19 @@ def train(
     superwords_at = settings["superwords_at"]
     assert vocab_size is not None and special_tokens is not None and min_frequency is not None
     report = report if report is not None else TrainReport()
-    if from_counts is not None:
-        if len(inputs):
-            raise UsageError("train on text inputs or on count shards (from_counts), not both")
-        for name, value in (("field_name", field_name), ("glob", glob)):
-            if value is not None:
-                raise UsageError(
-                    f"{name} is for reading text; count shards were read when they were "
-                    "counted (toknz count)"
-                )
-        if skip_invalid:
-            raise UsageError(
-                "skip_invalid is for reading text; give it to `toknz count`, not with count shards"
-            )
-        if superwords_at is not None:
-            raise UsageError(
-                "superwords_at counts the text a second time (with the superword split), so "
-                "it cannot train from count shards; train on the text"
-            )
+    _check_arguments(
+        inputs,
+        vocab_size,
+        special_tokens,
+        max_token_chars,
+        superwords_at,
+        from_counts=from_counts,
+        field_name=field_name,
+        glob=glob,
+        skip_invalid=skip_invalid,
+    )
     t0 = time.perf_counter()
-    for i, token in enumerate(special_tokens):
-        check_token_text(
-            token, f"special_tokens[{i}]", what="a special token (--special)", error=UsageError
-        )
-    if vocab_size < 256 + len(dict.fromkeys(special_tokens)):
-        raise UsageError(
-            f"vocab_size {vocab_size} is smaller than the byte alphabet (256) plus "
-            f"{len(dict.fromkeys(special_tokens))} special token(s)"
-        )
     second_count = 0.0
-    if superwords_at is not None and not 256 + len(special_tokens) < superwords_at < vocab_size:
-        raise UsageError(
-            f"superwords_at {superwords_at} must lie between the byte alphabet plus special "
-            f"tokens ({256 + len(special_tokens)}) and vocab_size {vocab_size}"
-        )
-    if superwords_at is not None and max_token_chars is not None:
-        raise UsageError("superwords_at and max_token_chars do not go together")
     if from_counts is not None:
         from toknz.train.shards import merge_counts, resolve_against, shard_paths
 
@@ -538,41 +621,23 @@ def train(
     )
     t3 = time.perf_counter()
 
-    report.inputs = list(meta.inputs)
-    report.from_counts = shards
-    report.counts_min_count = meta.min_count
-    report.input_files = meta.input_files
-    report.input_bytes = meta.input_bytes
-    report.skipped_lines = meta.skipped_lines
-    report.distinct_words = len(counts)
-    report.words_cut = meta.words_cut
-    report.max_word_bytes = meta.max_word_bytes
-    report.total_words = int(counts.counts.sum())
-    report.vocab_size = tok.n_vocab
-    report.merges = len(tok.model.merges)
-    report.pattern = regex
-    report.normalize = normalize
-    report.special_tokens = list(special_tokens)
-    report.min_frequency = min_frequency
-    report.max_token_length = max_token_length
-    report.max_token_chars = max_token_chars
-    report.unit = meta.unit
-    report.cased = cased
-    resolved = settings["preset"]
-    if resolved is not None:
-        report.preset = resolved.name
-        report.preset_path = resolved.path
-    report.required_tokens_file = terms_file
-    report.required_tokens = [item.to_json() for item in outcome]
-    report.required_merges = sum(f.merges_added for item in outcome for f in item.forms)
-    report.trained_merges_dropped = len(result.merges) - report.merges + report.required_merges
-    report.threads = threads or os.cpu_count() or 1
-    report.superwords_at = superwords_at
-    report.seconds = {
-        "counting": round(t1 - t0 + second_count, 3),
-        "merging": round(t3 - t2 - second_count, 3),
-    }
-    report.peak_rss_mb = round(_peak_rss_mb(), 1)
+    _fill_report(
+        report,
+        meta,
+        counts,
+        tok,
+        result,
+        outcome,
+        settings,
+        pattern=regex,
+        shards=shards,
+        terms_file=terms_file,
+        threads=threads,
+        seconds={
+            "counting": round(t1 - t0 + second_count, 3),
+            "merging": round(t3 - t2 - second_count, 3),
+        },
+    )
     return tok
 
 
