@@ -201,6 +201,7 @@ def count_sample(
     splitter: Split | PipelineWords | None = None,
     engine: str = "local",
     scheduler: Any = None,
+    unit: str = "document",
 ) -> tuple[WordTable, int, list[str]]:
     """Count a category's sample into distinct words: ``(table, sample bytes, sources)``.
 
@@ -211,7 +212,8 @@ def count_sample(
     client, an address or None for a local cluster) for tokenizers whose
     pre-tokenizer is one split. Raises :class:`~toknz.errors.InputError` for
     a missing or unreadable file, invalid UTF-8 (with the byte offset) or a
-    sample with no words.
+    sample with no words. ``unit="line"`` splits each line on its own, as
+    ``tokenizers``' ``train(files)`` does (see :func:`~toknz.train.counting.count_words`).
     """
     from toknz.train.counting import count_files, count_words
     from toknz.train.inputs import InputStats, expand_paths
@@ -231,6 +233,7 @@ def count_sample(
             cast(Split, splitter),
             normalizer=tok.normalizer,
             threads=threads,
+            unit=unit,
         )
     else:
         stats = InputStats()
@@ -241,6 +244,7 @@ def count_sample(
             normalizer=tok.normalizer,
             threads=threads,
             stats=stats,
+            unit=unit,
             engine=engine,
             scheduler=scheduler,
         )

@@ -88,7 +88,24 @@ def _write_plot(path: str, result: Any) -> None:
     type=click.IntRange(0),
     default=0,
     show_default=True,
-    help="Resample each category's words N times for a 95% interval per weight.",
+    help="Resample each category's words N times for a 95% sampling interval per weight "
+    "(it does not cover the error when the training text differs from the samples: see the "
+    "fit warning).",
+)
+@click.option(
+    "--method",
+    type=click.Choice(["plain", "tokens", "early", "supported", "trimmed", "mass"]),
+    default=None,
+    help="How the weights are estimated [default: tokens: a merge competes only with pairs "
+    "the tokenizer joins into a token; plain: the paper's LP]. docs/mixture.md compares them.",
+)
+@click.option(
+    "--unit",
+    type=click.Choice(["document", "line", "auto"]),
+    default="document",
+    show_default=True,
+    help="Count the samples as whole documents, or each line on its own as `tokenizers` "
+    "Tokenizer.train(files) does; auto: both, keeping the better-fitting one.",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for --bootstrap.")
 @click.option(
@@ -108,6 +125,8 @@ def mixture(
     plot: str | None,
     bootstrap: int,
     seed: int,
+    method: str | None,
+    unit: str,
     threads: int | None,
     engine: str,
     scheduler: str | None,
@@ -118,9 +137,13 @@ def mixture(
     Replays the tokenizer's merges over each category's sample (normalized and
     pre-tokenized as the tokenizer does) and solves a linear program for the
     categories' shares (Hayase et al., 2024). Prints the shares of training
-    bytes, largest first.
+    bytes, largest first, and a one-line warning when the samples do not
+    explain the merges (the fit diagnostic): then the training text likely
+    came from other sources than the samples, and the shares can be far off
+    however tight the --bootstrap intervals, which only measure sampling noise.
     """
     from toknz.analysis import infer_mixture
+    from toknz.analysis.mixture import DEFAULT_METHOD
     from toknz.errors import UsageError
 
     parsed = _parse_categories(categories)
@@ -140,6 +163,8 @@ def mixture(
         threads=threads,
         bootstrap=bootstrap,
         seed=seed,
+        method=method or DEFAULT_METHOD,
+        unit=unit,
         engine=engine,
         scheduler=scheduler,
         progress=not quiet and sys.stderr.isatty(),
@@ -149,8 +174,10 @@ def mixture(
         interval = ""
         if result.intervals:
             lo, hi = result.intervals[name]
-            interval = f"  [{100 * lo:5.1f}, {100 * hi:5.1f}]"
+            interval = f"  sampling [{100 * lo:5.1f}, {100 * hi:5.1f}]"
         click.echo(f"{name:<{width}}  {100 * share:6.2f}%{interval}  {_bar(share)}")
+    if result.warning:
+        click.echo(result.warning, err=True)
     if output is not None:
         from toknz.formats._io import atomic_write
 
@@ -164,6 +191,8 @@ def mixture(
         skipped = result.merge_report["skipped"]
         click.echo(
             f"{result.tokenizer}: {result.merges_used:,} merges ({result.steps_active:,} seen in the samples), "
+            f"method {result.method}, unit {result.unit}, fit score {result.fit['score']:.3f} "
+            f"(warns above {result.fit['threshold']:.2f}), "
             f"slack {result.slack:.3g}, {result.constraints:,} constraints in {result.rounds} rounds, "
             f"{result.seconds['total']:.1f} s"
             + (
@@ -175,6 +204,12 @@ def mixture(
         )
         if not result.converged:
             click.echo("warning: the LP stopped before every constraint held", err=True)
+        if result.intervals:
+            click.echo(
+                "intervals: 95% bootstrap intervals of sampling noise only; they do not cover "
+                "a difference between the training text and the samples (distribution shift)",
+                err=True,
+            )
         for path in (output, plot):
             if path is not None:
                 click.echo(f"wrote {path}", err=True)
