@@ -51,12 +51,18 @@ while tok.encode_path == "python" and time.monotonic() < deadline:
         tok.encode_ordinary(d)
 paths.append(tok.encode_path)
 real_compiled = tok._text_encoder
+real_short = tok.__dict__.get("_short_ready") or tok._short_encoder
 
 def compiled(data):
     calls["compiled"] += 1
     return real_compiled(data)
 
+def short(raw, as_list):
+    calls["compiled"] += 1
+    return real_short(raw, as_list)
+
 tok.__dict__["_text_encoder"] = compiled
+tok.__dict__["_short_ready"] = short
 calls["python"] = 0
 after = [tok.encode_ordinary(d) for d in docs]
 print(json.dumps({"paths": paths, "calls": calls, "same": first == after, "n": len(docs),
@@ -121,3 +127,57 @@ def test_batch_equals_single(name: str, threads: int, toknz_tok: Any) -> None:
         assert [ids[a:b].tolist() for a, b in zip(offsets[:-1], offsets[1:], strict=True)] == want
 
     check()
+
+
+def python_twin(tok: Any, text: str) -> list[int]:
+    """Ids of ``text`` by the regex split and the pure-Python merge of :class:`toknz.bpe.BPE`."""
+    from toknz.byte_level import bytes_to_chars
+    from toknz.pretokenize import pre_tokenize
+
+    model = tok.model
+    shortcut = model.merge_rule == "ranks" or model.ignore_merges
+    ids: list[int] = []
+    for piece in pre_tokenize(tok.pre_tokenizer, text, True):
+        raw = piece.encode("utf-8")
+        whole = model.vocab.get(bytes_to_chars(raw)) if shortcut and len(raw) > 1 else None
+        ids.extend([whole] if whole is not None else model._merge_python(raw))
+    return ids
+
+
+@pytest.mark.parametrize("name", ["cl100k_base", "o200k_base", "llama3"])
+def test_short_kernel_equals_the_python_twin(name: str, toknz_tok: Any) -> None:
+    """The three-argument kernel (:func:`toknz_core.docencode.encode_short`) against the twin."""
+    tok = toknz_tok(name)
+    tok.encode_ordinary("warm " * 1000)  # the compiled path is ready
+    short = tok._short_encoder
+    assert short is not None
+
+    @SETTINGS
+    @given(texts(max_blocks=12))
+    def check(text: str) -> None:
+        raw = text.encode("utf-8", "surrogatepass")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return  # lone surrogates are replaced before any kernel sees the text
+        want = python_twin(tok, text)
+        assert short(raw, True) == want
+        arr = short(raw, False)
+        assert arr.dtype == np.uint32 and arr.tolist() == want
+        assert tok.encode_ordinary(text) == want
+
+    check()
+
+
+def test_short_kernel_refuses_more_ids_than_its_buffer(toknz_tok: Any) -> None:
+    """More ids than SHORT_OUT: None (the caller takes the general kernel), never a cut list."""
+    import random
+
+    from toknz_core.docencode import SHORT_OUT
+
+    tok = toknz_tok("cl100k_base")
+    tok.encode_ordinary("warm " * 1000)
+    rng = random.Random(0)
+    text = "".join(rng.choice("ÆØÅ∂ƒ©˙∆˚¬…æ«≈ç√∫˜µ≤≥÷") for _ in range(SHORT_OUT + 100))
+    assert len(tok.encode_ordinary(text)) > SHORT_OUT
+    assert tok._short_encoder(text.encode("utf-8"), True) is None

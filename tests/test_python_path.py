@@ -122,7 +122,7 @@ def test_batch_and_single_agree_before_and_after_kernels(
 
     def fresh(after: bool) -> None:
         """Forget the compiled functions (as a newly loaded tokenizer), then load them if ``after``."""
-        for key in ("_text_encoder", "_batch_encoder", "_startup"):
+        for key in ("_text_encoder", "_batch_encoder", "_startup", "_short_ready"):
             tok.__dict__.pop(key, None)
         if after:
             tok._compiled_encoder()

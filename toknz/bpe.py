@@ -119,11 +119,6 @@ class BPE(DerivedState):
         return {}
 
     @cached_property
-    def _free_caches(self) -> list[np.ndarray]:
-        """The pool of kernel word caches (:meth:`_take_word_cache`)."""
-        return []
-
-    @cached_property
     def _merge_ranks(self) -> dict[tuple[str, str], int]:
         """Rank of each merge pair for :meth:`_merge_python` (a later duplicate wins)."""
         return {pair: r for r, pair in enumerate(self.merges)}
@@ -283,22 +278,50 @@ class BPE(DerivedState):
             tok_ids,
         )
 
-    def _take_word_cache(self) -> np.ndarray:
-        """A word cache for one kernel call, from the model's pool (a new one when all are in use).
+    @cached_property
+    def _packed(self) -> dict[int, tuple[np.ndarray, tuple[Any, ...]]]:
+        """Packed tables by split kind (:meth:`_packed_tables`)."""
+        return {}
+
+    def _packed_tables(
+        self, kind: int, class_table: np.ndarray
+    ) -> tuple[np.ndarray, tuple[Any, ...]] | None:
+        """``(blob, tables)`` of :func:`toknz_core.docencode.pack_tables` for the split ``kind``
+        (``tables``: the class table, then :attr:`_fast_tables`, as views into ``blob``), or
+        None without a fast path. Every compiled encoder of the model uses these views, so
+        the tables are held once."""
+        got = self._packed.get(kind)
+        if got is None:
+            tables = self._fast_tables if self.has_fast_path else None
+            if tables is None:
+                return None
+            from toknz_core.docencode import pack_tables
+
+            got = self._packed.setdefault(kind, pack_tables(kind, class_table, *tables))
+            # The packed views replace the tables: held once (rebuilt only for another kind).
+            self.__dict__.pop("_fast_tables", None)
+        return got
+
+    def _take_work(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(work, word cache, ids out)`` for one kernel call, from the model's pool (a new
+        one when all are in use; :func:`toknz_core.docencode.new_work`).
 
         Caches outlive threads (a thread pool's threads come and go), so a batch
         on fresh threads still finds the words earlier calls cached. Give it back
-        with :meth:`_give_word_cache`.
+        with ``_free_works.append``.
         """
         try:
-            return self._free_caches.pop()
+            return self._free_works.pop()
         except IndexError:
-            from toknz_core.docencode import new_word_cache
+            from toknz_core.docencode import new_work, work_parts
 
-            return new_word_cache()
+            work = new_work()
+            return (work, *work_parts(work))
 
-    def _give_word_cache(self, cache: np.ndarray) -> None:
-        self._free_caches.append(cache)
+    @cached_property
+    def _free_works(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """The pool of kernel work arrays (:meth:`_take_work`)."""
+        return []
 
     def text_encoder(
         self, kind: int, class_table: np.ndarray
@@ -310,24 +333,57 @@ class BPE(DerivedState):
         encoded in the same kernel call (:func:`toknz_core.docencode.encode_text_bytes`).
         None unless :attr:`has_fast_path` and the tables fit. Safe from several threads.
         """
-        tables = self._fast_tables if self.has_fast_path else None
-        if tables is None:
+        packed = self._packed_tables(kind, class_table)
+        if packed is None:
             return None
         from toknz_core.docencode import encode_text_bytes
 
+        tables = packed[1]
         kind64 = np.int64(kind)
-        take, give = self._take_word_cache, self._give_word_cache
-
+        take, give = self._take_work, self._free_works.append
         check = self.check_bytes
 
         def encode(data: np.ndarray) -> np.ndarray:
             check(data)
-            cache = take()
+            work = take()
             try:
-                ids: np.ndarray = encode_text_bytes(kind64, data, class_table, *tables, cache)  # type: ignore[call-arg]
+                ids: np.ndarray = encode_text_bytes(kind64, data, *tables, work[1])  # type: ignore[call-arg]
             finally:
-                give(cache)
+                give(work)
             return ids
+
+        return encode
+
+    def short_encoder(
+        self, kind: int, class_table: np.ndarray
+    ) -> Callable[[bytes, bool], list[int] | np.ndarray | None] | None:
+        """Like :meth:`text_encoder` for a short text, in a call with three arguments.
+
+        The function takes the text's UTF-8 ``bytes`` and ``as_list`` and returns its ids
+        as a list (``as_list``) or a uint32 array, or None when they are more than
+        :data:`toknz_core.docencode.SHORT_OUT` (use :meth:`text_encoder` then)
+        (:func:`toknz_core.docencode.encode_short`). None for a vocabulary missing a
+        byte: its texts need :meth:`check_bytes` first.
+        """
+        packed = None if self._missing_bytes else self._packed_tables(kind, class_table)
+        if packed is None:
+            return None
+        from toknz_core.docencode import encode_short
+
+        blob = packed[0]
+        take, pool = self._take_work, self._free_works
+        pop, give = pool.pop, pool.append
+
+        def encode(raw: bytes, as_list: bool) -> list[int] | np.ndarray | None:
+            work = pop() if pool else take()
+            try:
+                n = encode_short(raw, blob, work[0])
+                if n < 0:
+                    return None
+                ids = work[2][:n]
+                return ids.tolist() if as_list else ids.copy()  # type: ignore[no-any-return]
+            finally:
+                give(work)
 
         return encode
 
@@ -340,25 +396,25 @@ class BPE(DerivedState):
         their ``n_docs + 1`` int64 offsets, and returns ``(ids, id_offsets)``
         (:func:`toknz_core.docencode.encode_documents`).
         """
-        tables = self._fast_tables if self.has_fast_path else None
-        if tables is None:
+        packed = self._packed_tables(kind, class_table)
+        if packed is None:
             return None
         from toknz_core.docencode import encode_documents
 
+        tables = packed[1]
         kind64 = np.int64(kind)
-        take, give = self._take_word_cache, self._give_word_cache
-
+        take, give = self._take_work, self._free_works.append
         check = self.check_bytes
 
         def encode(data: np.ndarray, doc_offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             check(data)
-            cache = take()
+            work = take()
             try:
                 out: tuple[np.ndarray, np.ndarray] = encode_documents(  # type: ignore[call-arg]
-                    kind64, data, doc_offsets, class_table, *tables, cache
+                    kind64, data, doc_offsets, *tables, work[1]
                 )
             finally:
-                give(cache)
+                give(work)
             return out
 
         return encode

@@ -214,6 +214,16 @@ class Tokenizer(DerivedState):
         return self._with_scanner(self.model.text_encoder)  # type: ignore[no-any-return]
 
     @cached_property
+    def _short_encoder(self) -> Callable[[bytes, bool], list[int] | np.ndarray | None] | None:
+        """:meth:`BPE.short_encoder` when a text without special tokens allowed needs no
+        other step (no normalizer, no added token to match in it), else None."""
+        if self.normalizer is not None:
+            return None
+        if self._matcher(frozenset(), False) or self._matcher(frozenset(), True):
+            return None
+        return self._with_scanner(self.model.short_encoder)  # type: ignore[no-any-return]
+
+    @cached_property
     def _batch_encoder(
         self,
     ) -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None:
@@ -392,6 +402,9 @@ class Tokenizer(DerivedState):
         else:
             compiled = self._compiled_encoder()
         if compiled is not None and not raw_matcher and not norm_matcher:
+            if "_short_ready" not in self.__dict__:
+                # From now on short texts take the three-argument kernel (:meth:`_short`).
+                self.__dict__["_short_ready"] = self._short_encoder
             if self.normalizer is not None:
                 text = self.normalizer.normalize(text)
             return [self._encode_compiled(text)] if text else []
@@ -420,7 +433,22 @@ class Tokenizer(DerivedState):
             self._startup.spent(time.perf_counter() - started)
         return parts
 
+    def _short(self, text: str, allowed: frozenset[str], as_list: bool) -> Any:
+        """The ids of a short ``text`` through the three-argument kernel, or None to take
+        the general steps (not ready yet, special tokens allowed, long or unusual text)."""
+        short = self.__dict__.get("_short_ready")
+        if short is None or allowed or len(text) > PYTHON_PATH_CHARS:
+            return None
+        try:
+            raw = text.encode("utf-8")
+        except UnicodeEncodeError:
+            return None
+        return short(raw, as_list)
+
     def _encode_text(self, text: str, allowed: frozenset[str]) -> list[int]:
+        short = self._short(text, allowed, True)
+        if short is not None:
+            return short  # type: ignore[no-any-return]
         parts = self._encode_parts(text, allowed)
         if len(parts) == 1:
             only = parts[0]
@@ -431,6 +459,9 @@ class Tokenizer(DerivedState):
         return ids
 
     def _encode_array(self, text: str, allowed: frozenset[str]) -> np.ndarray:
+        short = self._short(text, allowed, False)
+        if short is not None:
+            return short  # type: ignore[no-any-return]
         parts = self._encode_parts(text, allowed)
         if len(parts) == 1 and isinstance(parts[0], np.ndarray):
             return parts[0].astype(np.uint32)
