@@ -224,6 +224,12 @@ class Tokenizer(DerivedState):
         return self._with_scanner(self.model.short_encoder)  # type: ignore[no-any-return]
 
     @cached_property
+    def _short_ready(self) -> Callable[[bytes, bool], list[int] | np.ndarray | None] | None:
+        """:attr:`_short_encoder`, read once the compiled path has run; :meth:`_short` looks
+        it up in the instance's ``__dict__``, so short texts take it only from then on."""
+        return self._short_encoder
+
+    @cached_property
     def _batch_encoder(
         self,
     ) -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None:
@@ -404,7 +410,7 @@ class Tokenizer(DerivedState):
         if compiled is not None and not raw_matcher and not norm_matcher:
             if "_short_ready" not in self.__dict__:
                 # From now on short texts take the three-argument kernel (:meth:`_short`).
-                self.__dict__["_short_ready"] = self._short_encoder
+                _ = self._short_ready
             if self.normalizer is not None:
                 text = self.normalizer.normalize(text)
             return [self._encode_compiled(text)] if text else []
@@ -503,11 +509,16 @@ class Tokenizer(DerivedState):
         allowed: frozenset[str],
         disallowed: frozenset[str],
         threads: int,
-    ) -> tuple[np.ndarray, np.ndarray] | None:
-        """``(int32 ids, offsets)`` of ``texts`` in a few kernel calls, or None without that path.
+        as_lists: bool,
+    ) -> tuple[np.ndarray, np.ndarray] | list[list[int]] | None:
+        """The ids of ``texts`` in a few kernel calls, or None without that path:
+        ``(uint32 ids, int64 offsets)``, or one list per text with ``as_lists``.
 
-        The texts are cut into contiguous groups of about equal bytes, one
-        compiled call per group, spread over ``threads`` threads.
+        The texts are cut into contiguous groups of about equal length, one compiled
+        call per group, spread over ``threads`` threads. Each group checks, normalizes
+        and converts its own texts (and, with ``as_lists``, makes its lists) on its
+        thread: those steps hold the GIL, but they overlap the other threads' kernel
+        calls, which release it, so threads share nothing but the read-only tables.
         """
         if self._matcher(allowed, False) or self._matcher(allowed, True):
             return None
@@ -519,32 +530,46 @@ class Tokenizer(DerivedState):
         for text in texts:
             if not isinstance(text, str):
                 raise UsageError(f"batch encoding expects str items, got {type(text).__name__}")
-            self._check_disallowed(text, disallowed)
-        norm = self.normalizer
-        datas = [_utf8(norm.normalize(t) if norm is not None else t) for t in texts]
-        sizes = np.zeros(len(datas) + 1, dtype=np.int64)
-        np.cumsum(np.fromiter(map(len, datas), dtype=np.int64, count=len(datas)), out=sizes[1:])
-        n_groups = max(1, min(len(datas), threads * 4 if threads > 1 else 1))
-        cuts = np.searchsorted(sizes, np.linspace(0, sizes[-1], n_groups + 1), side="left")
-        cuts[0], cuts[-1] = 0, len(datas)
+        chars = np.zeros(len(texts) + 1, dtype=np.int64)
+        np.cumsum(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)), out=chars[1:])
+        n_groups = max(1, min(len(texts), threads * 4 if threads > 1 else 1))
+        cuts = np.searchsorted(chars, np.linspace(0, chars[-1], n_groups + 1), side="left")
+        cuts[0], cuts[-1] = 0, len(texts)
         bounds = [(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:], strict=True) if b > a]
+        norm = self.normalizer
+        check = self._check_disallowed
 
-        def group(bound: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        def group(bound: tuple[int, int]) -> tuple[np.ndarray, np.ndarray] | list[list[int]]:
             a, b = bound
-            data = np.frombuffer(b"".join(datas[a:b]), dtype=np.uint8)
-            return fn(data, sizes[a : b + 1] - sizes[a])
+            datas = []
+            for text in texts[a:b]:
+                check(text, disallowed)
+                datas.append(_utf8(norm.normalize(text) if norm is not None else text))
+            sizes = np.zeros(len(datas) + 1, dtype=np.int64)
+            np.cumsum(np.fromiter(map(len, datas), dtype=np.int64, count=len(datas)), out=sizes[1:])
+            ids, offsets = fn(np.frombuffer(b"".join(datas), dtype=np.uint8), sizes)
+            ids = ids.view(np.uint32)  # ids are never negative: the same numbers, no copy
+            if not as_lists:
+                return ids, offsets
+            ends = offsets.tolist()
+            return [ids[ends[i] : ends[i + 1]].tolist() for i in range(len(datas))]
 
+        results: list[Any]
         if threads <= 1 or len(bounds) <= 1:
             results = [group(bd) for bd in bounds]
         else:
             with ThreadPoolExecutor(max_workers=threads) as pool:
                 results = list(pool.map(group, bounds))
-        offsets = np.zeros(len(datas) + 1, dtype=np.int64)
+        if as_lists:
+            return [ids for lists in results for ids in lists]
+        offsets = np.zeros(len(texts) + 1, dtype=np.int64)
         base = 0
         for (a, b), (_, offs) in zip(bounds, results, strict=True):
             offsets[a + 1 : b + 1] = offs[1:] + base
             base += int(offs[-1])
-        all_ids = np.concatenate([r[0] for r in results]) if results else np.empty(0, np.int32)
+        if len(results) == 1:
+            return results[0][0], offsets
+        all_ids = np.concatenate([r[0] for r in results]) if results else np.empty(0, np.uint32)
         return all_ids, offsets
 
     def _encode_many(
@@ -557,11 +582,13 @@ class Tokenizer(DerivedState):
         what: str,
         encode_one: Callable[[str, frozenset[str]], _Ids],
         post_process: Callable[[_Ids], _Ids],
+        as_lists: bool,
     ) -> tuple[tuple[np.ndarray, np.ndarray] | None, list[_Ids]]:
         """The one batch path of :meth:`encode_batch` and :meth:`encode_batch_to_numpy`.
 
-        Returns ``((int32 ids, offsets), [])`` when the whole batch went through the
-        compiled batch kernel, else ``(None, per-text ids)`` from ``encode_one(text,
+        Returns ``((uint32 ids, offsets), [])`` when the whole batch went through the
+        compiled batch kernel (``(None, per-text lists)`` with ``as_lists``), else
+        ``(None, per-text ids)`` from ``encode_one(text,
         allowed)`` (then ``post_process`` with ``add_special_tokens``), in order. Whether
         to load the kernels is decided once, here, by :meth:`_python_path`: a
         few short texts before the kernels are ready take the Python path on this
@@ -571,7 +598,9 @@ class Tokenizer(DerivedState):
         threads = num_threads or os.cpu_count() or 1
         allowed, disallowed = self._resolve_special(allowed_special, disallowed_special)
         if not add_special_tokens:
-            fast = self._compiled_batch(texts, allowed, disallowed, threads)
+            fast = self._compiled_batch(texts, allowed, disallowed, threads, as_lists)
+            if isinstance(fast, list):
+                return None, fast  # type: ignore[return-value]
             if fast is not None:
                 return fast, []
 
@@ -711,6 +740,7 @@ class Tokenizer(DerivedState):
             "encode_batch",
             self._encode_text,
             self.post_processor.process,
+            as_lists=True,
         )
         if fast is not None:
             ids, offsets = fast
@@ -742,9 +772,10 @@ class Tokenizer(DerivedState):
             "encode_batch_to_numpy",
             self._encode_array,
             lambda ids: np.asarray(self.post_processor.process(ids.tolist()), dtype=np.uint32),
+            as_lists=False,
         )
         if fast is not None:
-            return fast[0].astype(np.uint32), fast[1]
+            return fast
         offsets = np.zeros(len(parts) + 1, dtype=np.int64)
         np.cumsum([p.shape[0] for p in parts], out=offsets[1:])
         ids = np.concatenate(parts) if parts else np.empty(0, dtype=np.uint32)
