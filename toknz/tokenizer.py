@@ -567,8 +567,8 @@ class Tokenizer(DerivedState):
         for (a, b), (_, offs) in zip(bounds, results, strict=True):
             offsets[a + 1 : b + 1] = offs[1:] + base
             base += int(offs[-1])
-        if len(results) == 1:
-            return results[0][0], offsets
+        if len(results) == 1:  # a copy: the kernel's buffer has room for one id per byte
+            return results[0][0].copy(), offsets
         all_ids = np.concatenate([r[0] for r in results]) if results else np.empty(0, np.uint32)
         return all_ids, offsets
 
