@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from toknz_core.encode import _lookup
+from toknz_core.encode import lookup_slot
 
 #: ``crank`` of a token whose merge tree cannot be walked (unreachable, non-monotone ranks).
 IRREGULAR = np.int64(-2)
@@ -70,7 +70,7 @@ def _climb(
     with nothing firing (valid).
     """
     while True:
-        slot = _lookup(keys, np.int32(xs[i]), np.int32(y))
+        slot = lookup_slot(keys, np.int32(xs[i]), np.int32(y))
         nl = np.int64(crank[xs[i - 1]]) if i > 0 else _INF
         if slot >= 0:
             c = np.int64(ranks[slot])
@@ -194,9 +194,9 @@ def pairs_by_left(
     keys: np.ndarray, ranks: np.ndarray, n: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The pair table as CSR by left symbol: ``(starts [n+1], rights, ranks)``."""
-    from toknz_core.encode import _EMPTY_KEY
+    from toknz_core.encode import EMPTY_KEY
 
-    used = keys != _EMPTY_KEY
+    used = keys != EMPTY_KEY
     k = keys[used].astype(np.int64)
     lefts = (k >> np.int64(32)).astype(np.int64)
     rights = (k & np.int64(0xFFFFFFFF)).astype(np.int64)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from toknz_core.train import _mix
+from toknz_core.hashing import mix64
 
 
 @njit(cache=True, nogil=True)
@@ -64,7 +64,7 @@ def segment_words(
         longest = max(longest, e - s)
         h = np.uint64(e - s)
         for i in range(s, e):
-            h = _mix(np.int64(h ^ (np.uint64(sym[i]) + np.uint64(0x9E3779B97F4A7C15))))
+            h = mix64(np.int64(h ^ (np.uint64(sym[i]) + np.uint64(0x9E3779B97F4A7C15))))
         slot = np.int64(h & mask)
         while True:
             w = slots[slot]
@@ -229,7 +229,7 @@ def local_ids(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     u = 0
     for i in range(n):
         k = flat[i]
-        slot = np.int64(_mix(k) & mask)
+        slot = np.int64(mix64(k) & mask)
         while keys[slot] != -1 and keys[slot] != k:
             slot = np.int64((np.uint64(slot) + np.uint64(1)) & mask)
         if keys[slot] == -1:

@@ -24,18 +24,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from toknz_core.hashing import fibonacci_slot
+
 NO_RANK = np.int32(2**31 - 1)
-_EMPTY_KEY = np.int64(-1)
+EMPTY_KEY = np.int64(-1)
 # Words longer than this use the heap-based merge.
 HEAP_THRESHOLD = 48
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _hash_pair(key: np.int64, mask: np.int64) -> np.int64:
-    # A 64-bit multiplicative hash (Fibonacci hashing), folded to the table size.
-    h = np.uint64(key) * np.uint64(0x9E3779B97F4A7C15)
-    h ^= h >> np.uint64(29)
-    return np.int64(h & np.uint64(mask))
 
 
 @njit(cache=True, nogil=True)
@@ -55,14 +49,14 @@ def build_pair_table(
     cap = 16
     while cap < 2 * n + 16:
         cap *= 2
-    keys = np.full(cap, _EMPTY_KEY, dtype=np.int64)
+    keys = np.full(cap, EMPTY_KEY, dtype=np.int64)
     ranks = np.full(cap, NO_RANK, dtype=np.int32)
     ids = np.full(cap, -1, dtype=np.int32)
     mask = np.int64(cap - 1)
     for i in range(n):
         key = (np.int64(left[i]) << np.int64(32)) | np.int64(right[i])
-        slot = _hash_pair(key, mask)
-        while keys[slot] != _EMPTY_KEY and keys[slot] != key:
+        slot = fibonacci_slot(key, mask)
+        while keys[slot] != EMPTY_KEY and keys[slot] != key:
             slot = (slot + np.int64(1)) & mask
         keys[slot] = key
         ranks[slot] = rank[i]
@@ -71,16 +65,16 @@ def build_pair_table(
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _lookup(keys: np.ndarray, a: np.int32, b: np.int32) -> np.int64:
+def lookup_slot(keys: np.ndarray, a: np.int32, b: np.int32) -> np.int64:
     """Slot of pair (a, b) in the table, or -1 when the pair does not merge."""
     mask = np.int64(keys.shape[0] - 1)
     key = (np.int64(a) << np.int64(32)) | np.int64(b)
-    slot = _hash_pair(key, mask)
+    slot = fibonacci_slot(key, mask)
     while True:
         k = keys[slot]
         if k == key:
             return slot
-        if k == _EMPTY_KEY:
+        if k == EMPTY_KEY:
             return np.int64(-1)
         slot = (slot + np.int64(1)) & mask
 
@@ -90,7 +84,7 @@ def pair_lookup(
     keys: np.ndarray, ranks: np.ndarray, ids: np.ndarray, a: int, b: int
 ) -> tuple[int, int]:
     """Return ``(rank, new_id)`` of pair ``(a, b)``, or ``(NO_RANK, -1)``."""
-    slot = _lookup(keys, np.int32(a), np.int32(b))
+    slot = lookup_slot(keys, np.int32(a), np.int32(b))
     if slot < 0:
         return NO_RANK, -1
     return ranks[slot], ids[slot]
@@ -103,7 +97,7 @@ def _merge_scan(
     """Merge ``sym[:n]`` in place by repeated scanning; return the new length."""
     prank = np.empty(max(n - 1, 1), dtype=np.int32)
     for i in range(n - 1):
-        slot = _lookup(keys, sym[i], sym[i + 1])
+        slot = lookup_slot(keys, sym[i], sym[i + 1])
         prank[i] = ranks[slot] if slot >= 0 else NO_RANK
     while n > 1:
         best = NO_RANK
@@ -114,7 +108,7 @@ def _merge_scan(
                 at = i
         if at < 0:
             break
-        slot = _lookup(keys, sym[at], sym[at + 1])
+        slot = lookup_slot(keys, sym[at], sym[at + 1])
         sym[at] = ids[slot]
         for j in range(at + 1, n - 1):
             sym[j] = sym[j + 1]
@@ -122,10 +116,10 @@ def _merge_scan(
             prank[j] = prank[j + 1]
         n -= 1
         if at > 0:
-            s = _lookup(keys, sym[at - 1], sym[at])
+            s = lookup_slot(keys, sym[at - 1], sym[at])
             prank[at - 1] = ranks[s] if s >= 0 else NO_RANK
         if at < n - 1:
-            s = _lookup(keys, sym[at], sym[at + 1])
+            s = lookup_slot(keys, sym[at], sym[at + 1])
             prank[at] = ranks[s] if s >= 0 else NO_RANK
     return n
 
@@ -191,7 +185,7 @@ def _merge_heap(
     heap = np.empty(2 * n + 4, dtype=np.int64)
     size = 0
     for i in range(n - 1):
-        slot = _lookup(keys, sym[i], sym[i + 1])
+        slot = lookup_slot(keys, sym[i], sym[i + 1])
         if slot >= 0:
             size = _heap_push(heap, size, (np.int64(ranks[slot]) << np.int64(32)) | np.int64(i))
     while size > 0:
@@ -203,7 +197,7 @@ def _merge_heap(
         right = np.int64(nxt[pos])
         if right < 0:
             continue
-        slot = _lookup(keys, sym[pos], sym[right])
+        slot = lookup_slot(keys, sym[pos], sym[right])
         if slot < 0 or ranks[slot] != rank:
             continue
         sym[pos] = ids[slot]
@@ -214,11 +208,11 @@ def _merge_heap(
             prv[after] = pos
         before = np.int64(prv[pos])
         if before >= 0:
-            s = _lookup(keys, sym[before], sym[pos])
+            s = lookup_slot(keys, sym[before], sym[pos])
             if s >= 0:
                 size = _heap_push(heap, size, (np.int64(ranks[s]) << np.int64(32)) | before)
         if after >= 0:
-            s = _lookup(keys, sym[pos], sym[after])
+            s = lookup_slot(keys, sym[pos], sym[after])
             if s >= 0:
                 size = _heap_push(heap, size, (np.int64(ranks[s]) << np.int64(32)) | pos)
     m = 0
@@ -308,13 +302,13 @@ def merge_words_below(
             best = limit
             at = -1
             for i in range(n - 1):
-                slot = _lookup(keys, sym[i], sym[i + 1])
+                slot = lookup_slot(keys, sym[i], sym[i + 1])
                 if slot >= 0 and ranks[slot] < best:
                     best = ranks[slot]
                     at = i
             if at < 0:
                 break
-            slot = _lookup(keys, sym[at], sym[at + 1])
+            slot = lookup_slot(keys, sym[at], sym[at + 1])
             sym[at] = ids[slot]
             for j in range(at + 1, n - 1):
                 sym[j] = sym[j + 1]

@@ -10,18 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
-_FNV_PRIME = np.uint64(0x100000001B3)
-
-
-@njit(cache=True, nogil=True, inline="always")
-def fnv1a(data: np.ndarray, start: int, end: int) -> np.uint64:
-    """FNV-1a hash of ``data[start:end]``: the hash of every byte-string table in toknz_core."""
-    h = _FNV_OFFSET
-    for i in range(start, end):
-        h ^= np.uint64(data[i])
-        h *= _FNV_PRIME
-    return h
+from toknz_core.hashing import fnv1a
 
 
 @njit(cache=True, nogil=True)

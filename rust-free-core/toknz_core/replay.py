@@ -28,24 +28,14 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-
-@njit(cache=True, nogil=True, inline="always")
-def _mix(key: np.int64) -> np.uint64:
-    # splitmix64 finalizer: every key bit reaches every low bit.
-    h = np.uint64(key)
-    h ^= h >> np.uint64(33)
-    h *= np.uint64(0xFF51AFD7ED558CCD)
-    h ^= h >> np.uint64(33)
-    h *= np.uint64(0xC4CEB9FE1A85EC53)
-    h ^= h >> np.uint64(33)
-    return h
+from toknz_core.hashing import mix64
 
 
 @njit(cache=True, nogil=True, inline="always")
 def _slot(table: np.ndarray, keys: np.ndarray, key: np.int64) -> np.int64:
     """Slot of ``table`` holding the pair whose key is ``key``, or the empty slot (-1) where it goes."""
     mask = np.uint64(table.shape[0] - 1)
-    s = np.int64(_mix(key) & mask)
+    s = np.int64(mix64(key) & mask)
     while table[s] >= 0 and keys[table[s]] != key:
         s = np.int64((np.uint64(s) + np.uint64(1)) & mask)
     return s

@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from toknz_core.ranks import fnv1a
+from toknz_core.hashing import fnv1a, mix64
 
 #: Pair changes buffered before they are applied (20 bytes each).
 CHANGE_BUFFER = 1 << 18
@@ -158,22 +158,10 @@ def _chars_ok(
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _mix(key: np.int64) -> np.uint64:
-    # The murmur3 / splitmix64 finalizer: every key bit reaches every low bit.
-    h = np.uint64(key)
-    h ^= h >> np.uint64(33)
-    h *= np.uint64(0xFF51AFD7ED558CCD)
-    h ^= h >> np.uint64(33)
-    h *= np.uint64(0xC4CEB9FE1A85EC53)
-    h ^= h >> np.uint64(33)
-    return h
-
-
-@njit(cache=True, nogil=True, inline="always")
 def _pair_slot(keys: np.ndarray, key: np.int64) -> np.int64:
     """Slot holding ``key`` or the empty slot where it would go."""
     mask = np.uint64(keys.shape[0] - 1)
-    slot = np.int64(_mix(key) & mask)
+    slot = np.int64(mix64(key) & mask)
     while keys[slot] != -1 and keys[slot] != key:
         slot = np.int64((np.uint64(slot) + np.uint64(1)) & mask)
     return slot

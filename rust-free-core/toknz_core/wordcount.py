@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from toknz_core.ranks import fnv1a
+from toknz_core.hashing import fnv1a
 
 
 def new_table(

@@ -280,7 +280,7 @@ class Canonicality:
                 s, e = int(part_offsets[w]), int(part_offsets[w + 1])
                 if e - s == 2:
                     a, b = int(parts[s]), int(parts[s + 1])
-                    slot = encode._lookup(keys, np.int32(a), np.int32(b))
+                    slot = encode.lookup_slot(keys, np.int32(a), np.int32(b))
                     if slot >= 0 and int(ranks[slot]) == limits[w] and int(ids[slot]) == t:
                         left_child[t], right_child[t] = a, b
                         crank[t] = int(limits[w])
