@@ -106,9 +106,9 @@ def miss_rate(arrays: list[np.ndarray], ends: list[np.ndarray], warm: list[tuple
 
 def profile(encoding: str, category: str, rounds: int) -> dict[str, float]:
     tok = toknz.load(encoding)
-    kind = np.int64(tok._compiled_kind())
+    kind = np.int64(tok._scanner_kind)
     table = load_table()
-    tables = tok.model._fast_tables()
+    tables = tok.model._fast_tables  # the tables of docencode.encode_pieces
     docs = documents(CORPORA[category])
     cut = len(docs) // 3
     warm_docs, docs = docs[:cut], docs[cut:]

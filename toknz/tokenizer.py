@@ -42,6 +42,9 @@ AllSpecial = Literal["all"]
 #: first longer text (or batch) loads the compiled path for good, and so does a process
 #: that keeps encoding short texts (in the background: :mod:`toknz.kernel_loading`).
 PYTHON_PATH_CHARS = 2048
+#: Texts of at most this many characters (so at most 65,536 UTF-8 bytes: one id per byte at
+#: most) take the three-argument kernel once the compiled path is ready (:meth:`Tokenizer._short`).
+SHORT_TEXT_CHARS = 1 << 14
 
 
 def replace_surrogates(text: str) -> str:
@@ -440,10 +443,11 @@ class Tokenizer(DerivedState):
         return parts
 
     def _short(self, text: str, allowed: frozenset[str], as_list: bool) -> Any:
-        """The ids of a short ``text`` through the three-argument kernel, or None to take
+        """The ids of a ``text`` of at most :data:`SHORT_TEXT_CHARS` characters through the
+        three-argument kernel (:meth:`BPE.short_encoder`), or None to take
         the general steps (not ready yet, special tokens allowed, long or unusual text)."""
         short = self.__dict__.get("_short_ready")
-        if short is None or allowed or len(text) > PYTHON_PATH_CHARS:
+        if short is None or allowed or len(text) > SHORT_TEXT_CHARS:
             return None
         try:
             raw = text.encode("utf-8")

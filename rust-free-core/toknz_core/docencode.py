@@ -620,8 +620,8 @@ _HEADER_WORDS = 2 + 3 * len(PACKED_DTYPES)
 _ALIGN = 64
 #: ``uint64`` words of a work array (:func:`new_work`): the word cache, then the output.
 CACHE_WORDS = CACHE_SLOTS * 8
-#: Most ids :func:`encode_short` writes (and so most bytes of a text it takes).
-SHORT_OUT = 8192
+#: Most ids :func:`encode_short` writes: a text of at most this many bytes always fits.
+SHORT_OUT = 1 << 16
 
 
 def new_work() -> np.ndarray:
