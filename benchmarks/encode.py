@@ -977,7 +977,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=None, help="rounds (default 5, quick 3)")
     parser.add_argument("--doc-kb", type=int, default=4, help="document size in KB (default 4)")
     parser.add_argument("--short-mb", type=float, default=None,
-                        help="MB of 400-character documents per fresh process (default 1, quick 0.2)")  # fmt: skip
+                        help="MB of 400-character documents per fresh process (default 4, quick 0.2)")  # fmt: skip
     parser.add_argument("--worst-budget", type=float, default=None,
                         help="seconds one worst-case input may take (default 20, quick 5)")  # fmt: skip
     parser.add_argument("--no-short", action="store_true", help="skip the short-text workload")
@@ -1039,7 +1039,7 @@ def main(argv: list[str] | None = None) -> int:
     startup = [] if args.no_startup else measure_startup("cl100k_base", 1 if args.quick else 3)
     short_rows: list[dict[str, Any]] = []
     if not args.no_short:
-        want = int((args.short_mb or (0.2 if args.quick else 1.0)) * 1e6)
+        want = int((args.short_mb or (0.2 if args.quick else 4.0)) * 1e6)
         texts = [d for v in inputs.values() for r in v["rounds"] for d in r]
         docs = short_docs(texts, want)
         for enc in encodings:

@@ -10,7 +10,7 @@ the kernels on a background thread; the tokenizer's calls take the compiled path
 as the load is done (:attr:`StartupPath.ready`). A process that encodes in a tight loop
 holds the GIL the loader needs (the `regex` split does not release it), so once the Python
 path has taken ``wait_after_s`` in all, the next call waits for the load to finish: no
-process stays on the Python path for more than about a second plus one kernel load.
+process stays on the Python path for more than a quarter of a second plus one kernel load.
 """
 
 from __future__ import annotations
@@ -21,8 +21,10 @@ from collections.abc import Callable
 #: Seconds on the Python path (after the first call, which builds the Python tables) after
 #: which the kernels load in the background: a small fraction of a kernel load.
 LOAD_AFTER_S = 0.05
-#: Seconds on the Python path after which a call waits for the background load to finish.
-WAIT_AFTER_S = 1.0
+#: Seconds on the Python path after which a call waits for the background load to finish
+#: (a loader starved of the GIL by a tight loop of encodes would otherwise take many times
+#: its own cost).
+WAIT_AFTER_S = 0.25
 
 
 class StartupPath:
