@@ -5,7 +5,11 @@ count each category's sample once into distinct words with the tokenizer's
 own normalizer and pre-tokenizer (:mod:`toknz.analysis.samples`), replay
 the merges over each (:mod:`toknz.analysis.replay`), solve the LP
 (:mod:`toknz.analysis.lp`), and convert the weights from pair units to
-shares of bytes: ``alpha_i * bytes_i / pairs_i``, renormalised.
+shares of bytes: ``alpha_i * bytes_i / pairs_i``, renormalised. The plain
+LP's slack per merge gives the fit diagnostic
+(:mod:`toknz.analysis.mixture_fit`): whether the samples explain the merges,
+or the training text came from other sources than the samples (distribution
+shift), which bootstrap intervals cannot show.
 """
 
 from __future__ import annotations
