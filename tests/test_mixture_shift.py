@@ -233,3 +233,12 @@ def test_why_tokens_is_not_the_default(sides, tmp_path: Path) -> None:
     assert np.abs(est - actual).max() < 0.05
     assert tokens.weights["ru"] > 0.5
     assert DEFAULT_METHOD == "plain"
+
+
+def test_cli_choices_are_the_library_names() -> None:
+    from toknz.analysis.mixture import UNITS
+    from toknz.cli.mixture import mixture
+
+    choices = {p.name: list(getattr(p.type, "choices", [])) for p in mixture.params}
+    assert choices["method"] == list(METHODS)
+    assert choices["unit"] == list(UNITS)
