@@ -181,3 +181,18 @@ def test_short_kernel_refuses_more_ids_than_its_buffer(toknz_tok: Any) -> None:
     text = "".join(rng.choice("ÆØÅ∂ƒ©˙∆˚¬…æ«≈ç√∫˜µ≤≥÷") for _ in range(SHORT_OUT + 100))
     assert len(tok.encode_ordinary(text)) > SHORT_OUT
     assert tok._short_encoder(text.encode("utf-8"), True) is None
+
+
+def test_short_texts_from_many_threads_at_once(toknz_tok: Any) -> None:
+    """Threads share the short-text kernel's pool of work arrays: each call gets its own."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    tok = toknz_tok("o200k_base")
+    tok.encode_ordinary("warm " * 1000)
+    docs = [(json.__doc__ or "")[i : i + 200] for i in range(0, 2000, 50)] * 20
+    want = [tok.encode_ordinary(d) for d in docs]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        got = list(pool.map(tok.encode_ordinary, docs))
+        arrays = list(pool.map(tok.encode_ordinary_to_numpy, docs))
+    assert got == want
+    assert [a.tolist() for a in arrays] == want

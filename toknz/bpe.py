@@ -371,11 +371,10 @@ class BPE(DerivedState):
         from toknz_core.docencode import encode_short
 
         blob = packed[0]
-        take, pool = self._take_work, self._free_works
-        pop, give = pool.pop, pool.append
+        take, give = self._take_work, self._free_works.append
 
         def encode(raw: bytes, as_list: bool) -> list[int] | np.ndarray | None:
-            work = pop() if pool else take()
+            work = take()
             try:
                 n = encode_short(raw, blob, work[0])
                 if n < 0:
