@@ -242,3 +242,5 @@ def test_cli_choices_are_the_library_names() -> None:
     choices = {p.name: list(getattr(p.type, "choices", [])) for p in mixture.params}
     assert choices["method"] == list(METHODS)
     assert choices["unit"] == list(UNITS)
+    defaults = {p.name: p.default for p in mixture.params}
+    assert defaults["method"] == DEFAULT_METHOD
