@@ -272,3 +272,32 @@ def test_scan_kernels_equal_brute_force(case_a, case_b, share) -> None:
             for i, pc in enumerate(pcs):
                 at = pc.counts_at(t)
                 assert diff[r, i] == int(pc.merge_counts[t]) - at.get(int(global_keys[p]), 0)
+
+
+def test_replay_samples_on_threads_equals_one_by_one() -> None:
+    from types import SimpleNamespace
+
+    from toknz.analysis.replay import replay_sample, replay_samples
+
+    rng = np.random.default_rng(3)
+    merges = _Merges([(0, 1, 5), (5, 2, 6), (3, 3, 7), (6, 4, 8), (1, 1, 9)])
+    samples = []
+    for _ in range(6):
+        words = [rng.integers(0, 5, int(rng.integers(1, 9))).tolist() for _ in range(30)]
+        offsets = np.zeros(len(words) + 1, dtype=np.int64)
+        np.cumsum([len(w) for w in words], out=offsets[1:])
+        samples.append(
+            SimpleNamespace(
+                symbols=np.array([s for w in words for s in w], dtype=np.int32),
+                offsets=offsets,
+                counts=rng.integers(1, 20, len(words)).astype(np.int64),
+            )
+        )
+    one = [replay_sample(s, merges) for s in samples]  # type: ignore[arg-type]
+    for threads in (1, 2, 3):
+        got = replay_samples(samples, merges, threads=threads)  # type: ignore[arg-type]
+        assert len(got) == len(one)
+        for a, b in zip(got, one, strict=True):
+            for field in ("init_keys", "init_counts", "merge_counts", "delta_offsets",
+                          "delta_keys", "delta_values"):  # fmt: skip
+                assert np.array_equal(getattr(a, field), getattr(b, field))

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -78,6 +78,8 @@ class LPSolution:
     converged: bool
     largest_violation: float
     seconds: float
+    #: Seconds spent in the violation scans, building rows, HiGHS and pruning.
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def build_inputs(counts: Sequence[PairCounts], merge_keys: np.ndarray) -> LPInputs:
@@ -177,19 +179,27 @@ class _Model:
             self.h.addCols(
                 k, np.ones(k), np.zeros(k), np.full(k, self.inf), 0, np.zeros(0, np.int32), [], []
             )
-        starts: list[int] = []
-        index: list[int] = []
-        value: list[float] = []
-        for r in range(steps.shape[0]):
-            starts.append(len(index))
-            nz = np.nonzero(coef[r])[0]
-            index.extend(nz.tolist())
-            value.extend(coef[r, nz].tolist())
-            index.append(self.n + int(steps[r]))
-            value.append(1.0)
-            index.append(self.pair_col[int(pairs[r])])
-            value.append(1.0)
         m = steps.shape[0]
+        # Row r: its category coefficients that are not zero, then v_t and v_p.
+        mask = coef != 0
+        width = mask.sum(axis=1) + 2
+        starts = np.zeros(m, dtype=np.int64)
+        np.cumsum(width[:-1], out=starts[1:])
+        index = np.empty(int(width.sum()), dtype=np.int32)
+        value = np.empty(index.shape[0], dtype=np.float64)
+        rows_nz, cats_nz = np.nonzero(mask)
+        # Position of each nonzero: its row's start plus its rank within the row.
+        first_nz = np.zeros(m, dtype=np.int64)
+        np.cumsum(mask.sum(axis=1)[:-1], out=first_nz[1:])
+        rank = np.arange(rows_nz.shape[0]) - first_nz[rows_nz]
+        at = starts[rows_nz] + rank
+        index[at] = cats_nz
+        value[at] = coef[rows_nz, cats_nz]
+        ends = starts + width
+        index[ends - 2] = self.n + steps
+        value[ends - 2] = 1.0
+        index[ends - 1] = [self.pair_col[p] for p in pairs.tolist()]
+        value[ends - 1] = 1.0
         self.keys.extend(zip(steps.tolist(), pairs.tolist(), strict=True))
         self.idle = np.concatenate([self.idle, np.zeros(m, dtype=np.int64)])
         if m:
@@ -197,10 +207,10 @@ class _Model:
                 m,
                 np.zeros(m),
                 np.full(m, self.inf),
-                len(index),
-                np.array(starts, dtype=np.int32),
-                np.array(index, dtype=np.int32),
-                np.array(value, dtype=np.float64),
+                index.shape[0],
+                starts.astype(np.int32),
+                index,
+                value,
             )
         self.rows += m
         self.peak = max(self.peak, self.rows)
@@ -261,6 +271,7 @@ def solve_mixture_lp(
     max_rounds: int = 1000,
     drop_after: int = 2,
     on_round: Callable[[int, int], None] | None = None,
+    time_limit: float | None = None,
 ) -> LPSolution:
     """Solve the mixture LP over ``data`` with lazy constraint generation.
 
@@ -270,7 +281,9 @@ def solve_mixture_lp(
     that many consecutive solves (0: never). ``on_round(round, constraints)`` is
     called after each solve. Returns weights in pair units (summing to 1)
     and the total slack; ``converged`` is False only when ``max_rounds``
-    ran out with constraints still violated.
+    ran out, or ``time_limit`` seconds passed, with constraints still violated
+    (the weights are then those of the last round). ``timings`` says where the
+    time went (``scan``, ``rows``, ``highs``, ``prune`` seconds).
     """
     from toknz_core.lpscan import constraint_counts, find_violations
 
@@ -288,8 +301,14 @@ def solve_mixture_lp(
     merge_slack = np.zeros(steps)
     pair_slack = np.zeros(data.n_pairs)
 
+    timings = dict.fromkeys(("scan", "rows", "highs", "prune"), 0.0)
+
+    def timed(part: str, since: float) -> None:
+        timings[part] += time.perf_counter() - since
+
     def scan(strongest: bool, k: int, limit: int) -> tuple[np.ndarray, np.ndarray, float]:
-        return find_violations(
+        t0 = time.perf_counter()
+        found = find_violations(
             alpha * scale,
             merge_slack,
             pair_slack,
@@ -307,8 +326,17 @@ def solve_mixture_lp(
             limit,
             strongest,
         )
+        timed("scan", t0)
+        return found
 
     def add(found_t: np.ndarray, found_p: np.ndarray) -> int:
+        t0 = time.perf_counter()
+        try:
+            return add_rows(found_t, found_p)
+        finally:
+            timed("rows", t0)
+
+    def add_rows(found_t: np.ndarray, found_p: np.ndarray) -> int:
         keep = [
             r
             for r, key in enumerate(zip(found_t.tolist(), found_p.tolist(), strict=True))
@@ -342,7 +370,9 @@ def solve_mixture_lp(
     worst = 0.0
     converged = False
     while True:
+        t0 = time.perf_counter()
         x, objective = model.solve()
+        timed("highs", t0)
         rounds += 1
         alpha = np.clip(x[:n], 0.0, None)
         alpha /= alpha.sum() or 1.0
@@ -356,12 +386,16 @@ def solve_mixture_lp(
         if found_t.shape[0] == 0:
             converged = True
             break
+        t0 = time.perf_counter()
         model.prune(drop_after, tol * 1e-3)
+        timed("prune", t0)
         if add(found_t, found_p) == 0:
             # Only constraints already in the LP: violated within the solver's own tolerance.
             converged = True
             break
-        if rounds >= max_rounds:
+        if rounds >= max_rounds or (
+            time_limit is not None and time.perf_counter() - start > time_limit
+        ):
             break
     return LPSolution(
         alpha,
@@ -373,6 +407,7 @@ def solve_mixture_lp(
         converged,
         worst / SCALE,
         time.perf_counter() - start,
+        timings,
     )
 
 

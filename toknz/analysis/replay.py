@@ -9,6 +9,8 @@ each step's merged pair, and each step's changes (pair keys
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,4 +91,28 @@ def replay_sample(sample: CategorySample, merges: MergeList) -> PairCounts:
     return replay_arrays(sample.symbols, sample.offsets, sample.counts, merges)
 
 
-__all__ = ["PairCounts", "pair_key", "replay_arrays", "replay_sample"]
+def replay_samples(
+    samples: Sequence[CategorySample], merges: MergeList, *, threads: int | None = None
+) -> list[PairCounts]:
+    """Replay ``merges`` over every sample, on ``threads`` threads (default: usable cores).
+
+    The kernel releases the GIL, so categories replay side by side; the
+    result is :func:`replay_sample` of each, in order.
+
+    >>> replay_samples([], None, threads=2)
+    []
+    """
+    if threads is None:
+        threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    if threads <= 1 or len(samples) <= 1:
+        return [replay_sample(s, merges) for s in samples]
+    from concurrent.futures import ThreadPoolExecutor
+
+    # The first call compiles (or loads) the kernel once, before the threads start.
+    first = replay_sample(samples[0], merges)
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        rest = list(pool.map(lambda s: replay_sample(s, merges), samples[1:]))
+    return [first, *rest]
+
+
+__all__ = ["PairCounts", "pair_key", "replay_arrays", "replay_sample", "replay_samples"]
