@@ -28,6 +28,8 @@ enforced. :func:`train_bpe` runs with the rules off.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
 
@@ -35,6 +37,64 @@ from toknz_core.hashing import fnv1a, mix64
 
 #: Pair changes buffered before they are applied (20 bytes each).
 CHANGE_BUFFER = 1 << 18
+
+
+class Words(NamedTuple):
+    """The words being merged: symbols (int32, CSR by ``offsets``), current lengths, counts."""
+
+    sym: np.ndarray
+    offsets: np.ndarray
+    length: np.ndarray
+    counts: np.ndarray
+
+
+class TokenFacts(NamedTuple):
+    """Per token id: byte length, and for the character rules its class, characters and
+    whether it starts inside a character (:func:`_char_props`)."""
+
+    length: np.ndarray
+    cls: np.ndarray
+    nchars: np.ndarray
+    cont: np.ndarray
+
+
+class Changes(NamedTuple):
+    """Pair changes of one merge step: ``(left, right)`` gained ``delta`` in ``word``."""
+
+    left: np.ndarray
+    right: np.ndarray
+    delta: np.ndarray
+    word: np.ndarray
+
+
+class Pairs(NamedTuple):
+    """The pair store: ids, counts, per-step stamps and gains, and the ``(left, right)`` ->
+    pair hash table (``keys`` packed ``left << 32 | right``, ``slots`` the pair index)."""
+
+    left: np.ndarray
+    right: np.ndarray
+    counts: np.ndarray
+    stamp: np.ndarray
+    gain: np.ndarray
+    keys: np.ndarray
+    slots: np.ndarray
+
+
+class Gains(NamedTuple):
+    """Pairs that gained occurrences in a step, and each ``(pair, word)`` gain."""
+
+    pairs: np.ndarray
+    pair: np.ndarray
+    word: np.ndarray
+
+
+class Entries(NamedTuple):
+    """Queue entries: a pair's count when pushed and its word list ``pos[start:start + length]``."""
+
+    counts: np.ndarray
+    pair: np.ndarray
+    start: np.ndarray
+    length: np.ndarray
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -296,37 +356,32 @@ def _heap_pop(
 
 @njit(cache=True, nogil=True)
 def _merge_in_words(
-    sym: np.ndarray,
-    offsets: np.ndarray,
-    wlen: np.ndarray,
-    counts: np.ndarray,
+    words: Words,
     pos: np.ndarray,
     k0: int,
     k1: int,
     a: np.int32,
     b: np.int32,
     z: np.int32,
-    tlen: np.ndarray,
+    facts: TokenFacts,
     max_token_length: int,
-    ch_l: np.ndarray,
-    ch_r: np.ndarray,
-    ch_d: np.ndarray,
-    ch_w: np.ndarray,
-    progress: np.ndarray,
-    tcls: np.ndarray,
-    tnch: np.ndarray,
-    tcont: np.ndarray,
     max_chars: int,
+    changes: Changes,
+    progress: np.ndarray,
 ) -> tuple[int, int]:
     """Merge (a, b) -> z in the words ``pos[k0:k1]``, left to right, as ``Word::merge`` does.
 
-    Appends each pair change (left, right, delta = +-count, word) to the
-    ``ch_*`` buffers and stops before a word whose changes might not fit
+    Appends each pair change (left, right, delta = +-count, word) to
+    ``changes`` and stops before a word whose changes might not fit
     (a word of n symbols makes at most 2n). A gained pair is recorded only
     when its token would be at most ``max_token_length`` bytes and the two
     tokens pass :func:`_chars_ok` (``max_chars``). Returns
     ``(number of changes, index of the first word not done)``.
     """
+    sym = words.sym
+    wlen = words.length
+    tlen = facts.length
+    ch_l, ch_r, ch_d, ch_w = changes.left, changes.right, changes.delta, changes.word
     n_ch = 0
     zl = tlen[z]
     visited = 0
@@ -335,12 +390,12 @@ def _merge_in_words(
     k = k0
     while k < k1:
         w = pos[k]
-        s = offsets[w]
+        s = words.offsets[w]
         n = wlen[w]
         if n_ch + 2 * n + 4 > cap:
             break
         k += 1
-        wc = counts[w]
+        wc = words.counts[w]
         visited += 1
         scanned += n
         r = 0
@@ -355,7 +410,7 @@ def _merge_in_words(
                     ch_w[n_ch] = w
                     n_ch += 1
                     if tlen[x] + zl <= max_token_length and _chars_ok(
-                        x, z, tcls, tnch, tcont, max_chars
+                        x, z, facts.cls, facts.nchars, facts.cont, max_chars
                     ):
                         ch_l[n_ch] = x
                         ch_r[n_ch] = z
@@ -370,7 +425,7 @@ def _merge_in_words(
                     ch_w[n_ch] = w
                     n_ch += 1
                     if tlen[y] + zl <= max_token_length and _chars_ok(
-                        z, y, tcls, tnch, tcont, max_chars
+                        z, y, facts.cls, facts.nchars, facts.cont, max_chars
                     ):
                         ch_l[n_ch] = z
                         ch_r[n_ch] = y
@@ -392,108 +447,102 @@ def _merge_in_words(
 
 @njit(cache=True, nogil=True)
 def _apply_changes(
-    ch_l: np.ndarray,
-    ch_r: np.ndarray,
-    ch_d: np.ndarray,
-    ch_w: np.ndarray,
+    changes: Changes,
     n_ch: int,
-    pkeys: np.ndarray,
-    pvals: np.ndarray,
-    pa: np.ndarray,
-    pb: np.ndarray,
-    pcount: np.ndarray,
-    pstamp: np.ndarray,
-    pgain: np.ndarray,
+    pairs: Pairs,
     n_pairs: int,
-    gained_pairs: np.ndarray,
+    gains: Gains,
     n_gained: int,
-    gain_pair: np.ndarray,
-    gain_word: np.ndarray,
     n_gain: int,
     stamp_base: np.int64,
 ) -> tuple[int, int, int]:
-    """Add the changes to the pair counts (creating pairs as needed; room is ensured by the caller).
+    """Add the first ``n_ch`` changes to the pair counts (creating pairs as needed; room is
+    ensured by the caller).
 
     Records, once per (pair, word), where a pair gained occurrences, after
     the ``n_gained``/``n_gain`` already recorded in this step. Returns
     ``(n_pairs, n_gained_pairs, n_gains)``.
     """
     for i in range(n_ch):
-        key = (np.int64(ch_l[i]) << np.int64(32)) | np.int64(ch_r[i])
-        slot = _pair_slot(pkeys, key)
-        if pkeys[slot] == -1:
+        left = changes.left[i]
+        right = changes.right[i]
+        key = (np.int64(left) << np.int64(32)) | np.int64(right)
+        slot = _pair_slot(pairs.keys, key)
+        if pairs.keys[slot] == -1:
             q = n_pairs
-            pa[q] = ch_l[i]
-            pb[q] = ch_r[i]
-            pkeys[slot] = key
-            pvals[slot] = q
+            pairs.left[q] = left
+            pairs.right[q] = right
+            pairs.keys[slot] = key
+            pairs.slots[slot] = q
             n_pairs += 1
         else:
-            q = pvals[slot]
-        d = ch_d[i]
-        pcount[q] += d
+            q = pairs.slots[slot]
+        d = changes.delta[i]
+        pairs.counts[q] += d
         if d > 0:
-            stamp = stamp_base + np.int64(ch_w[i])
-            if pstamp[q] != stamp:
-                pstamp[q] = stamp
-                if pgain[q] == 0:
-                    gained_pairs[n_gained] = q
+            stamp = stamp_base + np.int64(changes.word[i])
+            if pairs.stamp[q] != stamp:
+                pairs.stamp[q] = stamp
+                if pairs.gain[q] == 0:
+                    gains.pairs[n_gained] = q
                     n_gained += 1
-                pgain[q] += 1
-                gain_pair[n_gain] = q
-                gain_word[n_gain] = ch_w[i]
+                pairs.gain[q] += 1
+                gains.pair[n_gain] = q
+                gains.word[n_gain] = changes.word[i]
                 n_gain += 1
     return n_pairs, n_gained, n_gain
 
 
 @njit(cache=True, nogil=True)
 def _push_gains(
-    gained_pairs: np.ndarray,
+    gains: Gains,
     n_gained: int,
-    gain_pair: np.ndarray,
-    gain_word: np.ndarray,
     n_gain: int,
-    pgain: np.ndarray,
-    pcount: np.ndarray,
+    pairs: Pairs,
     pos: np.ndarray,
     n_pos: int,
-    ecount: np.ndarray,
-    epair: np.ndarray,
-    estart: np.ndarray,
-    elen: np.ndarray,
+    entries: Entries,
     n_entries: int,
     heap: np.ndarray,
     hsize: int,
-    pa: np.ndarray,
-    pb: np.ndarray,
 ) -> tuple[int, int]:
-    """Lay out the word list of each gained pair in ``pos`` and push an entry for each with a positive count.
+    """Lay out the word list of each gained pair in ``pos`` and push an entry for each with a
+    positive count.
 
     Room in ``pos``, the entry arrays and the heap is ensured by the caller.
     Returns ``(n_entries, hsize)``.
     """
+    pgain = pairs.gain
     at = n_pos
     for g in range(n_gained):
-        q = gained_pairs[g]
+        q = gains.pairs[g]
         c = pgain[q]
         pgain[q] = at  # now the fill cursor of q's list
         at += c
     for k in range(n_gain):
-        q = gain_pair[k]
-        pos[pgain[q]] = gain_word[k]
+        q = gains.pair[k]
+        pos[pgain[q]] = gains.word[k]
         pgain[q] += 1
     # Lists are back to back in gained order: each starts where the previous ended.
     start = np.int64(n_pos)
     for g in range(n_gained):
-        q = gained_pairs[g]
+        q = gains.pairs[g]
         stop = pgain[q]
         pgain[q] = 0
-        if pcount[q] > 0:
-            ecount[n_entries] = pcount[q]
-            epair[n_entries] = q
-            estart[n_entries] = start
-            elen[n_entries] = stop - start
-            hsize = _heap_push(heap, hsize, np.int64(n_entries), ecount, epair, pa, pb)
+        if pairs.counts[q] > 0:
+            entries.counts[n_entries] = pairs.counts[q]
+            entries.pair[n_entries] = q
+            entries.start[n_entries] = start
+            entries.length[n_entries] = stop - start
+            hsize = _heap_push(
+                heap,
+                hsize,
+                np.int64(n_entries),
+                entries.counts,
+                entries.pair,
+                pairs.left,
+                pairs.right,
+            )
             n_entries += 1
         start = stop
     return n_entries, hsize
@@ -867,27 +916,18 @@ def _train(
                 ch_d = np.empty(cap, dtype=np.int64)
                 ch_w = np.empty(cap, dtype=np.int32)
             n_ch, k = _merge_in_words(
-                sym,
-                offsets,
-                wlen,
-                counts,
+                Words(sym, offsets, wlen, counts),
                 pos,
                 k,
                 k_end,
                 a,
                 b,
                 np.int32(z),
-                tlen,
+                TokenFacts(tlen, tcls, tnch, tcont),
                 max_token_length,
-                ch_l,
-                ch_r,
-                ch_d,
-                ch_w,
-                progress,
-                tcls,
-                tnch,
-                tcont,
                 max_chars,
+                Changes(ch_l, ch_r, ch_d, ch_w),
+                progress,
             )
             if n_pairs + n_ch > pa.shape[0]:
                 need = n_pairs + n_ch
@@ -908,23 +948,12 @@ def _train(
             gain_pair = _grow_i32(gain_pair, n_gain + n_ch)
             gain_word = _grow_i32(gain_word, n_gain + n_ch)
             counters = _apply_changes(
-                ch_l,
-                ch_r,
-                ch_d,
-                ch_w,
+                Changes(ch_l, ch_r, ch_d, ch_w),
                 n_ch,
-                pkeys,
-                pvals,
-                pa,
-                pb,
-                pcount,
-                pstamp,
-                pgain,
+                Pairs(pa, pb, pcount, pstamp, pgain, pkeys, pvals),
                 n_pairs,
-                gained_pairs,
+                Gains(gained_pairs, gain_pair, gain_word),
                 n_gained,
-                gain_pair,
-                gain_word,
                 n_gain,
                 step * np.int64(n_words + 1),
             )
@@ -943,24 +972,16 @@ def _train(
                 elen = _grow_i64(elen, need)
             heap = _grow_i64(heap, hsize + n_gained)
             out2 = _push_gains(
-                gained_pairs,
+                Gains(gained_pairs, gain_pair, gain_word),
                 n_gained,
-                gain_pair,
-                gain_word,
                 n_gain,
-                pgain,
-                pcount,
+                Pairs(pa, pb, pcount, pstamp, pgain, pkeys, pvals),
                 pos,
                 n_pos,
-                ecount,
-                epair,
-                estart,
-                elen,
+                Entries(ecount, epair, estart, elen),
                 n_entries,
                 heap,
                 hsize,
-                pa,
-                pb,
             )
             n_entries = out2[0]
             hsize = out2[1]
