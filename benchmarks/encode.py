@@ -917,6 +917,105 @@ def scaling_markdown(summary: dict, cats: list[str]) -> list[str]:
     return lines + [""]
 
 
+def fastest_exact_peer(summary: dict, enc: str, mode: str, cat: str) -> tuple[str, float] | None:
+    """The fastest peer (not toknz) whose ids equal tiktoken's on ``cat``, and its MB/s.
+
+    A peer whose only difference is a document spelling a special token (its API encodes
+    it as the special token) counts as exact: its BPE agrees on all the text.
+    """
+    best = None
+    for name in CONTENDERS:
+        s = summary.get((enc, mode, cat, name))
+        if name.startswith("toknz") or not s or not s["rounds_ok"]:
+            continue
+        if s["mismatch"] and not str(s["mismatch"].get("cause", "")).startswith("special-token"):
+            continue
+        if best is None or s["mb_per_s"] > best[1]:
+            best = (name, s["mb_per_s"])
+    return best
+
+
+def targets_markdown(
+    summary: dict, per_call: dict[str, dict[str, float]], short_rows: list[dict[str, Any]]
+) -> list[str]:
+    """Issue 19's targets against this run: toknz over the fastest exact peer per workload."""
+    cats = [c for c in CATEGORIES if any(k[2] == c for k in summary)]
+    lines = [
+        "### Targets: toknz ÷ the fastest exact peer",
+        "",
+        "Per workload, toknz's NumPy API (`toknz-numpy`) divided by the fastest peer whose ids "
+        "equal tiktoken's on that text, from the tables above (at least 1.00× is the target; "
+        "thread scaling: 1.80×; per-call overhead: 1 µs).",
+        "",
+        "| encoding | workload | " + " | ".join(cats) + " | target met |",
+        "|---|---|" + "---:|" * len(cats) + "---|",
+    ]
+    for enc in ENCODINGS:
+        for mode, label in (
+            ("single", "4 KB documents, 1 thread"),
+            ("batch-2", "batch, 2 threads"),
+        ):
+            cells, met = [], True
+            for c in cats:
+                mine = summary.get((enc, mode, c, "toknz-numpy"))
+                peer = fastest_exact_peer(summary, enc, mode, c)
+                if not mine or not mine["rounds_ok"] or peer is None:
+                    cells.append("—")
+                    continue
+                ratio = mine["mb_per_s"] / peer[1]
+                met = met and ratio >= 1.0
+                cells.append(f"{ratio:.2f}× {peer[0]}")
+            if any(x != "—" for x in cells):
+                lines.append(
+                    f"| {enc} | {label} | " + " | ".join(cells) + f" | {'yes' if met else 'no'} |"
+                )
+        cells, met = [], True
+        for c in cats:
+            one = summary.get((enc, "batch-1", c, "toknz-numpy"))
+            two = summary.get((enc, "batch-2", c, "toknz-numpy"))
+            if not (one and two and one["rounds_ok"] and two["rounds_ok"]):
+                cells.append("—")
+                continue
+            ratio = two["mb_per_s"] / one["mb_per_s"]
+            met = met and ratio >= 1.8
+            cells.append(f"{ratio:.2f}×")
+        if any(x != "—" for x in cells):
+            lines.append(
+                f"| {enc} | 2 threads ÷ 1 thread | "
+                + " | ".join(cells)
+                + f" | {'yes' if met else 'no'} |"
+            )
+    lines.append("")
+    extra = []
+    for enc, calls in per_call.items():
+        mine = calls.get("toknz")
+        if mine is not None:
+            peers = {n: v for n, v in calls.items() if not n.startswith("toknz")}
+            best = min(peers.items(), key=lambda kv: kv[1]) if peers else None
+            vs = f" (fastest peer: {best[0]} {best[1]:.2f} µs)" if best else ""
+            extra.append(
+                f"- {enc}, per-call overhead: {mine:.2f} µs{vs}; target 1 µs "
+                f"{'met' if mine <= 1.0 else 'not met'}"
+            )
+    for enc in dict.fromkeys(r["encoding"] for r in short_rows):
+        rs = [r for r in short_rows if r["encoding"] == enc and "error" not in r]
+
+        def speed(name: str, key: str, rs: list[dict[str, Any]] = rs) -> float:
+            return med([r[key] for r in rs if r["contender"] == name])
+
+        if any(r["contender"] == "gigatoken" for r in rs) and any(
+            r["contender"] == "toknz" for r in rs
+        ):
+            ratio_all = speed("toknz", "all_mb_per_s") / speed("gigatoken", "all_mb_per_s")
+            ratio_steady = speed("toknz", "steady_mb_per_s") / speed("gigatoken", "steady_mb_per_s")
+            extra.append(
+                f"- {enc}, {SHORT_CHARS}-character documents in a fresh process: toknz ÷ "
+                f"gigatoken {ratio_all:.2f}× from the first call, {ratio_steady:.2f}× in the "
+                f"steady state; target 1.00× {'met' if min(ratio_all, ratio_steady) >= 1 else 'not met'}"
+            )
+    return lines + extra + ([""] if extra else [])
+
+
 def workload_markdown(
     summary: dict,
     workers: list[dict[str, Any]],
@@ -926,7 +1025,8 @@ def workload_markdown(
     """The tables after the per-mode ones: scaling, per-call overhead, short texts, worst cases."""
     cats = [c for c in CATEGORIES if any(k[2] == c for k in summary)]
     per_call = {w["encoding"]: w["per_call_us"] for w in workers if w.get("per_call_us")}
-    lines = scaling_markdown(summary, cats) + overhead_markdown(per_call)
+    lines = targets_markdown(summary, per_call, short_rows)
+    lines += scaling_markdown(summary, cats) + overhead_markdown(per_call)
     lines += short_markdown(short_rows) + worst_markdown(worst_rows)
     return "\n" + "\n".join(lines)
 
