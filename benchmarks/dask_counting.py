@@ -80,7 +80,7 @@ def mb(files: list[str]) -> float:
 
 
 def splitter() -> Any:
-    from toknz.pretokenize import Split, resolve_pattern
+    from toknz.pipeline.pretokenize import Split, resolve_pattern
 
     return Split(resolve_pattern(PATTERN), "Isolated")
 
@@ -173,7 +173,7 @@ def merge_costs(table: Any) -> list[dict[str, Any]]:
 _CLIENT = r"""
 import json, resource, sys, time
 from distributed import Client
-from toknz.pretokenize import Split, resolve_pattern
+from toknz.pipeline.pretokenize import Split, resolve_pattern
 from toknz.train.distributed import count_words_dask
 files = json.loads(sys.argv[2])
 client = Client(sys.argv[1])

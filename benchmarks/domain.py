@@ -55,7 +55,7 @@ from _common import describe_machine, git_state, load_average, machine_info, wri
 import toknz
 from toknz import fetch
 from toknz.analysis.compare import CompareReport, compare_tokenizers
-from toknz.pretokenize import PATTERNS
+from toknz.pipeline.pretokenize import PATTERNS
 from toknz.train import TrainReport, load_preset, train
 
 ROOT = Path(__file__).resolve().parent.parent

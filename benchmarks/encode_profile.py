@@ -37,7 +37,7 @@ from toknz_core import docencode  # noqa: E402
 from toknz_core.pretok import split  # noqa: E402
 
 import toknz  # noqa: E402
-from toknz.unicode_tables import load_table  # noqa: E402
+from toknz.pipeline.unicode_tables import load_table  # noqa: E402
 
 CORPORA = {
     "prose": ["en/austen_emma.txt"],

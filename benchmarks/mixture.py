@@ -154,7 +154,7 @@ def hf_merges(corpus: Path, vocab_size: int) -> list[tuple[str, str]]:
     """Merges ``tokenizers``' BpeTrainer learns from ``corpus`` (Llama 3 split + ByteLevel)."""
     from tokenizers import Regex, Tokenizer, models, pre_tokenizers, trainers
 
-    from toknz.pretokenize import PATTERNS
+    from toknz.pipeline.pretokenize import PATTERNS
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.Sequence(

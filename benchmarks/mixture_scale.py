@@ -56,6 +56,67 @@ BUILD = (
 )
 
 
+#: Solver variants ``--variants`` compares (keyword arguments of solve_mixture_lp).
+VARIANTS: dict[str, dict] = {
+    "default (per_step 3, max_add 10,000, drop_after 2)": {},
+    "drop_after 1": {"drop_after": 1},
+    "per_step 1, every step scanned each round": {"per_step": 1, "max_add": 10**9},
+    "per_step 10, max_add 40,000": {"per_step": 10, "max_add": 40_000},
+    "drop basic rows after 1 solve, at most 1 time": {"drop_rule": "basic", "drop_after": 1},
+    "drop basic rows after 1 solve, at most 5 times": {
+        "drop_rule": "basic",
+        "drop_after": 1,
+        "max_drops": 5,
+    },
+    "HiGHS Devex pricing": {"highs_options": {"simplex_dual_edge_weight_strategy": 1}},
+    "HiGHS no cost perturbation": {
+        "highs_options": {"dual_simplex_cost_perturbation_multiplier": 0.0}
+    },
+    "HiGHS interior point, no crossover": {
+        "highs_options": {"solver": "ipm", "run_crossover": "off"}
+    },
+}
+
+
+def first_steps(data: object, steps: int) -> object:
+    """The LP inputs of the first ``steps`` merges only."""
+    from dataclasses import replace
+
+    return replace(
+        data,
+        step_offsets=np.ascontiguousarray(data.step_offsets[:, : steps + 1]),
+        merge_counts=np.ascontiguousarray(data.merge_counts[:, :steps]),
+        merge_pairs=data.merge_pairs[:steps].copy(),
+    )
+
+
+def compare_variants(data: object, steps: int, limit: float) -> list[dict]:
+    """Each of :data:`VARIANTS` on the first ``steps`` merges, one after the other."""
+    from toknz.analysis.lp import solve_mixture_lp
+
+    cut = first_steps(data, steps)
+    active = cut.merge_counts.sum(axis=0) > 0
+    out: list[dict] = []
+    for name, kw in VARIANTS.items():
+        sol = solve_mixture_lp(cut, active=active, time_limit=limit, **kw)
+        ref = out[0]["weights"] if out else sol.pair_weights.tolist()
+        row = {
+            "variant": name,
+            "seconds": round(sol.seconds, 1),
+            "highs": round(sol.timings.get("highs", 0.0), 1),
+            "iterations": sol.iterations,
+            "rounds": sol.rounds,
+            "rows": sol.constraints,
+            "converged": sol.converged,
+            "objective": sol.slack,
+            "max_weight_diff": float(np.abs(sol.pair_weights - np.array(ref)).max()),
+            "weights": sol.pair_weights.tolist(),
+        }
+        print(json.dumps({k: v for k, v in row.items() if k != "weights"}), flush=True)
+        out.append(row)
+    return out
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -174,6 +235,23 @@ def run(args: argparse.Namespace) -> dict:
     active = data.merge_counts.sum(axis=0) > 0
     seconds["lp inputs"] = time.perf_counter() - t0
 
+    if args.variants:
+        variants = compare_variants(data, min(args.variants, data.steps), args.time_limit or 600)
+        for v in variants:
+            v.pop("weights")
+        return {
+            "label": args.label,
+            "commit": _common.git_state(),
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "machine": _common.describe_machine(_common.machine_info()),
+            "load_before": args.load_before,
+            "free_cores_before": args.free_before,
+            "merges": len(cleaned),
+            "categories": len(names),
+            "variant_steps": min(args.variants, data.steps),
+            "variants": variants,
+        }
+
     rounds: list[tuple[int, int, float]] = []
     t_solve = time.perf_counter()
 
@@ -266,6 +344,8 @@ def render(runs: list[dict]) -> str:
         "total s | max err cat / file | peak RSS MB |",
         "|---|---|---|---:|---:|---:|---:|---:|---|---:|---|---:|---:|---|---:|",
     ]
+    variant_runs = [r for r in runs if "variants" in r]
+    runs = [r for r in runs if "variants" not in r]
     for r in runs:
         s, lp = r["seconds"], r["lp"]
         tm = lp.get("timings") or {}
@@ -291,6 +371,26 @@ def render(runs: list[dict]) -> str:
             f"sample, {r['distinct_words']:,} distinct words, {r['pairs_global']:,} pairs, "
             f"{r['deltas']:,} pair-count changes, {r['steps_active']:,} active steps."
         )
+    for r in variant_runs:
+        lines += [
+            "",
+            f"Solver variants, `--variants {r['variant_steps']}` ({r['label']}: the first "
+            f"{r['variant_steps']:,} of {r['merges']:,} merges, {r['categories']} categories; "
+            f"{r['date']}, load before {r['load_before']}, free cores "
+            f"{r['free_cores_before']:.2f}), one after the other in one process. *max weight "
+            "diff*: largest difference of a pair-unit weight from the default's.",
+            "",
+            "| variant | s | HiGHS s | simplex iterations | rounds | rows | objective | "
+            "max weight diff |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for v in r["variants"]:
+            lines.append(
+                f"| {v['variant']} | {v['seconds']:.1f} | {v['highs']:.1f} | "
+                f"{v['iterations']:,} | {v['rounds']} | {v['rows']:,} | {v['objective']:.8f}"
+                + ("" if v["converged"] else " (not converged)")
+                + f" | {v['max_weight_diff']:.1e} |"
+            )
     return "\n".join(lines)
 
 
@@ -307,6 +407,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2, help="replay threads (when supported)")
     ap.add_argument("--work", type=Path, default=Path("/tmp/toknz-mixture-scale"))
     ap.add_argument("--time-limit", type=float, default=None, help="stop the LP after S s")
+    ap.add_argument(
+        "--variants", type=int, default=0, help="compare solver variants on the first N merges"
+    )
     ap.add_argument("--label", default="run")
     ap.add_argument("--profile", action="store_true", help="cProfile the LP solve")
     ap.add_argument("--verbose", action="store_true", help="print every LP round")

@@ -14,8 +14,8 @@ documents of about 10 KB at line ends; every contender splits every document
 with one call per document, on one thread. Contenders:
 
 - ``regex``: ``regex.findall(pattern, doc)`` (the reference);
-- ``str``: :func:`toknz.fast_pretokenize.compiled_splitter` (str in, list of str out);
-- ``bytes``: :func:`toknz.fast_pretokenize.split_bytes` on the UTF-8 bytes (offsets out,
+- ``str``: :func:`toknz.pipeline.fast_pretokenize.compiled_splitter` (str in, list of str out);
+- ``bytes``: :func:`toknz.pipeline.fast_pretokenize.split_bytes` on the UTF-8 bytes (offsets out,
   validation on), the form the training word counter uses.
 
 All are warm (compiled, table loaded) before timing; each round times every
@@ -52,8 +52,8 @@ from _common import (
     write_section,
 )
 
-from toknz.fast_pretokenize import compiled_splitter, split_bytes
-from toknz.pretokenize import PATTERNS
+from toknz.pipeline.fast_pretokenize import compiled_splitter, split_bytes
+from toknz.pipeline.pretokenize import PATTERNS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -107,8 +107,8 @@ def time_round(fn, docs) -> float:
 FIRST_CALL = r"""
 import json, time
 t0 = time.perf_counter()
-from toknz.fast_pretokenize import compiled_splitter
-from toknz.pretokenize import PATTERNS
+from toknz.pipeline.fast_pretokenize import compiled_splitter
+from toknz.pipeline.pretokenize import PATTERNS
 t1 = time.perf_counter()
 split = compiled_splitter(PATTERNS[{name!r}])
 t2 = time.perf_counter()
@@ -163,8 +163,8 @@ def report(
         f"- method: one thread, one call per document, best of {args.rounds} rounds "
         f"({args.clock} clock), MB/s of UTF-8 input; the pieces of every document are "
         "checked against `regex` first. `regex`: `regex.findall(pattern, doc)`; `str`: "
-        "`toknz.fast_pretokenize.compiled_splitter` (str in, list of str out); `bytes`: "
-        "`toknz.fast_pretokenize.split_bytes` on the UTF-8 bytes (offsets out, the form the "
+        "`toknz.pipeline.fast_pretokenize.compiled_splitter` (str in, list of str out); `bytes`: "
+        "`toknz.pipeline.fast_pretokenize.split_bytes` on the UTF-8 bytes (offsets out, the form the "
         "encoder and the training word counter use)",
         "",
         "| pattern | corpus | `regex` MB/s | `str` MB/s | `bytes` MB/s | `str` ÷ `regex` "
@@ -178,7 +178,7 @@ def report(
     lines += [
         "",
         "First call in a fresh process (median of 3, seconds): import of "
-        f"`toknz.fast_pretokenize` {warm['import']:.3f}, class-table load {warm['table']:.3f}, "
+        f"`toknz.pipeline.fast_pretokenize` {warm['import']:.3f}, class-table load {warm['table']:.3f}, "
         f"first split (Numba loading its cached code) {warm['first_call']:.3f}; with an empty "
         f"table cache the table is built from `regex` in {cold['table']:.3f}.",
         "",
@@ -254,7 +254,7 @@ def main() -> None:
     runs = [first_call_cost("cl100k", None) for _ in range(3)]
     med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
     print(
-        f"  import toknz.fast_pretokenize {med['import']:.3f}, table load {med['table']:.3f}, "
+        f"  import toknz.pipeline.fast_pretokenize {med['import']:.3f}, table load {med['table']:.3f}, "
         f"first split {med['first_call']:.3f}, total {sum(med.values()):.3f}"
     )
     with tempfile.TemporaryDirectory() as empty:

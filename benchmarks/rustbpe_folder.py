@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from toknz.pretokenize import PATTERNS
+from toknz.pipeline.pretokenize import PATTERNS
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -298,13 +298,13 @@ def write_ranks(path: str, ranked: Sequence[tuple[bytes, int]]) -> None:
 
 
 def hf_pattern() -> str:
-    from toknz.pretokenize import PATTERNS
+    from toknz.pipeline.pretokenize import PATTERNS
 
     return PATTERNS["llama3"]
 
 
 def tiktoken_cl100k() -> str:
-    from toknz.pretokenize import PATTERNS
+    from toknz.pipeline.pretokenize import PATTERNS
 
     return PATTERNS["cl100k"]
 
@@ -651,7 +651,7 @@ def cl100k_word_counts(paths: Sequence[str]) -> dict[bytes, int]:
     """The cl100k words of the files and their counts, with the `regex` module (slow, exact)."""
     import regex
 
-    from toknz.pretokenize import PATTERNS
+    from toknz.pipeline.pretokenize import PATTERNS
 
     pat = regex.compile(PATTERNS["cl100k"])
     counts: dict[bytes, int] = {}
@@ -774,7 +774,7 @@ def profile_worker(spec_path: str) -> int:
 
     Only toknz's public training API is used (``toknz.train.train``, ``save_trained``),
     so the profile follows whatever toknz does inside; the compiled scanner is timed
-    when ``toknz.fast_pretokenize`` has it.
+    when ``toknz.pipeline.fast_pretokenize`` has it.
     """
     import cProfile
     import pstats
@@ -827,8 +827,8 @@ def profile_worker(spec_path: str) -> int:
     n_bytes = sum(map(len, data))
     info["bytes"] = n_bytes
     try:
-        from toknz.fast_pretokenize import split_bytes
-        from toknz.pretokenize import PATTERNS
+        from toknz.pipeline.fast_pretokenize import split_bytes
+        from toknz.pipeline.pretokenize import PATTERNS
 
         t = time.perf_counter()
         for d in data:
@@ -838,7 +838,7 @@ def profile_worker(spec_path: str) -> int:
         info["scanner_error"] = f"{type(exc).__name__}: {exc}"[:200]
     import regex
 
-    from toknz.pretokenize import PATTERNS as PATS
+    from toknz.pipeline.pretokenize import PATTERNS as PATS
 
     pat = regex.compile(PATS["cl100k"])
     sample = b"".join(data)[:5_000_000].decode("utf-8", "ignore")

@@ -25,7 +25,7 @@ ALL_NAMES = [*TIKTOKEN_NAMES, "gpt2-hf", *JSON_NAMES]
 #: Source files of this repository used as code text, besides the corpora.
 CODE_FILES = [
     "toknz/tokenizer.py",
-    "toknz/pretokenize.py",
+    "toknz/pipeline/pretokenize.py",
     "rust-free-core/toknz_core/encode.py",
     "tests/strategies.py",
 ]

@@ -74,7 +74,7 @@ from dataclasses import dataclass
 
 import regex
 
-from toknz.byte_level import byte_to_char, bytes_to_chars, chars_to_bytes
+from toknz.pipeline.byte_alphabet import byte_to_char, bytes_to_chars, chars_to_bytes
 
 Pair = tuple[int, int]
 

@@ -21,7 +21,7 @@ from toknz.bytelevel.boundaries import (
     regex_character_tests,
     text_of,
 )
-from toknz.pretokenize import PATTERNS, Split, pre_tokenize
+from toknz.pipeline.pretokenize import PATTERNS, Split, pre_tokenize
 
 #: Real tokenizers whose pre-tokenizer splits (Llama 2's does not).
 REAL = ["gpt2", "cl100k_base", "o200k_base", "llama3", "qwen3", "deepseek_v3", "gemma3", "gptoss"]
@@ -175,7 +175,7 @@ def test_answers_are_precise_where_the_pattern_decides() -> None:
 
 
 def test_no_split_has_no_boundaries() -> None:
-    from toknz.pretokenize import NoSplit
+    from toknz.pipeline.pretokenize import NoSplit
 
     oracle = BoundaryOracle(NoSplit())
     assert not oracle.possible(b"a", b" b")
@@ -242,8 +242,8 @@ def test_indented_code_keeps_few_covers(toknz_tok) -> None:
 def test_pre_tokenizer_steps_a_normalizer_makes_inert_are_dropped() -> None:
     """Gemma 3 splits on " " after replacing every space with "▁": it never splits."""
     from toknz.bytelevel.boundaries import effective_pre_tokenizer
-    from toknz.normalizers import NormalizerSequence, Prepend, Replace
-    from toknz.pretokenize import Digits, NoSplit, PreTokenizerSequence
+    from toknz.pipeline.normalizers import NormalizerSequence, Prepend, Replace
+    from toknz.pipeline.pretokenize import Digits, NoSplit, PreTokenizerSequence
 
     space = Split(" ", "MergedWithPrevious", is_regex=False)
     to_meta = Replace(" ", "▁")

@@ -19,7 +19,7 @@ from strategies import texts
 
 from toknz.bytelevel import ByteLM, CallableLM, canonicality, is_canonical, is_valid_pair
 from toknz.errors import InputError, UsageError
-from toknz.pretokenize import pre_tokenize
+from toknz.pipeline.pretokenize import pre_tokenize
 
 NAMES = ["gpt2", "cl100k_base", "o200k_base", "llama3", "qwen3", "llama2"]
 BYTE_LEVEL = ["gpt2", "cl100k_base", "o200k_base", "llama3", "qwen3"]

@@ -67,7 +67,7 @@ def test_batch_to_numpy_matches_single(toknz_tok: Any) -> None:
 @pytest.mark.parametrize("name", ["cl100k_base", "o200k_base", "r50k_base"])
 def test_compiled_path_equals_regex_path(name: str, toknz_tok: Any) -> None:
     """The compiled scanner + kernel against the `regex` pre-tokenizer + per-piece BPE."""
-    from toknz.pretokenize import pre_tokenize
+    from toknz.pipeline.pretokenize import pre_tokenize
 
     tok = toknz_tok(name)
 

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from toknz.cli import main
 from toknz.errors import InputError, UsageError
-from toknz.pretokenize import PATTERNS
+from toknz.pipeline.pretokenize import PATTERNS
 from toknz.train import TrainReport, train
 from toknz.train.counting import WordTable
 from toknz.train.shards import (

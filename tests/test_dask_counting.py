@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from toknz.errors import InputError, UsageError
-from toknz.pretokenize import Split, resolve_pattern
+from toknz.pipeline.pretokenize import Split, resolve_pattern
 from toknz.train.counting import count_text, count_words
 from toknz.train.distributed import (
     CountTask,

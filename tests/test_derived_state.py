@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 import toknz
-from toknz.bpe import BPE
 from toknz.errors import FormatError
+from toknz.pipeline.bpe import BPE
 from toknz.tokenizer import Tokenizer
 
 THREADS = 8

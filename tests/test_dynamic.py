@@ -213,7 +213,7 @@ def _sentences(n_per_lang: int = 6) -> list[str]:
 
 @pytest.mark.parametrize("rule", ["pretoken", "word", "word+hyphen"])
 def test_o200k_merged_tokens_are_valid(rule: str) -> None:
-    from toknz.pretokenize import pre_tokenize
+    from toknz.pipeline.pretokenize import pre_tokenize
 
     tok = o200k()
     texts = _sentences()
@@ -250,7 +250,7 @@ TEXT = st.lists(
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(TEXT, min_size=1, max_size=5), st.sampled_from(["pretoken", "word", "word+hyphen"]))
 def test_o200k_random_texts_merge_validly(texts: list[str], rule: str) -> None:
-    from toknz.pretokenize import pre_tokenize
+    from toknz.pipeline.pretokenize import pre_tokenize
 
     tok = o200k()
     got = tok.encode_batch(texts, dynamic={"boundary": rule, "min_count": 1})

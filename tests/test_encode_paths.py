@@ -130,9 +130,9 @@ def test_batch_equals_single(name: str, threads: int, toknz_tok: Any) -> None:
 
 
 def python_twin(tok: Any, text: str) -> list[int]:
-    """Ids of ``text`` by the regex split and the pure-Python merge of :class:`toknz.bpe.BPE`."""
-    from toknz.byte_level import bytes_to_chars
-    from toknz.pretokenize import pre_tokenize
+    """Ids of ``text`` by the regex split and the pure-Python merge of :class:`toknz.pipeline.bpe.BPE`."""
+    from toknz.pipeline.byte_alphabet import bytes_to_chars
+    from toknz.pipeline.pretokenize import pre_tokenize
 
     model = tok.model
     shortcut = model.merge_rule == "ranks" or model.ignore_merges

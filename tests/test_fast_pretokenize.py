@@ -32,15 +32,15 @@ from toknz_core.unicode_classes import (
     utf8_error_offset,
 )
 
-from toknz import unicode_tables
 from toknz.errors import InputError
-from toknz.fast_pretokenize import (
+from toknz.pipeline import unicode_tables
+from toknz.pipeline.fast_pretokenize import (
     compiled_splitter,
     kind_of,
     split_bytes,
     split_bytes_batch,
 )
-from toknz.pretokenize import PATTERNS
+from toknz.pipeline.pretokenize import PATTERNS
 
 REPO = Path(__file__).resolve().parents[1]
 NAMES = ["gpt2", "r50k", "p50k", "cl100k", "o200k", "llama3", "qwen"]

@@ -79,7 +79,7 @@ def test_1b_byte_level_json_missing_a_byte_fails_loudly_at_the_byte(tmp_path: Pa
     """A byte-level tokenizer.json without the token of byte 0x18 (KL3M's defect) still loads,
     as in `tokenizers`, but encoding that byte is refused, on every path, instead of dropping
     it ("ctrl\\x18char" decoded as "ctrlchar")."""
-    from toknz.byte_level import byte_to_char
+    from toknz.pipeline.byte_alphabet import byte_to_char
 
     obj = json.loads(require_file("qwen3").read_text(encoding="utf-8"))
     lost = byte_to_char()[0x18]
@@ -252,7 +252,7 @@ def test_5_lone_surrogates_same_answer_before_and_after_the_kernels() -> None:
     require_file("cl100k_base")
     code = """
 import json, toknz
-from toknz.bpe import kernels_loaded
+from toknz.pipeline.bpe import kernels_loaded
 tok = toknz.load("cl100k_base")
 texts = ["a\\ud800b", "\\ud83d\\ude00x", "x\\udfff", "hello \\ud800 world"]
 before = [tok.encode(t) for t in texts]
@@ -452,7 +452,7 @@ def test_9_catastrophic_split_pattern_is_bounded(tmp_path: Path, monkeypatch: An
 
 def test_9b_catastrophic_replace_normalizer_is_bounded(monkeypatch: Any) -> None:
     """A regex Replace normalizer from a file is user input too: bounded like split patterns."""
-    from toknz.normalizers import Replace
+    from toknz.pipeline.normalizers import Replace
 
     norm = Replace(r"(a|aa)+$", "x", is_regex=True)
     assert norm.normalize("aab") == "aab" and norm.normalize("baa") == "bx"

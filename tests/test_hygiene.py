@@ -15,8 +15,8 @@ from toknz.analysis.hygiene import (
     check_vocabulary,
     format_hygiene,
 )
-from toknz.byte_level import bytes_to_chars
 from toknz.cli import main
+from toknz.pipeline.byte_alphabet import bytes_to_chars
 from toknz.train import train
 
 REPO = Path(__file__).resolve().parents[1]

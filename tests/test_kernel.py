@@ -137,7 +137,7 @@ def tiktoken_vocab(draw: st.DrawFn) -> dict[bytes, int]:
 
 
 def pairs_from_ranks(ranks: dict[bytes, int]) -> list[tuple[int, int, int, int]]:
-    """The pair table of a tiktoken vocabulary, as toknz.bpe derives it (every two-token split)."""
+    """The pair table of a tiktoken vocabulary, as toknz.pipeline.bpe derives it (every two-token split)."""
     out = []
     for tok, r in ranks.items():
         for k in range(1, len(tok)):

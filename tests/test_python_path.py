@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from strategies import texts
 from toknz_core.encode import merge_words
 
-from toknz.byte_level import bytes_to_chars
-from toknz.pretokenize import pre_tokenize
+from toknz.pipeline.byte_alphabet import bytes_to_chars
+from toknz.pipeline.pretokenize import pre_tokenize
 
 
 def kernel_merge(model: Any, raw: bytes) -> list[int]:

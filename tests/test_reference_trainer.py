@@ -24,8 +24,8 @@ from reference_trainer import (
 )
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
-from toknz.byte_level import byte_to_char, bytes_to_chars
-from toknz.pretokenize import PATTERNS
+from toknz.pipeline.byte_alphabet import byte_to_char, bytes_to_chars
+from toknz.pipeline.pretokenize import PATTERNS
 
 REPO = Path(__file__).resolve().parents[1]
 CHUNK_CHARS = 200_000

@@ -103,7 +103,7 @@ def test_tiktoken_file_encodes_the_same(trained, tmp_path: Path) -> None:
     import tiktoken
     from tiktoken.load import load_tiktoken_bpe
 
-    from toknz.pretokenize import PATTERNS
+    from toknz.pipeline.pretokenize import PATTERNS
 
     tok, _ = trained
     out = tmp_path / "t.tiktoken"

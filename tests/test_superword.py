@@ -14,10 +14,10 @@ from reference_trainer import reference_train_raw
 
 import toknz
 from toknz.analysis.hygiene import check_vocabulary
-from toknz.byte_level import chars_to_bytes
 from toknz.cli import main
 from toknz.errors import UsageError
-from toknz.pretokenize import PATTERNS
+from toknz.pipeline.byte_alphabet import chars_to_bytes
+from toknz.pipeline.pretokenize import PATTERNS
 from toknz.train import TrainReport, save_trained, train
 from toknz.train.counting import WordTable
 from toknz.train.superword import superword_merges, superword_pattern

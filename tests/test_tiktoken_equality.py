@@ -21,7 +21,7 @@ from strategies import SPECIAL_STRINGS, texts
 
 import toknz
 from toknz.formats.known import KNOWN_RANK_FILES
-from toknz.pretokenize import PATTERNS
+from toknz.pipeline.pretokenize import PATTERNS
 
 SETTINGS = settings(
     max_examples=150,

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from toknz.added_tokens import AddedToken
-from toknz.bpe import BPE
 from toknz.errors import FormatError, UsageError
-from toknz.pretokenize import ByteLevel
+from toknz.pipeline.added_tokens import AddedToken
+from toknz.pipeline.bpe import BPE
+from toknz.pipeline.pretokenize import ByteLevel
 from toknz.tokenizer import Tokenizer
 from toknz.train import train
 from toknz.train.preset import load_preset

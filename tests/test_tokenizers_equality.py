@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from strategies import COMBINING, texts
 
 import toknz
-from toknz.normalizers import _NEWER_THAN_TOKENIZERS, UnicodeForm
+from toknz.pipeline.normalizers import _NEWER_THAN_TOKENIZERS, UnicodeForm
 
 SETTINGS = settings(
     max_examples=100,
@@ -207,7 +207,7 @@ normalization_texts = st.lists(
 @given(normalization_texts)
 def test_newer_character_lookup_equals_the_regex(text: str) -> None:
     """The code-point table look-up finds what the character class finds."""
-    from toknz.normalizers import _UNKNOWN_TO_TOKENIZERS, _has_newer_characters
+    from toknz.pipeline.normalizers import _UNKNOWN_TO_TOKENIZERS, _has_newer_characters
 
     assert _has_newer_characters(text) == bool(_UNKNOWN_TO_TOKENIZERS.search(text))
 

@@ -14,9 +14,9 @@ import regex
 from click.testing import CliRunner
 
 import toknz
-from toknz.byte_level import bytes_to_chars
 from toknz.cli import main
-from toknz.pretokenize import PATTERNS
+from toknz.pipeline.byte_alphabet import bytes_to_chars
+from toknz.pipeline.pretokenize import PATTERNS
 from toknz.train import TrainReport, save_trained, train, train_from_counts
 from toknz.train.trainer import byte_alphabet_order, learn_merges
 

@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 
 from toknz.cli import main
 from toknz.errors import UsageError
-from toknz.pretokenize import PATTERNS
-from toknz.regex_dialect import python_to_onig
+from toknz.pipeline.pretokenize import PATTERNS
+from toknz.pipeline.regex_dialect import python_to_onig
 from toknz.train import train
 from toknz.train.counting import line_offsets, split_lines
 
@@ -91,7 +91,7 @@ def test_tokenizers_cuts_lines_this_way(tmp_path: Path) -> None:
     """The reading ``split_lines`` copies: found by training ``tokenizers`` with no split at all."""
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
-    from toknz.byte_level import chars_to_bytes
+    from toknz.pipeline.byte_alphabet import chars_to_bytes
 
     path = tmp_path / "f.txt"
     path.write_bytes(b"ab\r\ncd\n\n\ref\rgh\x0bij\x0ckl\xc2\x85mn\xe2\x80\xa8op\nqr")

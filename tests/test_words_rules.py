@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from toknz_core.wordsplit import WB_MASK, _wb_segment_end
 
 from toknz.errors import InputError, UsageError
-from toknz.unicode_tables import load_word_break_table
+from toknz.pipeline.unicode_tables import load_word_break_table
 from toknz.words import (
     entropy_boundaries,
     split_words,
@@ -418,7 +418,7 @@ def test_batch_equals_single(rule: str, batch: list[str], cap: int | None) -> No
 
 
 def test_unicode_versions_are_what_the_docs_say() -> None:
-    from toknz.unicode_tables import unicode_version
+    from toknz.pipeline.unicode_tables import unicode_version
 
     assert unicode_version() == "17.0.0"  # regex's data; hat-splitter 0.1.10 has 16.0
     assert unicodedata.unidata_version  # (Python's own is older and unused here)

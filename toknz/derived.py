@@ -1,6 +1,6 @@
 """Derived state: what an object computes from its inputs, built once, never pickled.
 
-A class that keeps tables or caches computed from its inputs (:class:`toknz.bpe.BPE`,
+A class that keeps tables or caches computed from its inputs (:class:`toknz.pipeline.bpe.BPE`,
 :class:`toknz.tokenizer.Tokenizer`) declares each of them as a
 :func:`functools.cached_property`: built on first use, in that one place, and kept in
 the instance afterwards. Deriving from :class:`DerivedState` then pickles the inputs

@@ -393,12 +393,12 @@ def _pretoken_starts(tokenizer: Tokenizer, texts: Sequence[str]) -> tuple[np.nda
     if kind is not None:
         from toknz_core import pretok
 
-        from toknz.unicode_tables import load_table
+        from toknz.pipeline.unicode_tables import load_table
 
         data = np.frombuffer(b"".join(raw), dtype=np.uint8)
         ends, _ = pretok.split_batch(kind, data, doc_off, load_table())
     else:
-        from toknz.pretokenize import pre_tokenize
+        from toknz.pipeline.pretokenize import pre_tokenize
 
         parts = []
         for i, text in enumerate(norm):

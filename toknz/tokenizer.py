@@ -1,7 +1,7 @@
 """`Tokenizer`: text -> normalize -> pre-tokenize -> BPE -> ids, and back.
 
 A :class:`Tokenizer` is a pipeline of small stages (see docs/architecture.md): an
-optional normalizer, a pre-tokenizer, a :class:`~toknz.bpe.BPE` model, added
+optional normalizer, a pre-tokenizer, a :class:`~toknz.pipeline.bpe.BPE` model, added
 tokens, a decoder and a post-processor. It encodes exactly as ``tiktoken``
 (for rank files) and ``tokenizers`` (for ``tokenizer.json``) do.
 
@@ -21,15 +21,15 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar, overload
 
 import numpy as np
 
-from toknz.added_tokens import AddedToken, AddedTokenMatcher
-from toknz.bpe import BPE
-from toknz.decoders import Decoder, split_per_token
 from toknz.derived import DerivedState
 from toknz.errors import InputError, SpecialTokenError, UsageError
 from toknz.kernel_loading import StartupPath
-from toknz.normalizers import Normalizer
-from toknz.postprocess import NoPostProcess, PostProcessor
-from toknz.pretokenize import PreTokenizer, pre_tokenize
+from toknz.pipeline.added_tokens import AddedToken, AddedTokenMatcher
+from toknz.pipeline.bpe import BPE
+from toknz.pipeline.decoders import Decoder, split_per_token
+from toknz.pipeline.normalizers import Normalizer
+from toknz.pipeline.postprocess import NoPostProcess, PostProcessor
+from toknz.pipeline.pretokenize import PreTokenizer, pre_tokenize
 from toknz.validate import check_added_tokens
 
 if TYPE_CHECKING:
@@ -176,8 +176,8 @@ class Tokenizer(DerivedState):
         """The compiled scanner for this pipeline, when it is byte-level BPE after one GPT-style split."""
         if not self.model.has_fast_path:
             return None
-        from toknz.fast_pretokenize import kind_of
-        from toknz.pretokenize import PATTERNS, ByteLevel, PreTokenizerSequence, Split
+        from toknz.pipeline.fast_pretokenize import kind_of
+        from toknz.pipeline.pretokenize import PATTERNS, ByteLevel, PreTokenizerSequence, Split
 
         pre = self.pre_tokenizer
         steps = pre.steps if isinstance(pre, PreTokenizerSequence) else (pre,)
@@ -207,7 +207,7 @@ class Tokenizer(DerivedState):
         kind = self._scanner_kind
         if kind is None:
             return None
-        from toknz.unicode_tables import load_table
+        from toknz.pipeline.unicode_tables import load_table
 
         return build(kind, load_table())
 
@@ -303,7 +303,7 @@ class Tokenizer(DerivedState):
     def token_to_id(self, token: str | bytes) -> int | None:
         """Id of an added token's content, a model token as spelled in ``tokenizer.json``, or token bytes."""
         if isinstance(token, bytes):
-            from toknz.byte_level import bytes_to_chars
+            from toknz.pipeline.byte_alphabet import bytes_to_chars
 
             if self.model.byte_level:
                 return self.model.vocab.get(bytes_to_chars(token))

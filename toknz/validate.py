@@ -196,7 +196,7 @@ def check_token_text(
 def check_added_tokens(added: Iterable[Any], model_token_at: Any, n_model: int) -> None:
     """Added tokens against each other and the model.
 
-    ``added`` are :class:`~toknz.added_tokens.AddedToken`; ``model_token_at(id)``
+    ``added`` are :class:`~toknz.pipeline.added_tokens.AddedToken`; ``model_token_at(id)``
     gives the model's token string at an id (or None). Refused: an empty
     token, a non-u32 id, an id another added token uses, an id a different
     model token uses.

@@ -29,7 +29,7 @@ Rules (:mod:`toknz_core.wordsplit` has the exact definitions):
   spacelike; a patch start inside a character is moved to that character's end.
 
 The character classes come from the ``regex`` package (Unicode 17.0 with regex 2026.5.9; see
-:func:`toknz.unicode_tables.unicode_version`). ``hat-splitter`` 0.1.10 uses Unicode 16.0
+:func:`toknz.pipeline.unicode_tables.unicode_version`). ``hat-splitter`` 0.1.10 uses Unicode 16.0
 (``unicode-segmentation`` 1.12.0, Rust ``regex`` 1.11 / ``regex-syntax`` 0.8.5). Splitting
 every code point in a few contexts with both finds 924 code points that differ: U+00B8
 CEDILLA (ALetter in 17.0, Other before), 651 older symbols that hat-splitter's data marks
@@ -69,7 +69,7 @@ def _kernel_args(rule: str) -> tuple[int, np.ndarray, np.ndarray]:
     """The kernel's rule code and the two tables (a rule's unused table is a dummy)."""
     from toknz_core import wordsplit
 
-    from toknz.unicode_tables import load_table, load_word_break_table
+    from toknz.pipeline.unicode_tables import load_table, load_word_break_table
 
     if rule == "whitespace":
         return wordsplit.RULE_WHITESPACE, load_table(), _DUMMY

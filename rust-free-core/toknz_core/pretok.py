@@ -1,7 +1,7 @@
 """Compiled pre-tokenizers: the GPT split regexes as Numba scanners over UTF-8 bytes.
 
 Each scanner reproduces, match for match, what ``regex.findall`` returns for
-one split pattern of ``toknz.pretokenize.PATTERNS``:
+one split pattern of ``toknz.pipeline.pretokenize.PATTERNS``:
 
 - ``R50K``: r50k/p50k (tiktoken's spelling of GPT-2's pattern) and the original
   GPT-2 pattern, whose matches are the same;

@@ -9,7 +9,7 @@ U+0000..U+10FFFF (``TABLE_SIZE`` entries, 2.2 MB). Each entry holds:
   ``s d m t l v r e`` (0 otherwise). E.g. ``S`` and U+017F LATIN SMALL LETTER LONG S
   both hold ``ord("s")``.
 
-This module does not know where the classes come from: ``toknz.unicode_tables``
+This module does not know where the classes come from: ``toknz.pipeline.unicode_tables``
 builds the table by running the ``regex`` package over every code point (the
 same Unicode data that ``regex.findall`` uses) and caches it on disk. The
 kernels here take the table as an argument.

@@ -125,7 +125,7 @@ def word_starts_batch(
 
 
 # ---------------------------------------------------------------------------------------------
-# The hat rule's per-code-point table (built by toknz.unicode_tables.load_word_break_table).
+# The hat rule's per-code-point table (built by toknz.pipeline.unicode_tables.load_word_break_table).
 
 #: Bump when a code or bit below changes meaning (it keys the table's disk cache).
 WB_LAYOUT_VERSION = 1

@@ -368,7 +368,7 @@ def _word_spans(text: str, doc_chars: np.ndarray) -> tuple[np.ndarray, np.ndarra
     import regex
     from toknz_core.unicode_classes import WS, L
 
-    from toknz.unicode_tables import load_table
+    from toknz.pipeline.unicode_tables import load_table
 
     table = load_table()
     space = regex.compile(r"\s")

@@ -71,7 +71,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from toknz.byte_level import bytes_to_chars
+from toknz.pipeline.byte_alphabet import bytes_to_chars
 
 if TYPE_CHECKING:
     from toknz.tokenizer import Tokenizer
@@ -198,7 +198,7 @@ def _merge_only(tok: Tokenizer, pieces: list[bytes | str]) -> list[tuple[int, ..
     ``pieces`` are raw bytes for byte-level models and model-space strings
     for character models.
     """
-    from toknz.bpe import _kernels
+    from toknz.pipeline.bpe import _kernels
 
     model = tok.model
     if not pieces:
@@ -237,7 +237,7 @@ def check_vocabulary(tok: Tokenizer) -> HygieneReport:
     >>> report.holes, report.unencodable_bytes
     ([], [])
     """
-    from toknz.pretokenize import pre_tokenize
+    from toknz.pipeline.pretokenize import pre_tokenize
 
     model = tok.model
     added = {t.id: t for t in tok.added_tokens}

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from toknz.analysis.merges import MergeList, merge_list
 from toknz.analysis.replay import replay_sample
 from toknz.analysis.samples import CategoryInput, load_sample
-from toknz.inspect import classify_token
+from toknz.describe import classify_token
 
 if TYPE_CHECKING:
     from toknz.tokenizer import Tokenizer
@@ -31,7 +31,7 @@ DIFF_EXAMPLES = 10
 
 
 def merge_token_class(raw: bytes) -> str:
-    """The class of a merge's token bytes (``▁`` counts as a space): see :func:`toknz.inspect.classify_token`.
+    """The class of a merge's token bytes (``▁`` counts as a space): see :func:`toknz.describe.classify_token`.
 
     Symbol tokens holding a character of :data:`CODE_PUNCTUATION` are
     ``code punctuation``; other symbol tokens ``other symbols``.

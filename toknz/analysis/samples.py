@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 import regex
 
-from toknz.byte_level import byte_to_char
 from toknz.errors import InputError, UsageError
-from toknz.pretokenize import (
+from toknz.pipeline.byte_alphabet import byte_to_char
+from toknz.pipeline.pretokenize import (
     PATTERNS,
     ByteLevel,
     PreTokenizer,
@@ -71,7 +71,7 @@ class PipelineWords:
     """A word splitter made of a tokenizer's pre-tokenizer (and, optionally, a regex after it).
 
     Has the attributes :func:`toknz.train.counting.count_words` reads from a
-    :class:`~toknz.pretokenize.Split`, so the trainer's counting can use it;
+    :class:`~toknz.pipeline.pretokenize.Split`, so the trainer's counting can use it;
     it never takes the compiled path (``is_regex`` is False).
     """
 
@@ -113,7 +113,7 @@ def word_splitter(tok: Tokenizer) -> Split | PipelineWords:
     """The splitter that cuts normalized text into the words ``tok``'s training counted.
 
     A GPT-style pipeline (one regex split, then byte-level) gives that
-    :class:`~toknz.pretokenize.Split`, which the counting runs compiled when
+    :class:`~toknz.pipeline.pretokenize.Split`, which the counting runs compiled when
     the pattern has a scanner; other byte-level pipelines give their own
     pre-tokenizer; SentencePiece-style models add :data:`SENTENCEPIECE_WORD`.
     """

@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 import regex
 
-from toknz.pretokenize import (
+from toknz.pipeline.pretokenize import (
     _WHITE_SPACE,
     PATTERNS,
     ByteLevel,
@@ -89,7 +89,7 @@ _ESCAPE = regex.compile(
 
 def _keeps_out(normalizer: Any, ch: str) -> bool:
     """Whether ``normalizer`` never puts ``ch`` in its output when ``ch`` is not in its input."""
-    from toknz.normalizers import Prepend, Replace, Strip, StripAccents
+    from toknz.pipeline.normalizers import Prepend, Replace, Strip, StripAccents
 
     if isinstance(normalizer, Replace):
         return ch not in normalizer.content
@@ -104,7 +104,7 @@ def _never_outputs(normalizer: Any, ch: str) -> bool:
     True when a literal ``Replace`` of exactly ``ch`` (by text without it)
     runs, and every later step keeps ``ch`` out; unknown steps answer False.
     """
-    from toknz.normalizers import NormalizerSequence, Replace
+    from toknz.pipeline.normalizers import NormalizerSequence, Replace
 
     steps = normalizer.normalizers if isinstance(normalizer, NormalizerSequence) else (normalizer,)
     absent = False
@@ -119,10 +119,10 @@ def _never_outputs(normalizer: Any, ch: str) -> bool:
 def effective_pre_tokenizer(normalizer: Any, pre: Any) -> Any:
     """``pre`` without the steps that can never split text normalized by ``normalizer``.
 
-    A literal :class:`~toknz.pretokenize.Split` on a string holding a
+    A literal :class:`~toknz.pipeline.pretokenize.Split` on a string holding a
     character the normalizer always replaces never matches (Gemma 3 splits on
     ``" "`` after replacing every space with ``"▁"``): it is dropped, and a
-    pre-tokenizer left with no step is :class:`~toknz.pretokenize.NoSplit`.
+    pre-tokenizer left with no step is :class:`~toknz.pipeline.pretokenize.NoSplit`.
     Boundary questions must be asked of this pre-tokenizer, since they are
     asked about text before normalization. Anything else is returned as is.
     """

@@ -33,7 +33,7 @@ import numpy as np
 from toknz.bytelevel.boundaries import BoundaryOracle, _never_outputs, effective_pre_tokenizer
 from toknz.bytelevel.boundaries import text_of as _text_of
 from toknz.errors import InputError, UsageError
-from toknz.pretokenize import NoSplit, pre_tokenize
+from toknz.pipeline.pretokenize import NoSplit, pre_tokenize
 
 _TABLES: weakref.WeakKeyDictionary[Any, Canonicality] = weakref.WeakKeyDictionary()
 
@@ -555,7 +555,7 @@ def canonicality(tokenizer: Any) -> Canonicality:
 
     Raises :class:`~toknz.errors.UsageError` when the tokenizer's model is not BPE.
     """
-    from toknz.bpe import BPE
+    from toknz.pipeline.bpe import BPE
 
     if not isinstance(getattr(tokenizer, "model", None), BPE):
         raise UsageError(

@@ -68,7 +68,7 @@ from toknz.bytelevel.canonical import Canonicality, canonicality
 from toknz.bytelevel.lm import TokenLM, check_logprobs
 from toknz.bytelevel.sampling import EOT, as_bytes, check_sampling, logsumexp, pick, sample_bytes
 from toknz.errors import FormatError, InputError, UsageError
-from toknz.pretokenize import NoSplit, pre_tokenize
+from toknz.pipeline.pretokenize import NoSplit, pre_tokenize
 
 __all__ = [
     "END_SPELLINGS",

@@ -73,7 +73,7 @@ def inspect(
     check: bool,
 ) -> None:
     """Describe a tokenizer: sizes, pipeline, special tokens, longest tokens, byte and script statistics."""
-    from toknz.inspect import describe_merges, describe_tokenizer, format_merges, format_report
+    from toknz.describe import describe_merges, describe_tokenizer, format_merges, format_report
 
     if check:
         from toknz.analysis.hygiene import check_vocabulary, format_hygiene

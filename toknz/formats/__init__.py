@@ -14,10 +14,6 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from toknz.added_tokens import AddedToken
-from toknz.bpe import BPE
-from toknz.byte_level import chars_to_bytes
-from toknz.decoders import ByteLevelDecoder
 from toknz.errors import FormatError, InputError, UsageError
 from toknz.formats._io import read_file_bytes
 from toknz.formats.gpt2_files import load_gpt2_files
@@ -29,7 +25,11 @@ from toknz.formats.tokenizer_json import (
     tokenizer_from_json,
     write_tokenizer_json,
 )
-from toknz.pretokenize import PATTERNS, resolve_pattern
+from toknz.pipeline.added_tokens import AddedToken
+from toknz.pipeline.bpe import BPE
+from toknz.pipeline.byte_alphabet import chars_to_bytes
+from toknz.pipeline.decoders import ByteLevelDecoder
+from toknz.pipeline.pretokenize import PATTERNS, resolve_pattern
 from toknz.validate import check_all_bytes, check_id, check_ids_bounded, is_u32
 
 if TYPE_CHECKING:

@@ -6,12 +6,12 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from toknz.added_tokens import AddedToken
-from toknz.bpe import BPE
-from toknz.decoders import ByteLevelDecoder
 from toknz.errors import FormatError
 from toknz.formats._io import decode_utf8, read_file_bytes
-from toknz.pretokenize import ByteLevel
+from toknz.pipeline.added_tokens import AddedToken
+from toknz.pipeline.bpe import BPE
+from toknz.pipeline.decoders import ByteLevelDecoder
+from toknz.pipeline.pretokenize import ByteLevel
 from toknz.validate import check_vocab
 
 if TYPE_CHECKING:

@@ -18,7 +18,7 @@ ENDOFPROMPT = "<|endofprompt|>"
 @dataclass(frozen=True)
 class KnownRanks:
     name: str
-    pattern: str  # a key of toknz.pretokenize.PATTERNS
+    pattern: str  # a key of toknz.pipeline.pretokenize.PATTERNS
     special_tokens: dict[str, int] = field(default_factory=dict)
 
 

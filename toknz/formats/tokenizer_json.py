@@ -13,14 +13,19 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from toknz.added_tokens import AddedToken
-from toknz.bpe import BPE, merges_from_json
-from toknz.decoders import decoder_from_json
 from toknz.errors import FormatError, ToknzError, UnsupportedFeatureError
 from toknz.formats._io import atomic_write, decode_utf8
-from toknz.normalizers import normalizer_from_json
-from toknz.postprocess import NoPostProcess, postprocessor_from_json
-from toknz.pretokenize import ByteLevel, PreTokenizerSequence, Split, pretokenizer_from_json
+from toknz.pipeline.added_tokens import AddedToken
+from toknz.pipeline.bpe import BPE, merges_from_json
+from toknz.pipeline.decoders import decoder_from_json
+from toknz.pipeline.normalizers import normalizer_from_json
+from toknz.pipeline.postprocess import NoPostProcess, postprocessor_from_json
+from toknz.pipeline.pretokenize import (
+    ByteLevel,
+    PreTokenizerSequence,
+    Split,
+    pretokenizer_from_json,
+)
 from toknz.validate import check_bool, check_optional_str, check_type, check_vocab
 
 if TYPE_CHECKING:

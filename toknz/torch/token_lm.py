@@ -13,7 +13,7 @@ A saved model is a :class:`~toknz.torch.saving.PretrainedModule` folder plus the
 ``tokenizer.json``.
 
     >>> import torch
-    >>> from toknz.byte_level import bytes_to_chars
+    >>> from toknz.pipeline.byte_alphabet import bytes_to_chars
     >>> from toknz.train import train_from_counts
     >>> from toknz.torch.layers import TransformerConfig
     >>> from toknz.torch.token_lm import TokenLevelLM, TokenLMConfig

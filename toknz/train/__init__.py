@@ -21,13 +21,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from toknz.added_tokens import AddedToken
-from toknz.bpe import BPE
-from toknz.decoders import ByteLevelDecoder
 from toknz.errors import InputError, UsageError
 from toknz.formats._io import atomic_write
-from toknz.normalizers import Lowercase, Normalizer, NormalizerSequence, UnicodeForm
-from toknz.pretokenize import (
+from toknz.pipeline.added_tokens import AddedToken
+from toknz.pipeline.bpe import BPE
+from toknz.pipeline.decoders import ByteLevelDecoder
+from toknz.pipeline.normalizers import Lowercase, Normalizer, NormalizerSequence, UnicodeForm
+from toknz.pipeline.pretokenize import (
     ByteLevel,
     PreTokenizerSequence,
     Split,

@@ -7,7 +7,7 @@ and the parent adds it into one; memory grows with the number of distinct
 words, not with the corpus.
 
 For the GPT split patterns the split is the compiled scanner of
-:mod:`toknz.fast_pretokenize` and the counting a Numba hash table, so no
+:mod:`toknz.pipeline.fast_pretokenize` and the counting a Numba hash table, so no
 Python object is made per word; other patterns go through ``regex``.
 """
 
@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 
 from toknz.errors import UsageError
-from toknz.normalizers import Normalizer
-from toknz.pretokenize import Split
+from toknz.pipeline.normalizers import Normalizer
+from toknz.pipeline.pretokenize import Split
 from toknz.train.inputs import InputStats, iter_chunks
 
 #: Words longer than this many bytes are cut into pieces of at most this size.
@@ -147,7 +147,7 @@ def has_compiled_split(splitter: Split) -> bool:
     """True when ``splitter`` keeps all matches of a pattern with a compiled scanner."""
     if not splitter.is_regex or splitter.invert or splitter.behavior not in ("Isolated", "Removed"):
         return False
-    from toknz.fast_pretokenize import kind_of
+    from toknz.pipeline.fast_pretokenize import kind_of
 
     # The supported patterns match every character, so Isolated keeps just the matches.
     return kind_of(splitter.pattern) is not None and splitter.behavior == "Isolated"
@@ -215,7 +215,7 @@ def count_text(
     if compiled:
         from toknz_core.wordcount import count_pieces, new_table
 
-        from toknz.fast_pretokenize import split_bytes, split_bytes_batch
+        from toknz.pipeline.fast_pretokenize import split_bytes, split_bytes_batch
 
         if unit == "line":
             # Each line is split on its own; the pieces of all lines cover the chunk.

@@ -42,8 +42,8 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from toknz.errors import InputError, UsageError
-from toknz.normalizers import Normalizer
-from toknz.pretokenize import Split
+from toknz.pipeline.normalizers import Normalizer
+from toknz.pipeline.pretokenize import Split
 from toknz.train.counting import (
     MAX_WORD_BYTES,
     UNITS,

@@ -35,8 +35,8 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from toknz.errors import UsageError
-from toknz.normalizers import Normalizer
-from toknz.pretokenize import Split
+from toknz.pipeline.normalizers import Normalizer
+from toknz.pipeline.pretokenize import Split
 from toknz.train.trainer import MergeResult
 
 if TYPE_CHECKING:

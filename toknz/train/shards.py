@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from toknz.errors import InputError, UsageError
-from toknz.pretokenize import Split, compile_pattern, resolve_pattern
+from toknz.pipeline.pretokenize import Split, compile_pattern, resolve_pattern
 from toknz.train import _normalizer, _settings
 from toknz.train.counting import MAX_WORD_BYTES, UNITS, WordTable, _Accumulator, count_files
 from toknz.train.inputs import InputStats, expand_paths

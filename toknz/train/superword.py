@@ -43,7 +43,7 @@ def superword_pattern(pattern: str) -> str:
     """The stage-2 split: word runs joined by single spaces, else ``pattern``'s own pieces.
 
     >>> import regex
-    >>> from toknz.pretokenize import PATTERNS
+    >>> from toknz.pipeline.pretokenize import PATTERNS
     >>> regex.findall(superword_pattern(PATTERNS["o200k"]), "Pursuant to 42 U.S.C., non-transferable")
     ['Pursuant to 42 U', '.S', '.C', '.,', ' non', '-transferable']
     """
@@ -54,7 +54,7 @@ def _encode_words(
     stage1: MergeResult, words: WordTable, pattern: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """The pieces of ``words`` as stage-1 token ids, CSR over ``words.offsets`` (int32)."""
-    from toknz.bpe import _kernels
+    from toknz.pipeline.bpe import _kernels
     from toknz.train import tokenizer_from_merges
 
     model = tokenizer_from_merges(stage1, pattern).model

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from toknz.byte_level import byte_to_char, bytes_to_chars, chars_to_bytes
 from toknz.errors import UsageError
+from toknz.pipeline.byte_alphabet import byte_to_char, bytes_to_chars, chars_to_bytes
 
 if TYPE_CHECKING:
     from toknz.train.counting import WordTable

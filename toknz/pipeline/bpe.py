@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from toknz.byte_level import byte_to_char, bytes_to_chars, chars_to_bytes
 from toknz.derived import DerivedState
 from toknz.errors import FormatError, InputError
+from toknz.pipeline.byte_alphabet import byte_to_char, bytes_to_chars, chars_to_bytes
 
 #: Pieces kept in the per-model cache before it is cleared.
 CACHE_SIZE = 1 << 16

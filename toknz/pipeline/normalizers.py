@@ -18,7 +18,7 @@ import numpy as np
 import regex
 
 from toknz.errors import FormatError, UnsupportedFeatureError
-from toknz.regex_dialect import onig_to_python, python_to_onig
+from toknz.pipeline.regex_dialect import onig_to_python, python_to_onig
 
 
 class Normalizer(Protocol):
@@ -128,7 +128,7 @@ class Replace:
 
     def normalize(self, text: str) -> str:
         if self.is_regex:
-            from toknz.pretokenize import _timeout, regex_timeout_per_mb
+            from toknz.pipeline.pretokenize import _timeout, regex_timeout_per_mb
 
             per_mb = regex_timeout_per_mb()
             try:
@@ -137,7 +137,7 @@ class Replace:
                 )
             except TimeoutError:
                 from toknz.errors import PatternTimeoutError
-                from toknz.pretokenize import REGEX_TIMEOUT_ENV
+                from toknz.pipeline.pretokenize import REGEX_TIMEOUT_ENV
 
                 shown = self.pattern if len(self.pattern) <= 60 else self.pattern[:57] + "..."
                 raise PatternTimeoutError(

@@ -9,7 +9,7 @@ file whose pattern is spelled differently falls back to ``regex``.
 
 Supported: ``PATTERNS["gpt2"]``, ``["r50k"]`` (= p50k), ``["cl100k"]``,
 ``["o200k"]``, ``["llama3"]`` and ``["qwen"]``. The scanners are in
-:mod:`toknz_core.pretok`, the character classes in :mod:`toknz.unicode_tables`.
+:mod:`toknz_core.pretok`, the character classes in :mod:`toknz.pipeline.unicode_tables`.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from toknz_core import pretok
 from toknz_core.unicode_classes import utf8_error_offset
 
 from toknz.errors import InputError
-from toknz.pretokenize import PATTERNS
-from toknz.regex_dialect import python_to_onig
-from toknz.unicode_tables import load_table
+from toknz.pipeline.pretokenize import PATTERNS
+from toknz.pipeline.regex_dialect import python_to_onig
+from toknz.pipeline.unicode_tables import load_table
 
 _KINDS = {
     "gpt2": pretok.R50K,
@@ -106,7 +106,7 @@ def _kind_or_error(pattern: str) -> int:
     if kind is None:
         raise ValueError(
             "no compiled scanner for this split pattern; supported: the gpt2, r50k, p50k, "
-            "cl100k, o200k, llama3 and qwen regexes of toknz.pretokenize.PATTERNS"
+            "cl100k, o200k, llama3 and qwen regexes of toknz.pipeline.pretokenize.PATTERNS"
         )
     return kind
 

@@ -23,8 +23,8 @@ from typing import Any, Protocol
 import regex
 
 from toknz.errors import FormatError, PatternTimeoutError, UnsupportedFeatureError, UsageError
-from toknz.normalizers import pattern_from_json
-from toknz.regex_dialect import python_to_onig
+from toknz.pipeline.normalizers import pattern_from_json
+from toknz.pipeline.regex_dialect import python_to_onig
 
 #: The split patterns of well-known tokenizers, by name.
 PATTERNS: dict[str, str] = {

@@ -13,9 +13,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from toknz.byte_level import char_to_byte
 from toknz.errors import FormatError, UnsupportedFeatureError
-from toknz.normalizers import pattern_from_json
+from toknz.pipeline.byte_alphabet import char_to_byte
+from toknz.pipeline.normalizers import pattern_from_json
 
 _BYTE_TOKEN = re.compile(rb"<0x([0-9A-Fa-f]{2})>")
 
