@@ -24,20 +24,17 @@ from __future__ import annotations
 
 import argparse
 import random
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from toknz_core import docencode
+from toknz_core.pretok import split
+
+import toknz
+from toknz.pipeline.unicode_tables import load_table
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "rust-free-core")]
-
-from toknz_core import docencode  # noqa: E402
-from toknz_core.pretok import split  # noqa: E402
-
-import toknz  # noqa: E402
-from toknz.pipeline.unicode_tables import load_table  # noqa: E402
 
 CORPORA = {
     "prose": ["en/austen_emma.txt"],

@@ -38,15 +38,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _common import write_section
+from mixture_helpers import known_mixture, split_blocks, spread_bytes
+
+from toknz.analysis import Text, infer_mixture
+from toknz.train import train
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-
-from _common import write_section  # noqa: E402
-from mixture_helpers import known_mixture, split_blocks, spread_bytes  # noqa: E402
-
-from toknz.analysis import Text, infer_mixture  # noqa: E402
-from toknz.train import train  # noqa: E402
 
 DOC = ROOT / "docs" / "benchmarks.md"
 JSONL = ROOT / "docs" / "bench" / "mixture.jsonl"

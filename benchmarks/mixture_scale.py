@@ -6,7 +6,7 @@ Categories are regions of the corpus files ``corpora/build.py`` builds into
 equal regions as its share of the bytes gives (at least one), so a category
 is "the 3rd region of go.txt" (per-language and per-file categories). Each
 region is cut into ~2,000-character blocks at line ends: even blocks are its
-training side, odd blocks its sample (``tests/mixture_helpers.py``). Weights
+training side, odd blocks its sample (``benchmarks/mixture_helpers.py``). Weights
 are drawn from a flat Dirichlet (``--seed``); a tokenizer with ``--merges``
 merges (plus a margin for merges the cleaning skips) is trained with toknz on
 that mixture of training sides (cached in ``--work``), and the mixture is
@@ -161,7 +161,6 @@ def read_region(path: Path, offset: int, length: int) -> str:
 
 def prepare(args: argparse.Namespace) -> tuple[object, dict[str, str], np.ndarray, list[str]]:
     """The tokenizer, each category's sample text, the true byte shares (or None) and groups."""
-    sys.path.insert(0, str(ROOT / "tests"))
     from mixture_helpers import known_mixture, split_blocks
 
     import toknz

@@ -45,16 +45,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _common import write_marked
+from mixture_helpers import known_mixture, split_blocks, spread_bytes
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-
-from _common import write_marked  # noqa: E402
-from mixture_helpers import known_mixture, split_blocks, spread_bytes  # noqa: E402
-
-from toknz.analysis import Text  # noqa: E402
-from toknz.analysis.lp import solve_mixture_lp  # noqa: E402
-from toknz.analysis.mixture import (  # noqa: E402
+from toknz.analysis import Text
+from toknz.analysis.lp import solve_mixture_lp
+from toknz.analysis.mixture import (
     DEFAULT_METHOD,
     METHODS,
     byte_weights,
@@ -66,8 +62,10 @@ from toknz.analysis.mixture import (  # noqa: E402
     solve_samples,
     token_bytes,
 )
-from toknz.analysis.mixture_fit import FIT_THRESHOLD  # noqa: E402
-from toknz.train import train  # noqa: E402
+from toknz.analysis.mixture_fit import FIT_THRESHOLD
+from toknz.train import train
+
+ROOT = Path(__file__).resolve().parent.parent
 
 DOC = ROOT / "docs" / "mixture.md"
 MARK = "<!-- mixture_shift -->"
