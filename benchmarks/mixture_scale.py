@@ -57,24 +57,31 @@ BUILD = (
 
 
 #: Solver variants ``--variants`` compares (keyword arguments of solve_mixture_lp).
+OLD = {"drop_rule": "slack", "drop_after": 2, "max_drops": 1}
 VARIANTS: dict[str, dict] = {
-    "default (per_step 3, max_add 10,000, drop_after 2)": {},
-    "drop_after 1": {"drop_after": 1},
-    "per_step 1, every step scanned each round": {"per_step": 1, "max_add": 10**9},
-    "per_step 10, max_add 40,000": {"per_step": 10, "max_add": 40_000},
-    "drop basic rows after 1 solve, at most 1 time": {"drop_rule": "basic", "drop_after": 1},
-    "drop basic rows after 1 solve, at most 5 times": {
-        "drop_rule": "basic",
-        "drop_after": 1,
-        "max_drops": 5,
+    "old rule: rows slack for 2 solves dropped, once": OLD,
+    "old rule, drop_after 1": {**OLD, "drop_after": 1},
+    "old rule, per_step 1, every step scanned each round": {
+        **OLD,
+        "per_step": 1,
+        "max_add": 10**9,
     },
-    "HiGHS Devex pricing": {"highs_options": {"simplex_dual_edge_weight_strategy": 1}},
-    "HiGHS no cost perturbation": {
-        "highs_options": {"dual_simplex_cost_perturbation_multiplier": 0.0}
+    "old rule, per_step 10, max_add 40,000": {**OLD, "per_step": 10, "max_add": 40_000},
+    "old rule, HiGHS Devex pricing": {
+        **OLD,
+        "highs_options": {"simplex_dual_edge_weight_strategy": 1},
     },
-    "HiGHS interior point, no crossover": {
-        "highs_options": {"solver": "ipm", "run_crossover": "off"}
+    "old rule, HiGHS no cost perturbation": {
+        **OLD,
+        "highs_options": {"dual_simplex_cost_perturbation_multiplier": 0.0},
     },
+    "old rule, HiGHS interior point, no crossover": {
+        **OLD,
+        "highs_options": {"solver": "ipm", "run_crossover": "off"},
+    },
+    "rows with a basic slack dropped after 1 solve, once": {"max_drops": 1},
+    "default: rows with a basic slack dropped after 1 solve, up to 5 times": {},
+    "default, per_step 1, every step scanned each round": {"per_step": 1, "max_add": 10**9},
 }
 
 
@@ -377,7 +384,7 @@ def render(runs: list[dict]) -> str:
             f"{r['variant_steps']:,} of {r['merges']:,} merges, {r['categories']} categories; "
             f"{r['date']}, load before {r['load_before']}, free cores "
             f"{r['free_cores_before']:.2f}), one after the other in one process. *max weight "
-            "diff*: largest difference of a pair-unit weight from the default's.",
+            "diff*: largest difference of a pair-unit weight from the first row's.",
             "",
             "| variant | s | HiGHS s | simplex iterations | rounds | rows | objective | "
             "max weight diff |",

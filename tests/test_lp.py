@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from toknz.analysis.lp import LPInputs, build_inputs, solve_mixture_lp
 from toknz.analysis.replay import PairCounts, replay_arrays
+from toknz.errors import UsageError
 
 linprog = pytest.importorskip("scipy.optimize").linprog
 
@@ -99,13 +100,21 @@ def full_lp(
     st.integers(3, 25),
     st.sampled_from([(1, 3), (2, 10), (3, 10_000)]),
     st.sampled_from([0, 1, 2]),
+    st.sampled_from([("basic", 5), ("basic", 1), ("slack", 1)]),
 )
-def test_lazy_lp_equals_the_full_lp(seed, n, alphabet, steps, batch, drop_after) -> None:
+def test_lazy_lp_equals_the_full_lp(seed, n, alphabet, steps, batch, drop_after, rule) -> None:
     counts, merges = random_instance(seed, n, alphabet, steps)
     keys = np.array([(a << 32) | b for a, b, _ in merges], dtype=np.int64)
     data: LPInputs = build_inputs(counts, keys)
     per_step, max_add = batch
-    lazy = solve_mixture_lp(data, per_step=per_step, max_add=max_add, drop_after=drop_after)
+    lazy = solve_mixture_lp(
+        data,
+        per_step=per_step,
+        max_add=max_add,
+        drop_after=drop_after,
+        drop_rule=rule[0],
+        max_drops=rule[1],
+    )
     assert lazy.converged
     best, _ = full_lp(counts, keys)
     assert lazy.slack == pytest.approx(best, rel=1e-6, abs=1e-9)
@@ -114,6 +123,15 @@ def test_lazy_lp_equals_the_full_lp(seed, n, alphabet, steps, batch, drop_after)
     assert at_lazy == pytest.approx(best, rel=1e-6, abs=1e-9)
     assert lazy.pair_weights.sum() == pytest.approx(1.0)
     assert set(lazy.timings) == {"scan", "rows", "highs", "prune"}
+
+
+def test_bad_drop_rule_is_refused() -> None:
+    counts, merges = random_instance(1, 2, 5, 5)
+    data = build_inputs(counts, np.array([(a << 32) | b for a, b, _ in merges], dtype=np.int64))
+    with pytest.raises(UsageError, match="drop_rule"):
+        solve_mixture_lp(data, drop_rule="never")
+    with pytest.raises(UsageError, match="HiGHS refused"):
+        solve_mixture_lp(data, highs_options={"no_such_option": 1})
 
 
 def test_time_limit_stops_after_a_round() -> None:

@@ -17,18 +17,25 @@ uniform mixture; each round walks the steps once
 count up to date from the per-step changes), adds the most violated
 constraints (at most ``per_step`` per step and ``max_add`` per round) and
 re-solves, warm-started, until no constraint is violated by more than the
-tolerance. Rows that stayed slack through ``drop_after`` solves are deleted
-(each at most once, so the rounds cannot cycle): on noisy samples most
-added rows are only briefly binding, and without this the LP grew to
-600,000 rows with HiGHS re-solves taking 10 s each. The last scan checks
-every constraint, so the optimum is still that of the full LP. Counts are scaled to
-"per million pairs" inside the solver so its tolerances fit the numbers.
+tolerance. After each solve the rows whose slack variable is basic are
+deleted (each at most ``max_drops`` times, so the rounds cannot cycle):
+the current solution stays optimal without them, and the LP keeps about
+one row per tight constraint. HiGHS's dual simplex costs about (rows) x
+(categories) per iteration, since every row holds every category's
+weight, so this is what bounds the solve: on a 10,000-merge x 30-category
+case it kept 10-15 thousand rows instead of 151,000 and took a quarter of
+the time (``benchmarks/mixture_scale.py``; docs/mixture.md, "Scale"). The
+earlier rule, rows with activity above the tolerance for two solves, kept
+the many rows that are tight only by degeneracy (pairs with equal counts).
+The last scan checks every constraint, so the optimum is still that of the
+full LP. Counts are scaled to "per million pairs" inside the solver so its
+tolerances fit the numbers.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,6 +87,8 @@ class LPSolution:
     seconds: float
     #: Seconds spent in the violation scans, building rows, HiGHS and pruning.
     timings: dict[str, float] = field(default_factory=dict)
+    #: Simplex iterations over all solves.
+    iterations: int = 0
 
 
 def build_inputs(counts: Sequence[PairCounts], merge_keys: np.ndarray) -> LPInputs:
@@ -123,7 +132,7 @@ def build_inputs(counts: Sequence[PairCounts], merge_keys: np.ndarray) -> LPInpu
     )
 
 
-def _highs() -> Any:
+def _highs(options: Mapping[str, Any] | None = None) -> Any:
     try:
         import highspy
     except ImportError:  # pragma: no cover - a dependency
@@ -131,18 +140,21 @@ def _highs() -> Any:
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("random_seed", 0)
+    for name, value in (options or {}).items():
+        if h.setOptionValue(name, value) != highspy.HighsStatus.kOk:
+            raise UsageError(f"HiGHS refused option {name}={value!r}")
     return h
 
 
 class _Model:
     """The growing LP in HiGHS: columns alpha (n), v_t (T), then v_p as pairs are first used."""
 
-    def __init__(self, n: int, steps: int) -> None:
+    def __init__(self, n: int, steps: int, options: Mapping[str, Any] | None = None) -> None:
         import highspy
 
         self.n = n
         self.steps = steps
-        self.h = _highs()
+        self.h = _highs(options)
         self.inf = highspy.kHighsInf
         cols = n + steps
         costs = np.concatenate([np.zeros(n), np.ones(steps)])
@@ -164,9 +176,10 @@ class _Model:
         # Per LP row after the first (sum alpha = 1): its key and rounds it has been slack.
         self.keys: list[tuple[int, int]] = []
         self.idle = np.zeros(0, dtype=np.int64)
-        self.sticky: set[tuple[int, int]] = set()
+        self.drops: dict[tuple[int, int], int] = {}
         self.dropped = 0
         self.peak = 0
+        self.iterations = 0
 
     def add(self, steps: np.ndarray, pairs: np.ndarray, coef: np.ndarray) -> int:
         """Add rows ``coef[r] . alpha + v_steps[r] + v_pairs[r] >= 0``; returns how many were new."""
@@ -216,17 +229,26 @@ class _Model:
         self.peak = max(self.peak, self.rows)
         return m
 
-    def prune(self, after: int, eps: float) -> int:
-        """Delete rows slack (activity above ``eps``) after each of the last ``after`` solves.
+    def prune(self, after: int, eps: float, rule: str = "slack", max_drops: int = 1) -> int:
+        """Delete rows idle after each of the last ``after`` solves.
 
-        A deleted row is forgotten (the scan may find it violated again and
-        re-add it); a row deleted once is never deleted again, so the rounds
+        Idle: activity above ``eps`` (``rule="slack"``), or the row's slack
+        variable basic (``rule="basic"``: also the rows that are tight only by
+        degeneracy; the current solution stays optimal without them). A
+        deleted row is forgotten (the scan may find it violated again and
+        re-add it); a row is deleted at most ``max_drops`` times, so the rounds
         cannot cycle. Returns how many rows were deleted.
         """
         if after <= 0 or self.rows == 0:
             return 0
-        activity = np.asarray(self.h.getSolution().row_value, dtype=np.float64)[1:]
-        slack = activity > eps
+        if rule == "basic":
+            status = self.h.getBasis().row_status
+            slack = np.fromiter((int(x) == 1 for x in status), dtype=np.bool_, count=len(status))[
+                1:
+            ]
+        else:
+            activity = np.asarray(self.h.getSolution().row_value, dtype=np.float64)[1:]
+            slack = activity > eps
         self.idle = np.where(slack, self.idle + 1, 0)
         drop = np.nonzero(self.idle >= after)[0]
         if drop.shape[0] == 0:
@@ -234,10 +256,10 @@ class _Model:
         keep_mask = np.ones(self.rows, dtype=np.bool_)
         for r in drop.tolist():
             key = self.keys[r]
-            if key in self.sticky:
+            if self.drops.get(key, 0) >= max_drops:
                 continue
             keep_mask[r] = False
-            self.sticky.add(key)
+            self.drops[key] = self.drops.get(key, 0) + 1
             self.seen.discard(key)
         gone = np.nonzero(~keep_mask)[0]
         if gone.shape[0] == 0:
@@ -256,6 +278,7 @@ class _Model:
         status = self.h.getModelStatus()
         if status != highspy.HighsModelStatus.kOptimal:
             raise UsageError(f"the LP solver stopped without an optimum ({status})")
+        self.iterations += int(self.h.getInfo().simplex_iteration_count)
         x = np.asarray(self.h.getSolution().col_value, dtype=np.float64)
         return x, float(self.h.getInfo().objective_function_value)
 
@@ -268,25 +291,38 @@ def solve_mixture_lp(
     max_add: int = 10_000,
     initial_per_step: int = 1,
     tolerance: float = 1e-9,
-    max_rounds: int = 1000,
-    drop_after: int = 2,
+    max_rounds: int = 5000,
+    drop_after: int = 1,
     on_round: Callable[[int, int], None] | None = None,
     time_limit: float | None = None,
+    highs_options: Mapping[str, Any] | None = None,
+    drop_rule: str = "basic",
+    max_drops: int = 5,
 ) -> LPSolution:
     """Solve the mixture LP over ``data`` with lazy constraint generation.
 
     ``active[t]`` (bool, default all) says which steps get constraints;
     ``tolerance`` is the violation (in pair-fraction units) below which a
-    constraint counts as satisfied; ``drop_after`` deletes rows slack for
+    constraint counts as satisfied; ``drop_after`` deletes rows idle for
     that many consecutive solves (0: never). ``on_round(round, constraints)`` is
     called after each solve. Returns weights in pair units (summing to 1)
     and the total slack; ``converged`` is False only when ``max_rounds``
     ran out, or ``time_limit`` seconds passed, with constraints still violated
     (the weights are then those of the last round). ``timings`` says where the
     time went (``scan``, ``rows``, ``highs``, ``prune`` seconds).
+    ``drop_rule``: ``"slack"`` (activity above the tolerance) or
+    ``"basic"`` (slack variable basic) says which rows count as idle;
+    ``max_drops``: how often one row may be deleted. ``highs_options``:
+    HiGHS option name -> value, set before the first solve (e.g.
+    ``{"simplex_strategy": 1}``); an unknown one raises
+    :class:`~toknz.errors.UsageError`.
     """
     from toknz_core.lpscan import constraint_counts, find_violations
 
+    if drop_rule not in ("slack", "basic") or max_drops < 1:
+        raise UsageError(
+            f"drop_rule must be 'slack' or 'basic' and max_drops >= 1, got {drop_rule!r}, {max_drops}"
+        )
     start = time.perf_counter()
     n, steps = data.n_categories, data.steps
     act = (
@@ -296,7 +332,7 @@ def solve_mixture_lp(
     )
     scale = SCALE / data.denominators
     tol = tolerance * SCALE
-    model = _Model(n, steps)
+    model = _Model(n, steps, highs_options)
     alpha = np.full(n, 1.0 / n)
     merge_slack = np.zeros(steps)
     pair_slack = np.zeros(data.n_pairs)
@@ -387,7 +423,7 @@ def solve_mixture_lp(
             converged = True
             break
         t0 = time.perf_counter()
-        model.prune(drop_after, tol * 1e-3)
+        model.prune(drop_after, tol * 1e-3, drop_rule, max_drops)
         timed("prune", t0)
         if add(found_t, found_p) == 0:
             # Only constraints already in the LP: violated within the solver's own tolerance.
@@ -408,6 +444,7 @@ def solve_mixture_lp(
         worst / SCALE,
         time.perf_counter() - start,
         timings,
+        model.iterations,
     )
 
 
