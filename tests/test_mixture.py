@@ -389,3 +389,15 @@ def test_shifted_intervals_hold_the_point_and_keep_the_spread() -> None:
     assert hi_a - lo_a == pytest.approx(spread[1] - spread[0])
     assert iv["b"][0] == 0.0  # clipped at zero
     assert iv["b"][1] <= 1.0
+
+
+def test_the_solver_prints_nothing_on_stdout() -> None:
+    """HiGHS's first instance writes a banner to stdout; `toknz mixture` output must not get it."""
+    import subprocess
+    import sys
+
+    code = "from toknz.analysis.lp import _highs\n_highs(); _highs()\nprint('only this')\n"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert done.stdout == "only this\n"

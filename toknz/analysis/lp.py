@@ -34,6 +34,8 @@ tolerances fit the numbers.
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -132,12 +134,38 @@ def build_inputs(counts: Sequence[PairCounts], merge_keys: np.ndarray) -> LPInpu
     )
 
 
+_BANNER_SHOWN = False
+
+
+def _new_highs(highspy: Any) -> Any:
+    """``highspy.Highs()`` without the banner the first one in a process writes to stdout.
+
+    The banner comes from C++ before any option can be set, so the process's file
+    descriptor 1 points at /dev/null while the first instance is made: a command that
+    prints results or JSON on stdout (``toknz mixture``) must not get it mixed in.
+    """
+    global _BANNER_SHOWN
+    if _BANNER_SHOWN:
+        return highspy.Highs()
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 1)
+            h = highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+    _BANNER_SHOWN = True
+    return h
+
+
 def _highs(options: Mapping[str, Any] | None = None) -> Any:
     try:
         import highspy
     except ImportError:  # pragma: no cover - a dependency
         raise UsageError("mixture inference needs highspy (pip install highspy)") from None
-    h = highspy.Highs()
+    h = _new_highs(highspy)
     h.setOptionValue("output_flag", False)
     h.setOptionValue("random_seed", 0)
     for name, value in (options or {}).items():
