@@ -128,7 +128,7 @@ def char_class(c: str) -> str:
     return "other"
 
 
-def _char_props(raw: bytes) -> tuple[str, int, bool]:
+def char_props(raw: bytes) -> tuple[str, int, bool]:
     """``(class, characters, starts inside a character)``; a part of a character is "fragment"."""
     starts_inside = bool(raw) and (raw[0] & 0xC0) == 0x80
     try:
@@ -145,8 +145,8 @@ def chars_allow(left: bytes, right: bytes, max_token_chars: int | None) -> bool:
     """May ``left`` and ``right`` merge in character-level BPE (``None``: always)?"""
     if max_token_chars is None:
         return True
-    cls_l, n_l, _ = _char_props(left)
-    cls_r, n_r, inside = _char_props(right)
+    cls_l, n_l, _ = char_props(left)
+    cls_r, n_r, inside = char_props(right)
     if inside:
         return True
     return cls_l in _MERGEABLE and cls_l == cls_r and n_l + n_r <= max_token_chars

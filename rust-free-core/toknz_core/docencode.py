@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from toknz_core.encode import HEAP_THRESHOLD, NO_RANK, _heap_pop, _heap_push
+from toknz_core.encode import HEAP_THRESHOLD, NO_RANK, heap_pop, heap_push
 from toknz_core.pretok import split
 from toknz_core.ranks import find_bytes_in
 
@@ -226,9 +226,9 @@ def _merge_heap(
         else:
             r = _compact_rank(table, np.int64(sym[i]), np.int64(sym[i + 1]))
         if r != _NO_RANK64:
-            size = _heap_push(heap, size, (r << np.int64(32)) | np.int64(i))
+            size = heap_push(heap, size, (r << np.int64(32)) | np.int64(i))
     while size > 0:
-        item, size = _heap_pop(heap, size)
+        item, size = heap_pop(heap, size)
         rank = item >> np.int64(32)
         pos = item & np.int64(0xFFFFFFFF)
         if not alive[pos]:
@@ -248,11 +248,11 @@ def _merge_heap(
         if before >= 0:
             r = _compact_rank(table, np.int64(sym[before]), np.int64(sym[pos]))
             if r != _NO_RANK64:
-                size = _heap_push(heap, size, (r << np.int64(32)) | before)
+                size = heap_push(heap, size, (r << np.int64(32)) | before)
         if after >= 0:
             r = _compact_rank(table, np.int64(sym[pos]), np.int64(sym[after]))
             if r != _NO_RANK64:
-                size = _heap_push(heap, size, (r << np.int64(32)) | pos)
+                size = heap_push(heap, size, (r << np.int64(32)) | pos)
     m = 0
     i = 0
     while i >= 0:

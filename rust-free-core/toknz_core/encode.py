@@ -125,7 +125,7 @@ def _merge_scan(
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _heap_push(heap: np.ndarray, size: int, item: np.int64) -> int:
+def heap_push(heap: np.ndarray, size: int, item: np.int64) -> int:
     i = size
     heap[i] = item
     while i > 0:
@@ -140,7 +140,7 @@ def _heap_push(heap: np.ndarray, size: int, item: np.int64) -> int:
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _heap_pop(heap: np.ndarray, size: int) -> tuple[np.int64, int]:
+def heap_pop(heap: np.ndarray, size: int) -> tuple[np.int64, int]:
     top = heap[0]
     size -= 1
     heap[0] = heap[size]
@@ -187,9 +187,9 @@ def _merge_heap(
     for i in range(n - 1):
         slot = lookup_slot(keys, sym[i], sym[i + 1])
         if slot >= 0:
-            size = _heap_push(heap, size, (np.int64(ranks[slot]) << np.int64(32)) | np.int64(i))
+            size = heap_push(heap, size, (np.int64(ranks[slot]) << np.int64(32)) | np.int64(i))
     while size > 0:
-        item, size = _heap_pop(heap, size)
+        item, size = heap_pop(heap, size)
         rank = np.int32(item >> np.int64(32))
         pos = item & np.int64(0xFFFFFFFF)
         if not alive[pos]:
@@ -210,11 +210,11 @@ def _merge_heap(
         if before >= 0:
             s = lookup_slot(keys, sym[before], sym[pos])
             if s >= 0:
-                size = _heap_push(heap, size, (np.int64(ranks[s]) << np.int64(32)) | before)
+                size = heap_push(heap, size, (np.int64(ranks[s]) << np.int64(32)) | before)
         if after >= 0:
             s = lookup_slot(keys, sym[pos], sym[after])
             if s >= 0:
-                size = _heap_push(heap, size, (np.int64(ranks[s]) << np.int64(32)) | pos)
+                size = heap_push(heap, size, (np.int64(ranks[s]) << np.int64(32)) | pos)
     m = 0
     i = 0
     while i >= 0:

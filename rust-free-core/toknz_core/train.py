@@ -22,7 +22,7 @@ Unlike ``tokenizers`` (32-bit pair counts), every count is 64-bit.
 
 :func:`train_bpe_chars` adds character-level rules (toknz's own, not in
 ``tokenizers``): a pair is counted, at the start and when a merge forms it,
-only if it passes :func:`_chars_ok`, the same place ``max_token_length`` is
+only if it passes :func:`chars_ok`, the same place ``max_token_length`` is
 enforced. :func:`train_bpe` runs with the rules off.
 """
 
@@ -50,7 +50,7 @@ class Words(NamedTuple):
 
 class TokenFacts(NamedTuple):
     """Per token id: byte length, and for the character rules its class, characters and
-    whether it starts inside a character (:func:`_char_props`)."""
+    whether it starts inside a character (:func:`char_props`)."""
 
     length: np.ndarray
     cls: np.ndarray
@@ -138,7 +138,7 @@ MIXED = 6  # whole characters of several classes (only a special token spelled s
 
 
 @njit(cache=True, nogil=True)
-def _char_props(
+def char_props(
     data: np.ndarray, s: int, e: int, cp_class: np.ndarray
 ) -> tuple[np.int8, np.int64, np.int8]:
     """``(class, characters, starts inside a character)`` of the token ``data[s:e]``.
@@ -193,7 +193,7 @@ def _char_props(
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _chars_ok(
+def chars_ok(
     x: int | np.int32,
     z: int | np.int32,
     tcls: np.ndarray,
@@ -375,7 +375,7 @@ def _merge_in_words(
     ``changes`` and stops before a word whose changes might not fit
     (a word of n symbols makes at most 2n). A gained pair is recorded only
     when its token would be at most ``max_token_length`` bytes and the two
-    tokens pass :func:`_chars_ok` (``max_chars``). Returns
+    tokens pass :func:`chars_ok` (``max_chars``). Returns
     ``(number of changes, index of the first word not done)``.
     """
     sym = words.sym
@@ -409,7 +409,7 @@ def _merge_in_words(
                     ch_d[n_ch] = -wc
                     ch_w[n_ch] = w
                     n_ch += 1
-                    if tlen[x] + zl <= max_token_length and _chars_ok(
+                    if tlen[x] + zl <= max_token_length and chars_ok(
                         x, z, facts.cls, facts.nchars, facts.cont, max_chars
                     ):
                         ch_l[n_ch] = x
@@ -424,7 +424,7 @@ def _merge_in_words(
                     ch_d[n_ch] = -wc
                     ch_w[n_ch] = w
                     n_ch += 1
-                    if tlen[y] + zl <= max_token_length and _chars_ok(
+                    if tlen[y] + zl <= max_token_length and chars_ok(
                         z, y, facts.cls, facts.nchars, facts.cont, max_chars
                     ):
                         ch_l[n_ch] = z
@@ -581,7 +581,7 @@ def _count_pairs(
     for w in range(n_words):
         s = offsets[w]
         for i in range(s, offsets[w + 1] - 1):
-            if not _chars_ok(sym[i], sym[i + 1], tcls, tnch, tcont, max_chars):
+            if not chars_ok(sym[i], sym[i + 1], tcls, tnch, tcont, max_chars):
                 continue
             key = (np.int64(sym[i]) << np.int64(32)) | np.int64(sym[i + 1])
             slot = _pair_slot(pkeys, key)
@@ -643,7 +643,7 @@ def _word_lists(
     pstamp[:] = -1
     for w in range(n_words):
         for i in range(offsets[w], offsets[w + 1] - 1):
-            if not _chars_ok(sym[i], sym[i + 1], tcls, tnch, tcont, max_chars):
+            if not chars_ok(sym[i], sym[i + 1], tcls, tnch, tcont, max_chars):
                 continue
             key = (np.int64(sym[i]) << np.int64(32)) | np.int64(sym[i + 1])
             p = pvals[_pair_slot(pkeys, key)]
@@ -734,7 +734,7 @@ def train_bpe_chars(
     max_token_chars: int,
     cp_class: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
-    """Character-level BPE: :func:`train_bpe` with a pair counted only when it passes :func:`_chars_ok`.
+    """Character-level BPE: :func:`train_bpe` with a pair counted only when it passes :func:`chars_ok`.
 
     ``max_token_chars`` (>= 1) caps merged tokens in Unicode characters;
     ``cp_class`` (int8, one per code point U+0000..U+10FFFF) gives each
@@ -787,7 +787,7 @@ def _train(
     ``word_lengths`` (int64, one per word) is filled with the length of each
     merged word: word ``w`` ends as ``symbols[offsets[w]:offsets[w] + word_lengths[w]]``.
 
-    ``max_chars`` > 0 adds the character rules of :func:`_chars_ok` (classes
+    ``max_chars`` > 0 adds the character rules of :func:`chars_ok` (classes
     from ``cp_class``) to every pair counted; 0 leaves them off.
 
     Returns ``(left, right, new, count, tok_bytes, tok_offsets, n_tokens)``:
@@ -818,9 +818,7 @@ def _train(
     tcont = np.zeros(max(vocab_size, n_tokens), dtype=np.int8)
     if max_chars > 0:
         for t in range(n_tokens):
-            tcls[t], tnch[t], tcont[t] = _char_props(
-                tok_bytes, tok_off[t], tok_off[t + 1], cp_class
-            )
+            tcls[t], tnch[t], tcont[t] = char_props(tok_bytes, tok_off[t], tok_off[t + 1], cp_class)
 
     # Phases 1-3: pair counts, the words of each pair, the queue.
     pa, pb, pcount, pstamp, pnw, pkeys, pvals, n_pairs = _count_pairs(
@@ -888,7 +886,7 @@ def _train(
             tok_off[n_tokens + 1] = end + la + lb
             tlen[n_tokens] = la + lb
             if max_chars > 0:
-                tcls[n_tokens], tnch[n_tokens], tcont[n_tokens] = _char_props(
+                tcls[n_tokens], tnch[n_tokens], tcont[n_tokens] = char_props(
                     tok_bytes, end, end + la + lb, cp_class
                 )
             ttable[slot] = z

@@ -77,7 +77,7 @@ def class_of(char: str) -> str:
 def may_merge(left: bytes, right: bytes, max_chars: int) -> bool:
     """May the tokens ``left`` and ``right`` (in that order) merge in character-level BPE?
 
-    The trainer's own rule (``toknz_core.train._chars_ok``), for one pair:
+    The trainer's own rule (``toknz_core.train.chars_ok``), for one pair:
     yes when ``right`` starts inside a character (the merge builds that
     character), else only when both are whole characters of one class and
     hold at most ``max_chars`` characters together.
@@ -87,12 +87,12 @@ def may_merge(left: bytes, right: bytes, max_chars: int) -> bool:
     >>> may_merge(b"\\xc3", b"\\xa9", 1)
     True
     """
-    from toknz_core.train import _char_props, _chars_ok
+    from toknz_core.train import char_props, chars_ok
 
     table = char_class_table()
     data = np.frombuffer(left + right, dtype=np.uint8)
-    props = [_char_props(data, 0, len(left), table), _char_props(data, len(left), len(data), table)]
+    props = [char_props(data, 0, len(left), table), char_props(data, len(left), len(data), table)]
     tcls = np.array([p[0] for p in props], dtype=np.int8)
     tnch = np.array([p[1] for p in props], dtype=np.int64)
     tcont = np.array([p[2] for p in props], dtype=np.int8)
-    return bool(_chars_ok(0, 1, tcls, tnch, tcont, max_chars))
+    return bool(chars_ok(0, 1, tcls, tnch, tcont, max_chars))
