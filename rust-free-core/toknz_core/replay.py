@@ -25,6 +25,8 @@ so a visited word is checked and skipped when it no longer holds the pair.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
 
@@ -67,35 +69,32 @@ def _grow_i32(a: np.ndarray, need: int) -> np.ndarray:
     return out
 
 
-@njit(cache=True, nogil=True)
-def replay_merges(
-    symbols: np.ndarray,
-    offsets: np.ndarray,
-    counts: np.ndarray,
-    left: np.ndarray,
-    right: np.ndarray,
-    new: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Replay merges ``(left[t], right[t]) -> new[t]`` in order over the words.
+class PairStore(NamedTuple):
+    """The replay's pairs: key (``left << 32 | right``), count, head of the list of words
+    holding it, last word listed / step touched, the step's change, the key -> pair
+    table, and the word-list nodes (word id, next node)."""
 
-    Inputs are left untouched (the words are merged in a copy). Returns
-    ``(init_keys, init_counts, merge_counts, delta_offsets, delta_keys,
-    delta_values)``: every pair present before the first merge with its
-    count (int64 keys ``left << 32 | right``, in order of first occurrence);
-    ``merge_counts[t]`` the count of pair ``(left[t], right[t])`` just
-    before merge ``t``; and the changes merge ``t`` makes,
-    ``delta_keys/delta_values[delta_offsets[t]:delta_offsets[t + 1]]``
-    (each changed pair once, in order of first change, no zero changes).
-    The merged pair's own loss is among them.
+    key: np.ndarray
+    counts: np.ndarray
+    head: np.ndarray
+    last: np.ndarray
+    delta: np.ndarray
+    table: np.ndarray
+    node_word: np.ndarray
+    node_next: np.ndarray
+
+
+@njit(cache=True, nogil=True)
+def _initial_pairs(
+    sym: np.ndarray, offsets: np.ndarray, counts: np.ndarray
+) -> tuple[PairStore, int, int]:
+    """Every adjacent pair of the words with its count, and the words that hold it.
+
+    Returns ``(store, n_pairs, n_nodes)``: pair ``p`` has key ``store.key[p]`` and
+    count ``store.counts[p]``; its words are the linked list of nodes from
+    ``store.head[p]`` (``node_word``/``node_next``), each word once.
     """
     n_words = offsets.shape[0] - 1
-    n_steps = left.shape[0]
-    sym = symbols.copy()
-    wlen = np.empty(n_words, dtype=np.int64)
-    for w in range(n_words):
-        wlen[w] = offsets[w + 1] - offsets[w]
-    wstamp = np.full(n_words, -1, dtype=np.int64)
-
     # Pairs: key, count, head of the word list, per-step change accumulator.
     pkey = np.empty(1024, dtype=np.int64)
     pcount = np.zeros(1024, dtype=np.int64)
@@ -148,6 +147,133 @@ def replay_merges(
                 node_next[n_nodes] = phead[p]
                 phead[p] = n_nodes
                 n_nodes += 1
+
+    store = PairStore(pkey, pcount, phead, plast, pdelta, table, node_word, node_next)
+    return store, n_pairs, n_nodes
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _merge_word(
+    store: PairStore,
+    sym: np.ndarray,
+    s: int,
+    n: int,
+    c: np.int64,
+    w: int,
+    t: int,
+    a: np.int32,
+    b: np.int32,
+    z: np.int32,
+    touched: np.ndarray,
+    n_touched: int,
+    n_pairs: int,
+    n_nodes: int,
+) -> tuple[int, int, int, int]:
+    """Merge ``(a, b) -> z`` in word ``w`` (``sym[s:s + n]``, count ``c``) at step ``t``.
+
+    Takes the word's pairs out of the step's change accumulator, merges, puts the
+    new pairs back (creating pairs and listing the word under pairs with ``z``), so
+    only pairs that changed keep a delta; every pair touched at this step is
+    listed once in ``touched``. Room for ``n`` new pairs and nodes and ``2 n``
+    touched pairs is ensured by the caller. Returns ``(new length, n_touched,
+    n_pairs, n_nodes)``.
+    """
+    pkey, pcount, phead, plast, pdelta, table = (
+        store.key,
+        store.counts,
+        store.head,
+        store.last,
+        store.delta,
+        store.table,
+    )
+    node_word, node_next = store.node_word, store.node_next
+    # Remove the word's pairs, merge, add them back: only changed pairs keep a delta.
+    for i in range(s, s + n - 1):
+        k2 = (np.int64(sym[i]) << np.int64(32)) | np.int64(sym[i + 1])
+        q = table[_slot(table, pkey, k2)]
+        if plast[q] != t:
+            plast[q] = t
+            pdelta[q] = 0
+            touched[n_touched] = q
+            n_touched += 1
+        pdelta[q] -= c
+    r = 0
+    out = 0
+    while r < n:
+        if r + 1 < n and sym[s + r] == a and sym[s + r + 1] == b:
+            sym[s + out] = z
+            r += 2
+        else:
+            sym[s + out] = sym[s + r]
+            r += 1
+        out += 1
+    for i in range(s, s + out - 1):
+        x = sym[i]
+        y = sym[i + 1]
+        k2 = (np.int64(x) << np.int64(32)) | np.int64(y)
+        slot = _slot(table, pkey, k2)
+        q = table[slot]
+        if q < 0:
+            q = n_pairs
+            pkey[q] = k2
+            pcount[q] = 0
+            phead[q] = -1
+            table[slot] = q
+            n_pairs += 1
+        if plast[q] != t:
+            plast[q] = t
+            pdelta[q] = 0
+            touched[n_touched] = q
+            n_touched += 1
+        pdelta[q] += c
+        if x == z or y == z:
+            # A pair with the new token may be new to this word: list the word.
+            node_word[n_nodes] = w
+            node_next[n_nodes] = phead[q]
+            phead[q] = n_nodes
+            n_nodes += 1
+    return out, n_touched, n_pairs, n_nodes
+
+
+@njit(cache=True, nogil=True)
+def replay_merges(
+    symbols: np.ndarray,
+    offsets: np.ndarray,
+    counts: np.ndarray,
+    left: np.ndarray,
+    right: np.ndarray,
+    new: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Replay merges ``(left[t], right[t]) -> new[t]`` in order over the words.
+
+    Inputs are left untouched (the words are merged in a copy). Returns
+    ``(init_keys, init_counts, merge_counts, delta_offsets, delta_keys,
+    delta_values)``: every pair present before the first merge with its
+    count (int64 keys ``left << 32 | right``, in order of first occurrence);
+    ``merge_counts[t]`` the count of pair ``(left[t], right[t])`` just
+    before merge ``t``; and the changes merge ``t`` makes,
+    ``delta_keys/delta_values[delta_offsets[t]:delta_offsets[t + 1]]``
+    (each changed pair once, in order of first change, no zero changes).
+    The merged pair's own loss is among them.
+    """
+    n_words = offsets.shape[0] - 1
+    n_steps = left.shape[0]
+    sym = symbols.copy()
+    wlen = np.empty(n_words, dtype=np.int64)
+    for w in range(n_words):
+        wlen[w] = offsets[w + 1] - offsets[w]
+    wstamp = np.full(n_words, -1, dtype=np.int64)
+
+    store, n_pairs, n_nodes = _initial_pairs(sym, offsets, counts)
+    pkey, pcount, phead, plast, pdelta, table = (
+        store.key,
+        store.counts,
+        store.head,
+        store.last,
+        store.delta,
+        store.table,
+    )
+    node_word, node_next = store.node_word, store.node_next
 
     init_keys = pkey[:n_pairs].copy()
     init_counts = pcount[:n_pairs].copy()
@@ -206,53 +332,23 @@ def replay_merges(
                 node_word = _grow_i32(node_word, n_nodes + n)
                 node_next = _grow_i32(node_next, n_nodes + n)
                 touched = _grow_i32(touched, n_touched + 2 * n)
-                c = counts[w]
-                # Remove the word's pairs, merge, add them back: only changed pairs keep a delta.
-                for i in range(s, s + n - 1):
-                    k2 = (np.int64(sym[i]) << np.int64(32)) | np.int64(sym[i + 1])
-                    q = table[_slot(table, pkey, k2)]
-                    if plast[q] != t:
-                        plast[q] = t
-                        pdelta[q] = 0
-                        touched[n_touched] = q
-                        n_touched += 1
-                    pdelta[q] -= c
-                r = 0
-                out = 0
-                while r < n:
-                    if r + 1 < n and sym[s + r] == a and sym[s + r + 1] == b:
-                        sym[s + out] = z
-                        r += 2
-                    else:
-                        sym[s + out] = sym[s + r]
-                        r += 1
-                    out += 1
+                out, n_touched, n_pairs, n_nodes = _merge_word(
+                    PairStore(pkey, pcount, phead, plast, pdelta, table, node_word, node_next),
+                    sym,
+                    s,
+                    n,
+                    counts[w],
+                    w,
+                    t,
+                    a,
+                    b,
+                    z,
+                    touched,
+                    n_touched,
+                    n_pairs,
+                    n_nodes,
+                )
                 wlen[w] = out
-                for i in range(s, s + out - 1):
-                    x = sym[i]
-                    y = sym[i + 1]
-                    k2 = (np.int64(x) << np.int64(32)) | np.int64(y)
-                    slot = _slot(table, pkey, k2)
-                    q = table[slot]
-                    if q < 0:
-                        q = n_pairs
-                        pkey[q] = k2
-                        pcount[q] = 0
-                        phead[q] = -1
-                        table[slot] = q
-                        n_pairs += 1
-                    if plast[q] != t:
-                        plast[q] = t
-                        pdelta[q] = 0
-                        touched[n_touched] = q
-                        n_touched += 1
-                    pdelta[q] += c
-                    if x == z or y == z:
-                        # A pair with the new token may be new to this word: list the word.
-                        node_word[n_nodes] = w
-                        node_next[n_nodes] = phead[q]
-                        phead[q] = n_nodes
-                        n_nodes += 1
         need = n_deltas + n_touched
         if need > delta_keys.shape[0]:
             delta_keys = _grow_i64(delta_keys, need)
