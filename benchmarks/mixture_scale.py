@@ -311,6 +311,7 @@ def run(args: argparse.Namespace) -> dict:
             "converged": sol.converged,
             "objective": sol.slack,
             "largest_violation": sol.largest_violation,
+            "iterations": getattr(sol, "iterations", None),
             "timings": {k: round(v, 2) for k, v in getattr(sol, "timings", {}).items()},
         },
         "round_trace": rounds[:: max(1, len(rounds) // 40)] + rounds[-1:],
@@ -375,7 +376,18 @@ def render(runs: list[dict]) -> str:
             f"- {r['label']}: {r['date']}, {r['machine']}; load before {r['load_before']}, "
             f"free cores {r['free_cores_before']:.2f}; {r['sample_bytes'] / 1e6:.0f} MB of "
             f"sample, {r['distinct_words']:,} distinct words, {r['pairs_global']:,} pairs, "
-            f"{r['deltas']:,} pair-count changes, {r['steps_active']:,} active steps."
+            f"{r['deltas']:,} pair-count changes, {r['steps_active']:,} active steps"
+            + (
+                f"; {r['lp']['iterations']:,} simplex iterations"
+                if r["lp"].get("iterations")
+                else ""
+            )
+            + (
+                ""
+                if r["lp"]["converged"]
+                else f"; stopped with a constraint violated by {r['lp']['largest_violation']:.2g}"
+            )
+            + "."
         )
     for r in variant_runs:
         lines += [
