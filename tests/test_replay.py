@@ -243,9 +243,7 @@ def test_scan_kernels_equal_brute_force(case_a, case_b, share) -> None:
     pair_slack = rng.uniform(0, 0.3, data.n_pairs) * (rng.uniform(size=data.n_pairs) < 0.5)
     active = np.ones(data.steps, dtype=np.bool_)
     got_t, got_p, _ = find_violations(
-        weights, merge_slack, pair_slack, active, data.init_offsets, data.init_pairs,
-        data.init_counts, data.step_offsets, data.delta_pairs, data.delta_values,
-        data.merge_counts, data.merge_pairs, 1e-9, 10**6, 10**9, False,
+        weights, merge_slack, pair_slack, active, data.replayed(), 1e-9, 10**6, 10**9, False
     )  # fmt: skip
     global_keys = np.unique(
         np.concatenate([keys] + [pc.init_keys for pc in pcs] + [pc.delta_keys for pc in pcs])
@@ -265,8 +263,7 @@ def test_scan_kernels_equal_brute_force(case_a, case_b, share) -> None:
     if req:
         diff = constraint_counts(
             np.array([t for t, _ in req], dtype=np.int32), np.array([p for _, p in req], dtype=np.int32),
-            data.n_pairs, data.init_offsets, data.init_pairs, data.init_counts,
-            data.step_offsets, data.delta_pairs, data.delta_values, data.merge_counts,
+            data.n_pairs, data.replayed(),
         )  # fmt: skip
         for r, (t, p) in enumerate(req):
             for i, pc in enumerate(pcs):

@@ -23,8 +23,29 @@ Shared layout, for ``n`` categories, ``T`` steps and ``P`` global pairs:
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
+
+
+class Replayed(NamedTuple):
+    """Every category's replay in one global pair index (``toknz.analysis.lp.LPInputs``).
+
+    Category ``i``'s pairs before the first merge are
+    ``init_pairs/init_counts[init_offsets[i]:init_offsets[i + 1]]``; merge ``t`` changes
+    them by ``delta_pairs/delta_values[step_offsets[i, t]:step_offsets[i, t + 1]]``;
+    ``merge_counts[i, t]`` is the count of the merged pair ``merge_pairs[t]`` just before.
+    """
+
+    init_offsets: np.ndarray
+    init_pairs: np.ndarray
+    init_counts: np.ndarray
+    step_offsets: np.ndarray
+    delta_pairs: np.ndarray
+    delta_values: np.ndarray
+    merge_counts: np.ndarray
+    merge_pairs: np.ndarray
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -83,14 +104,7 @@ def find_violations(
     merge_slack: np.ndarray,
     pair_slack: np.ndarray,
     active: np.ndarray,
-    init_offsets: np.ndarray,
-    init_pairs: np.ndarray,
-    init_counts: np.ndarray,
-    step_offsets: np.ndarray,
-    delta_pairs: np.ndarray,
-    delta_values: np.ndarray,
-    merge_counts: np.ndarray,
-    merge_pairs: np.ndarray,
+    replayed: Replayed,
     tolerance: float,
     per_step: int,
     max_total: int,
@@ -107,6 +121,16 @@ def find_violations(
     ``mixed[p] > 0`` instead (the strongest competitors, to seed the LP).
     The largest violation is that of all steps walked.
     """
+    (
+        init_offsets,
+        init_pairs,
+        init_counts,
+        step_offsets,
+        delta_pairs,
+        delta_values,
+        merge_counts,
+        merge_pairs,
+    ) = replayed
     n = weights.shape[0]
     n_pairs = pair_slack.shape[0]
     n_steps = merge_pairs.shape[0]
@@ -200,13 +224,7 @@ def constraint_counts(
     req_steps: np.ndarray,
     req_pairs: np.ndarray,
     n_pairs: int,
-    init_offsets: np.ndarray,
-    init_pairs: np.ndarray,
-    init_counts: np.ndarray,
-    step_offsets: np.ndarray,
-    delta_pairs: np.ndarray,
-    delta_values: np.ndarray,
-    merge_counts: np.ndarray,
+    replayed: Replayed,
 ) -> np.ndarray:
     """Per-category counts for constraint rows: ``out[r, i] = merge count - count of pair``.
 
@@ -215,6 +233,9 @@ def constraint_counts(
     the merged pair at that step minus its count of the requested pair, both
     just before the merge (int64).
     """
+    init_offsets, init_pairs, init_counts = replayed[0], replayed[1], replayed[2]
+    step_offsets, delta_pairs, delta_values = replayed[3], replayed[4], replayed[5]
+    merge_counts = replayed[6]
     n = step_offsets.shape[0]
     n_req = req_steps.shape[0]
     out = np.zeros((n_req, n), dtype=np.int64)

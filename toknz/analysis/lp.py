@@ -66,6 +66,21 @@ class LPInputs:
     n_pairs: int
     denominators: np.ndarray
 
+    def replayed(self) -> Any:
+        """The replay arrays as the kernels of :mod:`toknz_core.lpscan` take them (one bundle)."""
+        from toknz_core.lpscan import Replayed
+
+        return Replayed(
+            self.init_offsets,
+            self.init_pairs,
+            self.init_counts,
+            self.step_offsets,
+            self.delta_pairs,
+            self.delta_values,
+            self.merge_counts,
+            self.merge_pairs,
+        )
+
     @property
     def n_categories(self) -> int:
         return int(self.merge_counts.shape[0])
@@ -348,6 +363,8 @@ def solve_mixture_lp(
     """
     from toknz_core.lpscan import constraint_counts, find_violations
 
+    replayed = data.replayed()
+
     if drop_rule not in ("slack", "basic") or max_drops < 1:
         raise UsageError(
             f"drop_rule must be 'slack' or 'basic' and max_drops >= 1, got {drop_rule!r}, {max_drops}"
@@ -378,14 +395,7 @@ def solve_mixture_lp(
             merge_slack,
             pair_slack,
             act,
-            data.init_offsets,
-            data.init_pairs,
-            data.init_counts,
-            data.step_offsets,
-            data.delta_pairs,
-            data.delta_values,
-            data.merge_counts,
-            data.merge_pairs,
+            replayed,
             tol,
             k,
             limit,
@@ -418,13 +428,7 @@ def solve_mixture_lp(
             t_new,
             p_new,
             data.n_pairs,
-            data.init_offsets,
-            data.init_pairs,
-            data.init_counts,
-            data.step_offsets,
-            data.delta_pairs,
-            data.delta_values,
-            data.merge_counts,
+            replayed,
         )
         return model.add(t_new, p_new, diff * scale[None, :])
 
