@@ -196,3 +196,36 @@ def test_short_texts_from_many_threads_at_once(toknz_tok: Any) -> None:
         arrays = list(pool.map(tok.encode_ordinary_to_numpy, docs))
     assert got == want
     assert [a.tolist() for a in arrays] == want
+
+
+def test_waiting_while_another_thread_starts_the_load(monkeypatch: Any) -> None:
+    """wait() from one thread while another is still starting the loader.
+
+    The loader thread was published before it was started, so a waiting thread could
+    join it too early: RuntimeError('cannot join thread before it is started') (seen with
+    8 threads on a fresh tokenizer).
+    """
+    import threading
+    import time
+
+    from toknz.kernel_loading import StartupPath
+
+    real_start = threading.Thread.start
+
+    def slow_start(self: threading.Thread) -> None:
+        time.sleep(0.2)  # widen the window between making the thread and starting it
+        real_start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", slow_start)
+    path = StartupPath(lambda: None)
+    starter = threading.Thread(target=path.start)
+    real_start(starter)
+    time.sleep(0.05)  # the starter is inside slow_start now
+    errors = []
+    try:
+        path.wait(5.0)
+    except RuntimeError as exc:  # the bug
+        errors.append(exc)
+    starter.join()
+    assert errors == []
+    assert path.wait(5.0) and path.ready

@@ -82,8 +82,10 @@ class StartupPath:
         with self._lock:
             if self._thread is not None:
                 return
-            self._thread = threading.Thread(target=self._run, name="toknz-kernel-load", daemon=True)
-            self._thread.start()
+            thread = threading.Thread(target=self._run, name="toknz-kernel-load", daemon=True)
+            thread.start()
+            # Published only once started: another thread's wait() may join it at once.
+            self._thread = thread
 
     def _run(self) -> None:
         try:
