@@ -131,3 +131,15 @@ def test_the_scanner_finds_what_it_should() -> None:
             "bench/gone.png",
         ]
     ), found
+
+
+def test_no_benchmark_module_shadows_an_installed_one() -> None:
+    """pytest puts benchmarks/ on sys.path (pyproject's ``pythonpath``), so tests can import
+    benchmark helpers by name; a benchmark named like an installed package (``kernels.py``
+    against the ``kernels`` package transformers imports) would shadow it in every test."""
+    import importlib.metadata
+    import sys
+
+    installed = set(importlib.metadata.packages_distributions()) | set(sys.stdlib_module_names)
+    names = {p.stem for p in (REPO / "benchmarks").glob("*.py")}
+    assert sorted(names & installed) == []

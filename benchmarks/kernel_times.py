@@ -1,8 +1,8 @@
 """Time the training and replay kernels on the shipped corpora: for before/after checks.
 
-    python benchmarks/kernels.py                   # this checkout
+    python benchmarks/kernel_times.py                   # this checkout
     git worktree add /tmp/before REV && \\
-      PYTHONPATH=/tmp/before:/tmp/before/rust-free-core python benchmarks/kernels.py
+      PYTHONPATH=/tmp/before:/tmp/before/rust-free-core python benchmarks/kernel_times.py
 
 Counts the words of ``corpora/`` (cl100k split, one thread) once, then prints the best of
 five runs of the trainer kernel (``learn_merges`` to 32,768 tokens) and of the replay
