@@ -423,13 +423,21 @@ class BPE(DerivedState):
             self._cache.clear()
 
     def _encode_bytes_pieces(self, pieces: list[bytes]) -> list[int]:
-        # Thread-safe: another thread may clear the shared cache at any time,
-        # so hits are read once and misses come back from the fill directly.
+        return self._encode_cached(pieces, self._fill_bytes)
+
+    def _encode_cached(
+        self, pieces: Sequence[Any], fill: Callable[[list[Any]], dict[Any, tuple[int, ...]]]
+    ) -> list[int]:
+        """Ids of ``pieces`` from the piece cache, the distinct misses merged by ``fill``.
+
+        Thread-safe: another thread may clear the shared cache at any time, so hits are
+        read once and misses come back from the fill directly.
+        """
         cache = self._cache
         self._check_cache_size()
         found = [cache.get(p) for p in pieces]
         misses = list(dict.fromkeys(p for p, ids in zip(pieces, found, strict=True) if ids is None))
-        filled = self._fill_bytes(misses) if misses else {}
+        filled = fill(misses) if misses else {}
         out: list[int] = []
         for p, ids in zip(pieces, found, strict=True):
             out.extend(ids if ids is not None else filled[p])
@@ -558,15 +566,7 @@ class BPE(DerivedState):
         return np.array(out, dtype=np.int32)
 
     def _encode_char_pieces(self, pieces: Sequence[str]) -> list[int]:
-        cache = self._cache
-        self._check_cache_size()
-        found = [cache.get(p) for p in pieces]
-        misses = list(dict.fromkeys(p for p, ids in zip(pieces, found, strict=True) if ids is None))
-        filled = self._fill_chars(misses) if misses else {}
-        out: list[int] = []
-        for p, ids in zip(pieces, found, strict=True):
-            out.extend(ids if ids is not None else filled[p])
-        return out
+        return self._encode_cached(pieces, self._fill_chars)
 
     def _initial_symbols(self, word: str) -> list[int]:
         vocab = self.vocab
