@@ -177,7 +177,7 @@ def evaluate(
             )
             seconds["unmerged"] += time.perf_counter() - t0
             per_doc[:, 0] = np.bincount(rows.numpy(), ref_nll.numpy(), minlength=len(chunk))
-            merged = lm_inputs(batch, prefix=PREFIX)
+            merged = lm_inputs(batch, prefix=PREFIX, positions=args.positions)
             for k, cond in enumerate(CONDITIONS[1:], start=1):
                 t0 = time.perf_counter()
                 emb = embeddings[cond]
@@ -343,6 +343,14 @@ def main(argv: list[str] | None = None) -> int:
         choices=["bfloat16", "none"],
         help="training forward/backward precision (evaluation is always float32)",
     )
+    ap.add_argument(
+        "--positions",
+        default="compact",
+        choices=["compact", "original"],
+        help="position ids of the merged input (training and evaluation): 0, 1, 2, ... or "
+        "each merged token at its last base token's position",
+    )
+    ap.add_argument("--no-save", action="store_true", help="print the table, write nothing")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--bootstrap", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=0)
@@ -377,6 +385,7 @@ def main(argv: list[str] | None = None) -> int:
             autocast=None if args.train_autocast == "none" else args.train_autocast,
             seed=args.seed,
             checkpoint_every=10,
+            positions=args.positions,
         )
         t_start = time.perf_counter()
 
@@ -435,11 +444,14 @@ def main(argv: list[str] | None = None) -> int:
         "batch_size": args.batch_size,
         "max_tokens": args.max_tokens,
         "threads": args.threads,
+        "positions": args.positions,
         "training": training,
     }
-    write_atomic(JSONL, "\n".join(json.dumps(x) for x in [meta, *rows]) + "\n")
     table_md = markdown(meta, rows)
     print(table_md)
+    if args.no_save:
+        return 0
+    write_atomic(JSONL, "\n".join(json.dumps(x) for x in [meta, *rows]) + "\n")
     if DOC.exists() and MARK in DOC.read_text("utf-8"):
         write_marked(DOC, MARK, table_md)
     return 0
