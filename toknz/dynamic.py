@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from itertools import chain
 from typing import TYPE_CHECKING, Any, Literal
@@ -99,7 +99,22 @@ class DynamicOptions:
         return cls(**dict(value))
 
 
-@dataclass
+@dataclass(frozen=True)
+class FlatIds:
+    """A batch of id sequences back to back: sequence ``i`` is ``ids[offsets[i]:offsets[i + 1]]``.
+
+    What :meth:`toknz.Tokenizer.encode_batch_to_numpy` returns; :func:`merge_batch`,
+    :func:`boundaries_for` and :func:`encode_dynamic` take it instead of a list of
+    sequences and then skip flattening one.
+    """
+
+    ids: np.ndarray
+    offsets: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.offsets.shape[0]) - 1
+
+
 class DynamicBatch:
     """A dynamically merged batch.
 
@@ -109,17 +124,100 @@ class DynamicBatch:
     ``merges``: ``(left, right, new)`` in order, with ``merge_counts`` (the pair
     count when chosen); ``n_before``/``n_after``: total tokens. The definitions
     are also kept flat: new id ``first_new_id + k`` spans
-    ``def_ids[def_off[k]:def_off[k + 1]]``.
+    ``def_ids[def_off[k]:def_off[k + 1]]``; so are the sequences
+    (``flat_ids``, ``offsets``, ``flat_spans``). :func:`merge_batch` fills the
+    flat arrays; the lists, tuples and the dict are built on first use.
     """
 
-    ids: list[np.ndarray]
-    spans: list[np.ndarray]
-    def_ids: np.ndarray
-    def_off: np.ndarray
-    merges: list[tuple[int, int, int]] = field(default_factory=list)
-    merge_counts: list[int] = field(default_factory=list)
-    first_new_id: int = 0
-    n_before: int = 0
+    def __init__(
+        self,
+        ids: list[np.ndarray] | None = None,
+        spans: list[np.ndarray] | None = None,
+        def_ids: np.ndarray | None = None,
+        def_off: np.ndarray | None = None,
+        merges: list[tuple[int, int, int]] | None = None,
+        merge_counts: list[int] | None = None,
+        first_new_id: int = 0,
+        n_before: int = 0,
+        *,
+        flat: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+        merge_array: np.ndarray | None = None,
+        count_array: np.ndarray | None = None,
+    ) -> None:
+        if flat is None and (ids is None or spans is None):
+            raise UsageError("DynamicBatch needs ids and spans, or flat arrays")
+        self.def_ids = np.empty(0, dtype=np.int64) if def_ids is None else def_ids
+        self.def_off = np.zeros(1, dtype=np.int64) if def_off is None else def_off
+        self.first_new_id = first_new_id
+        self.n_before = n_before
+        self._flat = flat
+        self._merge_array = merge_array
+        self._count_array = count_array
+        if ids is not None:
+            self.__dict__["ids"] = ids
+        if spans is not None:
+            self.__dict__["spans"] = spans
+        if merges is not None or merge_array is None:
+            self.__dict__["merges"] = [] if merges is None else merges
+        if merge_counts is not None or count_array is None:
+            self.__dict__["merge_counts"] = [] if merge_counts is None else merge_counts
+
+    def __repr__(self) -> str:
+        return (
+            f"DynamicBatch({len(self.offsets) - 1} sequences, {self.n_before} -> "
+            f"{self.n_after} tokens, {self.n_new} new ids from {self.first_new_id})"
+        )
+
+    def _flat_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self._flat is None:
+            ids, spans = self.__dict__["ids"], self.__dict__["spans"]
+            offsets = np.zeros(len(ids) + 1, dtype=np.int64)
+            np.cumsum([len(s) for s in ids], out=offsets[1:])
+            flat = np.concatenate(ids).astype(np.int64) if ids else np.empty(0, np.int64)
+            fs = np.concatenate(spans) if spans else np.empty((0, 2), np.int64)
+            self._flat = (flat, offsets, fs.reshape(-1, 2).astype(np.int64))
+        return self._flat
+
+    @property
+    def flat_ids(self) -> np.ndarray:
+        """All new sequences back to back (int64); sequence ``i`` is ``flat_ids[offsets[i]:offsets[i + 1]]``."""
+        return self._flat_arrays()[0]
+
+    @property
+    def offsets(self) -> np.ndarray:
+        """The int64 offsets of the sequences in :attr:`flat_ids` (one more than sequences)."""
+        return self._flat_arrays()[1]
+
+    @property
+    def flat_spans(self) -> np.ndarray:
+        """The ``(n, 2)`` spans of :attr:`flat_ids`, each counted from its sequence's start."""
+        return self._flat_arrays()[2]
+
+    @cached_property
+    def ids(self) -> list[np.ndarray]:
+        """The new sequences (int64 arrays, views of :attr:`flat_ids`)."""
+        flat, offsets, _ = self._flat_arrays()
+        cuts = offsets.tolist()
+        return [flat[cuts[i] : cuts[i + 1]] for i in range(len(cuts) - 1)]
+
+    @cached_property
+    def spans(self) -> list[np.ndarray]:
+        """Per sequence, the ``(n, 2)`` original ``[start, stop)`` of each new position."""
+        _, offsets, spans = self._flat_arrays()
+        cuts = offsets.tolist()
+        return [spans[cuts[i] : cuts[i + 1]] for i in range(len(cuts) - 1)]
+
+    @cached_property
+    def merges(self) -> list[tuple[int, int, int]]:
+        """``(left, right, new)`` of every merge, in order."""
+        assert self._merge_array is not None
+        return [(a, b, z) for a, b, z in self._merge_array.tolist()]
+
+    @cached_property
+    def merge_counts(self) -> list[int]:
+        """The pair count of each merge when it was chosen."""
+        assert self._count_array is not None
+        return list(self._count_array.tolist())
 
     @cached_property
     def definitions(self) -> dict[int, tuple[int, ...]]:
@@ -137,7 +235,7 @@ class DynamicBatch:
     @property
     def n_after(self) -> int:
         """Total tokens after merging."""
-        return sum(int(s.shape[0]) for s in self.ids)
+        return int(self.flat_ids.shape[0])
 
     @property
     def reduction(self) -> float:
@@ -146,6 +244,9 @@ class DynamicBatch:
 
 
 # --------------------------------------------------------------------------- merging
+
+
+Ids = Sequence[Sequence[int]] | Sequence[np.ndarray] | FlatIds
 
 
 def _flatten(rows: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
@@ -159,15 +260,22 @@ def _flatten(rows: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
     return flat, lens
 
 
-def _layout(
-    ids: Sequence[Sequence[int]] | Sequence[np.ndarray], boundaries: Sequence[Any] | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Flat int64 ids, sequence offsets and the uint8 segment-start flags."""
+def _flat_ids(ids: Ids) -> tuple[np.ndarray, np.ndarray]:
+    """``ids`` as flat int64 ids and int64 sequence offsets."""
+    if isinstance(ids, FlatIds):
+        return ids.ids.astype(np.int64, copy=False), ids.offsets.astype(np.int64, copy=False)
     flat, lens = _flatten(ids)
     seq_off = np.zeros(lens.shape[0] + 1, dtype=np.int64)
     np.cumsum(lens, out=seq_off[1:])
-    if flat.size and (flat.min() < 0 or flat.max() >= 2**31 - 1):
-        raise UsageError("token ids must be in 0..2**31 - 2")
+    return flat, seq_off
+
+
+def _layout(
+    ids: Ids, boundaries: Sequence[Any] | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Flat int64 ids, sequence offsets and the uint8 segment-start flags."""
+    flat, seq_off = _flat_ids(ids)
+    lens = np.diff(seq_off)
     cut = np.zeros(flat.shape[0], dtype=np.uint8)
     cut[seq_off[:-1][lens > 0]] = 1
     if boundaries is not None:
@@ -183,86 +291,45 @@ def _layout(
     return flat, seq_off, cut
 
 
-@dataclass
-class _Run:
-    batch: DynamicBatch
-    removed: np.ndarray | None  # positions removed by each merge (length_curve only)
-
-
-def _run(
-    ids: Sequence[Sequence[int]] | Sequence[np.ndarray],
-    boundaries: Sequence[Any] | None,
+def _merge_flat(
+    flat: np.ndarray,
+    seq_off: np.ndarray,
+    cut: np.ndarray,
     budget: int | None,
     min_count: int,
     first_new_id: int | None,
-    curve: bool,
-) -> _Run:
+) -> tuple[DynamicBatch, np.ndarray]:
+    """Merge laid-out ids (:func:`_layout`): the batch, and the positions each merge removed."""
     if budget is not None and budget < 0:
         raise UsageError(f"budget must be >= 0 or None, got {budget}")
     if min_count < 1:
         raise UsageError(f"min_count must be >= 1, got {min_count}")
-    flat, seq_off, cut = _layout(ids, boundaries)
     top = int(flat.max()) if flat.size else -1
+    if flat.size and (top >= 2**31 - 1 or int(flat.min()) < 0):
+        raise UsageError("token ids must be in 0..2**31 - 2")
     first = top + 1 if first_new_id is None else int(first_new_id)
     if first <= top:
         raise UsageError(f"first_new_id {first} must be larger than every id (largest: {top})")
 
-    from toknz_core.dynamic import expand, local_ids, replay_curve, segment_words
-    from toknz_core.train import train_bpe
+    from toknz_core.dynamic import merge_batch as merge_kernel
 
-    uniq, local = local_ids(flat)
-    words, word_off, counts, seg_word, seg_start, longest = segment_words(local, cut)
-    n_base = uniq.shape[0]
-    most = flat.shape[0] - seg_start.shape[0]  # merges can remove at most this many positions
-    allowed = most if budget is None else min(budget, most)
-    original = words.copy() if curve else words
-    word_len = np.empty(word_off.shape[0] - 1, dtype=np.int64)
-    init_bytes = uniq.astype("<i4").view(np.uint8)
-    init_off = np.arange(n_base + 1, dtype=np.int64) * 4
-    if allowed > 0:
-        left, right, new, mcount, tok_bytes, tok_off, n_tokens = train_bpe(
-            words,
-            word_off,
-            counts,
-            init_bytes,
-            init_off,
-            n_base + allowed,
-            min_count,
-            4 * max(2, int(longest)),
-            np.zeros(4, dtype=np.int64),
-            word_len,
-        )
-    else:
-        word_len[:] = np.diff(word_off)
-        left = right = new = np.empty(0, dtype=np.int32)
-        mcount = np.empty(0, dtype=np.int64)
-        tok_bytes, tok_off, n_tokens = init_bytes, init_off, n_base
-    tok_span = np.diff(tok_off) // 4
-    out, new_off, start, stop = expand(
-        words, word_off, word_len, seg_word, seg_start, seq_off, tok_span
+    new_ids, new_off, spans, merges, counts, removed, def_ids, def_off = merge_kernel(
+        flat, seq_off, cut, top, first, -1 if budget is None else budget, min_count
     )
-    lut = np.concatenate([uniq, first + np.arange(int(n_tokens) - n_base, dtype=np.int64)])
-    glob = lut[out]
-    at = tok_off[n_base : int(n_tokens) + 1]
-    def_ids = tok_bytes[at[0] : at[-1]].view("<i4").astype(np.int64)
-    bounds = new_off.tolist()
-    spans_all = np.stack([start, stop], axis=1)
     batch = DynamicBatch(
-        ids=[glob[bounds[i] : bounds[i + 1]] for i in range(len(bounds) - 1)],
         def_ids=def_ids,
-        def_off=(at - at[0]) // 4,
-        spans=[spans_all[bounds[i] : bounds[i + 1]] for i in range(len(bounds) - 1)],
-        merges=list(zip(lut[left].tolist(), lut[right].tolist(), lut[new].tolist(), strict=True)),
-        merge_counts=mcount.tolist(),
+        def_off=def_off,
         first_new_id=first,
         n_before=int(flat.shape[0]),
+        flat=(new_ids, new_off, spans),
+        merge_array=merges,
+        count_array=counts,
     )
-    removed = replay_curve(original, word_off, counts, left, right, new) if curve else None
-    return _Run(batch, removed)
+    return batch, removed
 
 
 def merge_batch(
-    ids: Sequence[Sequence[int]] | Sequence[np.ndarray],
+    ids: Ids,
     boundaries: Sequence[Any] | None = None,
     *,
     budget: int | None = None,
@@ -286,11 +353,12 @@ def merge_batch(
     >>> unmerge(b)
     [[1, 2, 3, 1, 2], [1, 2]]
     """
-    return _run(ids, boundaries, budget, min_count, first_new_id, curve=False).batch
+    flat, seq_off, cut = _layout(ids, boundaries)
+    return _merge_flat(flat, seq_off, cut, budget, min_count, first_new_id)[0]
 
 
 def length_curve(
-    ids: Sequence[Sequence[int]] | Sequence[np.ndarray],
+    ids: Ids,
     boundaries: Sequence[Any] | None = None,
     *,
     budget: int | None = None,
@@ -305,10 +373,10 @@ def length_curve(
     >>> length_curve([[1, 2, 1, 2, 1, 2]], min_count=2).tolist()
     [6, 3, 2]
     """
-    run = _run(ids, boundaries, budget, min_count, None, curve=True)
-    assert run.removed is not None
-    total = run.batch.n_before
-    return np.concatenate([[total], total - np.cumsum(run.removed)]).astype(np.int64)
+    flat, seq_off, cut = _layout(ids, boundaries)
+    batch, removed = _merge_flat(flat, seq_off, cut, budget, min_count, None)
+    total = batch.n_before
+    return np.concatenate([[total], total - np.cumsum(removed)]).astype(np.int64)
 
 
 def unmerge(batch: DynamicBatch) -> list[list[int]]:
@@ -333,14 +401,16 @@ def unmerge(batch: DynamicBatch) -> list[list[int]]:
 
 # --------------------------------------------------------------------------- boundaries
 
-_FLAGS: weakref.WeakKeyDictionary[Tokenizer, dict[str, np.ndarray]] = weakref.WeakKeyDictionary()
+_PROPS: weakref.WeakKeyDictionary[Tokenizer, np.ndarray] = weakref.WeakKeyDictionary()
 
 
-def _token_flags(tokenizer: Tokenizer) -> dict[str, np.ndarray]:
-    """Per token id: byte length and the properties the validity rule looks at."""
-    got = _FLAGS.get(tokenizer)
+def _token_props(tokenizer: Tokenizer) -> np.ndarray:
+    """Per token id (int32): its byte length ``<< 8`` or the flag bits the validity rule looks at."""
+    got = _PROPS.get(tokenizer)
     if got is not None:
         return got
+    from toknz_core import dynamic as kernels
+
     pieces = tokenizer._per_token_bytes()
     n = len(pieces)
     lens = np.fromiter(map(len, pieces), dtype=np.int64, count=n)
@@ -365,21 +435,23 @@ def _token_flags(tokenizer: Tokenizer) -> dict[str, np.ndarray]:
     added[[t.id for t in tokenizer.added_tokens]] = True
     hyphen = nonempty & (lens == 1)
     hyphen[hyphen] = arena[off[:-1][hyphen]] == ord("-")
-    flags = {
-        "len": lens,
-        "has_ws": n_ws > 0,
-        "all_ws": nonempty & (n_ws == lens),
-        "ws_inside": (n_ws - first_ws) > 0,  # whitespace after the first byte
-        "punct": (per_token(PUNCTUATION) > 0) & (per_token(b"0123456789") == 0),
-        "hyphen": hyphen,
-        "added": added,
-    }
-    _FLAGS[tokenizer] = flags
-    return flags
+    bits = [
+        (kernels.HAS_WS, n_ws > 0),
+        (kernels.ALL_WS, nonempty & (n_ws == lens)),
+        (kernels.WS_INSIDE, (n_ws - first_ws) > 0),  # whitespace after the first byte
+        (kernels.PUNCT, (per_token(PUNCTUATION) > 0) & (per_token(b"0123456789") == 0)),
+        (kernels.HYPHEN, hyphen),
+        (kernels.ADDED, added),
+    ]
+    props = lens.astype(np.int32) << 8
+    for bit, where in bits:
+        props[where] |= np.int32(bit)
+    _PROPS[tokenizer] = props
+    return props
 
 
-def _pretoken_starts(tokenizer: Tokenizer, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Pre-token starts in the texts (normalized, UTF-8, back to back) and each text's byte offsets.
+def _pretoken_ends(tokenizer: Tokenizer, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Pre-token ends in the texts (normalized, UTF-8, back to back; sorted) and each text's byte offsets.
 
     Uses the tokenizer's compiled scanner when it has one, else its pre-tokenizer.
     """
@@ -411,8 +483,35 @@ def _pretoken_starts(tokenizer: Tokenizer, texts: Sequence[str]) -> tuple[np.nda
             sizes = np.fromiter((len(_utf8(p)) for p in pieces), np.int64, count=len(pieces))
             parts.append(doc_off[i] + np.cumsum(sizes))
         ends = np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
-    starts = np.unique(np.concatenate([doc_off, ends]))
-    return starts, doc_off
+    return ends, doc_off
+
+
+def _cuts(
+    tokenizer: Tokenizer, texts: Sequence[str], rule: str, flat: np.ndarray, seq_off: np.ndarray
+) -> np.ndarray:
+    """The uint8 segment-start flags of ``flat`` (``tokenizer``'s ids of ``texts``) under ``rule``."""
+    from toknz_core import dynamic as kernels
+
+    if rule not in RULES:
+        raise UsageError(f"unknown boundary rule {rule!r}; use one of {', '.join(RULES)}")
+    if seq_off.shape[0] - 1 != len(texts):
+        raise UsageError(f"{seq_off.shape[0] - 1} id sequences for {len(texts)} texts")
+    props = _token_props(tokenizer)
+    if rule == "pretoken":
+        ends, doc_off = _pretoken_ends(tokenizer, texts)
+        code = kernels.RULE_PRETOKEN
+    else:
+        ends = doc_off = np.zeros(1, dtype=np.int64)
+        code = kernels.RULE_WORD if rule == "word" else kernels.RULE_WORD_HYPHEN
+    cut, bad_id, bad_text = kernels.boundary_cuts(flat, seq_off, props, ends, doc_off, code)
+    if bad_id >= 0:
+        raise UsageError(f"an id is outside the vocabulary of {tokenizer.name}")
+    if bad_text >= 0:
+        raise UsageError(
+            f"text {max(0, bad_text - 1)}: its ids do not spell its (normalized) bytes; "
+            "boundaries need the ids of exactly these texts, without added tokens"
+        )
+    return cut
 
 
 def boundaries_for(
@@ -420,13 +519,13 @@ def boundaries_for(
     texts: Sequence[str],
     rule: str = "pretoken",
     *,
-    ids: Sequence[Sequence[int]] | None = None,
+    ids: Ids | None = None,
 ) -> list[np.ndarray]:
     """Segment starts (int64 positions, per text) of ``ids`` = ``tokenizer``'s ids of ``texts``.
 
     ``rule`` is ``"pretoken"``, ``"word"`` or ``"word+hyphen"`` (see
-    :mod:`toknz.dynamic`); ``ids`` defaults to
-    ``tokenizer.encode_ordinary_batch(texts)``. Raises
+    :mod:`toknz.dynamic`); ``ids`` (lists, arrays or :class:`FlatIds`)
+    defaults to ``tokenizer.encode_ordinary_batch(texts)``. Raises
     :class:`~toknz.errors.UsageError` for an unknown rule or ids whose bytes
     are not the (normalized) texts' bytes.
 
@@ -440,56 +539,34 @@ def boundaries_for(
         raise UsageError(f"unknown boundary rule {rule!r}; use one of {', '.join(RULES)}")
     if ids is None:
         ids = tokenizer.encode_ordinary_batch(list(texts))
-    if len(ids) != len(texts):
-        raise UsageError(f"{len(ids)} id sequences for {len(texts)} texts")
-    flat, seq_off, cut8 = _layout(ids, None)
-    f = _token_flags(tokenizer)
-    if flat.size and flat.max() >= f["len"].shape[0]:
-        raise UsageError(f"an id is outside the vocabulary of {tokenizer.name}")
-    cut = cut8.astype(bool)
-    if rule == "pretoken":
-        starts, doc_off = _pretoken_starts(tokenizer, texts)
-        at = np.zeros(flat.shape[0] + 1, dtype=np.int64)
-        np.cumsum(f["len"][flat], out=at[1:])
-        bad = np.flatnonzero(at[seq_off] != doc_off)
-        if bad.size:
-            i = max(0, int(bad[0]) - 1)
-            raise UsageError(
-                f"text {i}: its ids do not spell its (normalized) bytes; "
-                "boundaries need the ids of exactly these texts, without added tokens"
-            )
-        cut |= np.isin(at[:-1], starts)
-
-    def prev(a: np.ndarray) -> np.ndarray:
-        p = np.zeros_like(a)
-        p[1:] = a[:-1]
-        return p  # the value at a sequence start does not matter: it is cut anyway
-
-    has_ws, all_ws, ws_inside = f["has_ws"][flat], f["all_ws"][flat], f["ws_inside"][flat]
-    p_all_ws = prev(all_ws)
-    both_ws = all_ws & p_all_ws
-    added = f["added"][flat]
-    cut |= has_ws & ~both_ws
-    cut |= prev(ws_inside) & ~both_ws
-    cut |= added | prev(added)
-    if rule == "word+hyphen":
-        punct = f["punct"][flat]
-        cut |= punct & ~f["hyphen"][flat] & ~prev(punct)
-    # A lone whitespace token joins the word after it only when it starts its segment.
-    cut |= p_all_ws & ~has_ws & (prev(ws_inside) | ~prev(cut))
-    return [np.flatnonzero(cut[seq_off[i] : seq_off[i + 1]]) for i in range(len(texts))]
+    flat, seq_off = _flat_ids(ids)
+    at = np.flatnonzero(_cuts(tokenizer, texts, rule, flat, seq_off))
+    cuts = np.searchsorted(at, seq_off).tolist()
+    starts = seq_off.tolist()
+    return [at[cuts[i] : cuts[i + 1]] - starts[i] for i in range(len(texts))]
 
 
 def encode_dynamic(
     tokenizer: Tokenizer,
     texts: Sequence[str],
-    ids: Sequence[Sequence[int]],
+    ids: Ids,
     options: DynamicOptions | Mapping[str, Any],
 ) -> DynamicBatch:
-    """Merge ``ids`` (``tokenizer``'s ids of ``texts``) per ``options``: ``encode_batch(dynamic=...)``."""
+    """Merge ``ids`` (``tokenizer``'s ids of ``texts``) per ``options``: ``encode_batch(dynamic=...)``.
+
+    ``ids``: lists, arrays or :class:`FlatIds` (``encode_batch_to_numpy``'s
+    output, the fastest). The boundaries go straight from the validity rule
+    to the merge kernel as flags, never as per-text lists.
+
+    >>> import toknz
+    >>> tok = toknz.load("o200k_base")
+    >>> texts = ["abcabc abcabc", "abcabc"]
+    >>> b = encode_dynamic(tok, texts, FlatIds(*tok.encode_batch_to_numpy(texts)), {})
+    >>> b.n_before, b.n_after, unmerge(b) == tok.encode_batch(texts)
+    (6, 4, True)
+    """
     opts = DynamicOptions.of(options)
-    bounds = boundaries_for(tokenizer, texts, opts.boundary, ids=ids)
+    flat, seq_off = _flat_ids(ids)
+    cut = _cuts(tokenizer, texts, opts.boundary, flat, seq_off)
     first = tokenizer.n_vocab if opts.first_new_id is None else opts.first_new_id
-    return merge_batch(
-        ids, bounds, budget=opts.budget, min_count=opts.min_count, first_new_id=first
-    )
+    return _merge_flat(flat, seq_off, cut, opts.budget, opts.min_count, first)[0]

@@ -724,17 +724,17 @@ class Tokenizer(DerivedState):
         a :class:`~toknz.dynamic.DynamicBatch` is returned.
         """
         if dynamic is not None:
-            from toknz.dynamic import encode_dynamic
+            from toknz.dynamic import FlatIds, encode_dynamic
 
             if add_special_tokens:
                 raise UsageError("dynamic merging needs add_special_tokens=False")
-            base = self.encode_batch(
+            base = self.encode_batch_to_numpy(
                 texts,
                 num_threads=num_threads,
                 allowed_special=allowed_special,
                 disallowed_special=disallowed_special,
             )
-            return encode_dynamic(self, texts, base, dynamic)
+            return encode_dynamic(self, texts, FlatIds(*base), dynamic)
         fast, per_text = self._encode_many(
             texts,
             num_threads,

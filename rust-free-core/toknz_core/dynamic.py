@@ -1,41 +1,78 @@
-"""Dynamic tokenization glue: batch-level BPE over token-id sequences.
+"""Dynamic tokenization kernels: batch-level BPE over token-id sequences, and its boundaries.
 
-The merging itself is the trainer's kernel (:func:`toknz_core.train.train_bpe`);
-this module only lays a batch out for it and maps its result back:
+:func:`merge_batch` does the whole merge of a batch in one call, in three
+phases that are also callable on their own (for profiling and tests):
 
-- :func:`segment_words` cuts the batch (flat ids + sequence offsets) at the
-  allowed boundaries into segments and deduplicates them into CSR "words"
-  with counts, remembering which word each segment is;
-- :func:`expand` writes every segment's merged word back in place, giving the
-  new flat sequence and, per new position, the span ``[start, stop)`` of
-  original positions (within its sequence);
-- :func:`replay_curve` replays the merge list on each distinct word to count,
-  per merge, how many positions it removed (the merges -> length curve).
+- :func:`segment_words`: cut the flat ids at the segment starts and
+  deduplicate the segments of two or more ids into CSR "words" with counts
+  (a one-id segment cannot merge and is left where it is);
+- :func:`merge_words`: repeatedly merge, in every word, the pair of adjacent
+  ids with the largest count (words weighted by their counts; ties to the
+  smaller ``(left, right)``), left to right, until ``budget`` new ids exist or
+  no pair occurs ``min_count`` times. Pair counts are kept exactly and
+  incrementally (only pairs next to a merged occurrence change), each pair
+  knows the words that may hold it, and a lazy max-heap holds only pairs that
+  reach ``min_count``: a batch with no repeated pair stops at once;
+- :func:`expand`: write the merged words back in place of their segments,
+  with each new position's span of original positions.
 
-All ids here are *local*: ``0..n_base - 1`` for the batch's distinct base ids
-(in increasing order of the real id) and ``n_base..`` for merged tokens.
+:func:`boundary_cuts` flags the positions where a merged token may not
+continue (the validity rule of :mod:`toknz.dynamic`) from per-token flags.
+
+Ids: base ids are the batch's own (``0..top``); while merging, new token ``k``
+is ``top + 1 + k`` (so new ids sort after base ids, in order of creation, as
+the caller's ``first_new_id + k`` do). Pairs are keyed ``left << 32 | right``
+as ``uint64``, which orders them as ``(left, right)``; ids stay below ``2**32``
+(the caller keeps base ids below ``2**31``).
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
 
-from toknz_core.hashing import mix64
+from toknz_core.hashing import fibonacci_slot, mix64
+
+_EMPTY = np.uint64(0xFFFFFFFFFFFFFFFF)
+#: Multiplier of the polynomial hash of a token's base ids (odd).
+_POLY = np.uint64(0x100000001B3)
+
+# Flags of :func:`boundary_cuts`, one bit each in the per-token flag byte.
+HAS_WS = 1  # holds a whitespace byte
+ALL_WS = 2  # non-empty and only whitespace
+WS_INSIDE = 4  # whitespace after its first byte
+PUNCT = 8  # punctuation and no digit (rule word+hyphen)
+HYPHEN = 16  # exactly "-"
+ADDED = 32  # an added / special token
+
+RULE_PRETOKEN = 0
+RULE_WORD = 1
+RULE_WORD_HYPHEN = 2
+
+
+# ----------------------------------------------------------------------------- segments
 
 
 @njit(cache=True, nogil=True)
 def segment_words(
-    sym: np.ndarray, cut: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
-    """Deduplicate the segments of ``sym`` (int32 local ids); a segment starts where ``cut`` is 1.
+    ids: np.ndarray, cut: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Deduplicate the segments of ``ids`` (a segment starts where ``cut`` is non-zero).
 
-    ``cut[0]`` must be 1 when ``sym`` is not empty. Returns ``(words, word_offsets,
-    counts, seg_word, seg_start, longest)``: the distinct segments in CSR (int32
-    / int64), the int64 count of each, for every segment (in order) its word
-    index and its first position, and the longest segment (in ids).
+    ``cut[0]`` must be set when ``ids`` is not empty. Returns ``(seg_start,
+    seg_word, words, word_off, counts)``: each segment's first position
+    (plus ``len(ids)`` at the end), its word index (-1 for a one-id segment),
+    and the distinct segments of two or more ids in CSR (``words`` int64) with
+    the int64 count of each.
+
+    >>> import numpy as np
+    >>> s, w, words, off, c = segment_words(np.array([5, 6, 7, 5, 6]), np.array([1, 0, 1, 1, 0]))
+    >>> s.tolist(), w.tolist(), words.tolist(), off.tolist(), c.tolist()
+    ([0, 2, 3, 5], [0, -1, 0], [5, 6], [0, 2], [2])
     """
-    n = sym.shape[0]
+    n = ids.shape[0]
     n_seg = 0
     for i in range(n):
         if cut[i]:
@@ -47,30 +84,35 @@ def segment_words(
             seg_start[k] = i
             k += 1
     seg_start[n_seg] = n
+    seg_word = np.full(n_seg, -1, dtype=np.int64)
+    n_multi = 0
+    for g in range(n_seg):
+        if seg_start[g + 1] - seg_start[g] > 1:
+            n_multi += 1
     cap = 16
-    while cap < 2 * n_seg + 2:
+    while cap < 2 * n_multi + 2:
         cap *= 2
     mask = np.uint64(cap - 1)
     slots = np.full(cap, -1, dtype=np.int64)
-    words = np.empty(n, dtype=np.int32)
-    word_off = np.zeros(n_seg + 1, dtype=np.int64)
-    counts = np.zeros(n_seg, dtype=np.int64)
-    seg_word = np.empty(n_seg, dtype=np.int64)
+    words = np.empty(n, dtype=np.int64)
+    word_off = np.zeros(n_multi + 1, dtype=np.int64)
+    counts = np.zeros(n_multi, dtype=np.int64)
     n_words = 0
-    longest = 0
     for g in range(n_seg):
         s = seg_start[g]
         e = seg_start[g + 1]
-        longest = max(longest, e - s)
+        if e - s < 2:
+            continue
         h = np.uint64(e - s)
         for i in range(s, e):
-            h = mix64(np.int64(h ^ (np.uint64(sym[i]) + np.uint64(0x9E3779B97F4A7C15))))
+            h = mix64(np.int64(h ^ (np.uint64(ids[i]) + np.uint64(0x9E3779B97F4A7C15))))
         slot = np.int64(h & mask)
         while True:
             w = slots[slot]
             if w < 0:
                 at = word_off[n_words]
-                words[at : at + e - s] = sym[s:e]
+                for i in range(e - s):
+                    words[at + i] = ids[s + i]
                 word_off[n_words + 1] = at + e - s
                 counts[n_words] = 1
                 slots[slot] = n_words
@@ -81,7 +123,7 @@ def segment_words(
             if word_off[w + 1] - ws == e - s:
                 same = True
                 for i in range(e - s):
-                    if words[ws + i] != sym[s + i]:
+                    if words[ws + i] != ids[s + i]:
                         same = False
                         break
                 if same:
@@ -90,44 +132,476 @@ def segment_words(
                     break
             slot = np.int64((np.uint64(slot) + np.uint64(1)) & mask)
     return (
+        seg_start,
+        seg_word,
         words[: word_off[n_words]].copy(),
         word_off[: n_words + 1].copy(),
         counts[:n_words].copy(),
-        seg_word,
-        seg_start[:n_seg].copy(),
-        longest,
+    )
+
+
+# ----------------------------------------------------------------------------- merging
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _pair_slot(keys: np.ndarray, key: np.uint64) -> np.int64:
+    """Slot of ``key`` in the open-addressing pair table ``keys``, or the empty slot for it."""
+    mask = np.int64(keys.shape[0] - 1)
+    slot = fibonacci_slot(np.int64(key), mask)
+    while keys[slot] != _EMPTY and keys[slot] != key:
+        slot = (slot + 1) & mask
+    return slot
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _before(i: int, j: int, hc: np.ndarray, hp: np.ndarray, pk: np.ndarray) -> bool:
+    """Does heap entry ``i`` pop before ``j``? Larger count, then smaller (left, right)."""
+    if hc[i] != hc[j]:
+        return hc[i] > hc[j]
+    return pk[hp[i]] < pk[hp[j]]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _swap(i: int, j: int, hc: np.ndarray, hp: np.ndarray) -> None:
+    c = hc[i]
+    hc[i] = hc[j]
+    hc[j] = c
+    p = hp[i]
+    hp[i] = hp[j]
+    hp[j] = p
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _push(hc: np.ndarray, hp: np.ndarray, pk: np.ndarray, size: int, c: np.int64, p: int) -> int:
+    i = size
+    hc[i] = c
+    hp[i] = p
+    while i > 0:
+        parent = (i - 1) >> 1
+        if not _before(i, parent, hc, hp, pk):
+            break
+        _swap(i, parent, hc, hp)
+        i = parent
+    return size + 1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _pop(hc: np.ndarray, hp: np.ndarray, pk: np.ndarray, size: int) -> int:
+    size -= 1
+    hc[0] = hc[size]
+    hp[0] = hp[size]
+    i = 0
+    while True:
+        child = 2 * i + 1
+        if child >= size:
+            break
+        if child + 1 < size and _before(child + 1, child, hc, hp, pk):
+            child += 1
+        if not _before(child, i, hc, hp, pk):
+            break
+        _swap(i, child, hc, hp)
+        i = child
+    return size
+
+
+@njit(cache=True, nogil=True)
+def _spell(z: int, top: int, t_left: np.ndarray, t_right: np.ndarray, out: np.ndarray) -> int:
+    """Write the base ids of (internal) token ``z`` into ``out``; return how many."""
+    stack = np.empty(64, dtype=np.int64)
+    stack[0] = z
+    depth = 1
+    n = 0
+    while depth > 0:
+        depth -= 1
+        t = stack[depth]
+        if t <= top:
+            out[n] = t
+            n += 1
+            continue
+        if depth + 2 > stack.shape[0]:
+            bigger = np.empty(2 * stack.shape[0], dtype=np.int64)
+            bigger[:depth] = stack[:depth]
+            stack = bigger
+        stack[depth] = t_right[t - top - 1]
+        stack[depth + 1] = t_left[t - top - 1]
+        depth += 2
+    return n
+
+
+@njit(cache=True, nogil=True)
+def _same_spelling(
+    x: int, y: int, n: int, top: int, t_left: np.ndarray, t_right: np.ndarray
+) -> bool:
+    """Do internal tokens ``x`` and ``y`` (both ``n`` base ids long) spell the same base ids?"""
+    bx = np.empty(n, dtype=np.int64)
+    by = np.empty(n, dtype=np.int64)
+    _spell(x, top, t_left, t_right, bx)
+    _spell(y, top, t_left, t_right, by)
+    for i in range(n):
+        if bx[i] != by[i]:
+            return False
+    return True
+
+
+class PairStore(NamedTuple):
+    """The pairs of :func:`merge_words`, with the words that may hold each.
+
+    ``keys``/``slot_pair``: the ``left << 32 | right`` -> pair hash table;
+    per pair its ``key``, ``left``, ``right``, ``count``, the first ``head``
+    of its list of words (linked through ``node_word``/``node_next``), the
+    word it listed ``last`` and the step it ``gained_at`` last; ``gained``:
+    the pairs that gained in this step; ``sizes``: pairs, list nodes and
+    gained pairs in use.
+    """
+
+    keys: np.ndarray
+    slot_pair: np.ndarray
+    key: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    count: np.ndarray
+    head: np.ndarray
+    last: np.ndarray
+    gained_at: np.ndarray
+    node_word: np.ndarray
+    node_next: np.ndarray
+    gained: np.ndarray
+    sizes: np.ndarray
+
+
+class NewTokens(NamedTuple):
+    """The new tokens of :func:`merge_words`: token ``k`` (id ``top + 1 + k``) is
+    ``left[k]`` then ``right[k]``, ``length[k]`` base ids whose polynomial hash is
+    ``hash[k]`` (``power[k]`` = ``_POLY ** length[k]``); ``keys``/``vals``: the
+    hash -> token table."""
+
+    left: np.ndarray
+    right: np.ndarray
+    length: np.ndarray
+    hash: np.ndarray
+    power: np.ndarray
+    keys: np.ndarray
+    vals: np.ndarray
+
+
+@njit(cache=True, nogil=True)
+def _new_pair_store(n_cap: int) -> PairStore:
+    """Room for ``n_cap`` pairs and list nodes."""
+    cap = 16
+    while cap < 2 * n_cap:
+        cap *= 2
+    return PairStore(
+        np.full(cap, _EMPTY, dtype=np.uint64),
+        np.empty(cap, dtype=np.int32),
+        np.empty(n_cap, dtype=np.uint64),
+        np.empty(n_cap, dtype=np.int64),
+        np.empty(n_cap, dtype=np.int64),
+        np.zeros(n_cap, dtype=np.int64),
+        np.empty(n_cap, dtype=np.int32),
+        np.empty(n_cap, dtype=np.int32),
+        np.empty(n_cap, dtype=np.int64),
+        np.empty(n_cap, dtype=np.int32),
+        np.empty(n_cap, dtype=np.int32),
+        np.empty(n_cap, dtype=np.int32),
+        np.zeros(3, dtype=np.int64),
+    )
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _add(ps: PairStore, x: np.int64, y: np.int64, d: np.int64, w: int, step: int) -> None:
+    """Add ``d`` to the count of pair ``(x, y)`` (made if new) for a change in word ``w``.
+
+    A gain lists ``w`` under the pair (unless it was the last word listed)
+    and, once per ``step``, the pair as gained (never for ``step`` -1).
+    """
+    key = (np.uint64(x) << np.uint64(32)) | np.uint64(y)
+    slot = _pair_slot(ps.keys, key)
+    if ps.keys[slot] == _EMPTY:
+        q = ps.sizes[0]
+        ps.sizes[0] += 1
+        ps.keys[slot] = key
+        ps.slot_pair[slot] = q
+        ps.key[q] = key
+        ps.left[q] = x
+        ps.right[q] = y
+        ps.head[q] = -1
+        ps.last[q] = -1
+        ps.gained_at[q] = -1
+    else:
+        q = ps.slot_pair[slot]
+    ps.count[q] += d
+    if d > 0:
+        if ps.last[q] != w:
+            node = ps.sizes[1]
+            ps.sizes[1] += 1
+            ps.last[q] = w
+            ps.node_word[node] = w
+            ps.node_next[node] = ps.head[q]
+            ps.head[q] = node
+        if ps.gained_at[q] != step:
+            ps.gained_at[q] = step
+            ps.gained[ps.sizes[2]] = q
+            ps.sizes[2] += 1
+
+
+@njit(cache=True, nogil=True)
+def _token_of(
+    tk: NewTokens, a: np.int64, b: np.int64, top: int, n_new: int
+) -> tuple[np.int64, int]:
+    """The id of ``a`` then ``b``: the new token with the same base ids, or a new one.
+
+    Returns ``(id, n_new)`` (``n_new`` one more when the token is new).
+    """
+    if a <= top:
+        ha, la, pa = np.uint64(a) + np.uint64(1), np.int64(1), _POLY
+    else:
+        ha, la, pa = tk.hash[a - top - 1], tk.length[a - top - 1], tk.power[a - top - 1]
+    if b <= top:
+        hb, lb, pb = np.uint64(b) + np.uint64(1), np.int64(1), _POLY
+    else:
+        hb, lb, pb = tk.hash[b - top - 1], tk.length[b - top - 1], tk.power[b - top - 1]
+    h = ha * pb + hb
+    mask = np.int64(tk.keys.shape[0] - 1)
+    slot = fibonacci_slot(np.int64(h), mask)
+    tk.left[n_new] = a  # the candidate, spelled in the next free slot
+    tk.right[n_new] = b
+    while tk.keys[slot] != _EMPTY:
+        k = tk.vals[slot]
+        if tk.keys[slot] == h and tk.length[k] == la + lb:
+            if _same_spelling(top + 1 + k, top + 1 + n_new, la + lb, top, tk.left, tk.right):
+                return np.int64(top + 1 + k), n_new
+        slot = (slot + 1) & mask
+    tk.length[n_new] = la + lb
+    tk.hash[n_new] = h
+    tk.power[n_new] = pa * pb
+    tk.keys[slot] = h
+    tk.vals[slot] = n_new
+    return np.int64(top + 1 + n_new), n_new + 1
+
+
+@njit(cache=True, nogil=True)
+def merge_words(
+    words: np.ndarray,
+    word_off: np.ndarray,
+    counts: np.ndarray,
+    top: int,
+    budget: int,
+    min_count: int,
+) -> tuple[
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+]:
+    """Merge the most frequent adjacent pair across ``words``, repeatedly, in place.
+
+    ``words``/``word_off``: the distinct segments (int64 ids, all <= ``top``;
+    merged in place); ``counts``: how often each occurs. Stops when ``budget``
+    new ids exist (-1: no limit) or no pair occurs ``min_count`` (>= 1) times.
+    A merge whose base ids are those of an existing new token reuses its id
+    (and spends no budget). Returns ``(word_len, m_left, m_right, m_new,
+    m_count, m_removed, t_left, t_right, t_len)``: each word's merged length
+    (word ``w`` is ``words[word_off[w]:word_off[w] + word_len[w]]``), the
+    merges in order (internal ids; ``m_count`` the pair's count when chosen,
+    ``m_removed`` the positions it removed, fewer for overlapping
+    ``(a, a)``), and each new token's two parts and number of base ids.
+
+    >>> import numpy as np
+    >>> words = np.array([1, 2, 3, 1, 2])
+    >>> out = merge_words(words, np.array([0, 3, 5]), np.array([1, 1]), 3, -1, 2)
+    >>> out[0].tolist(), words[0:2].tolist(), words[3:4].tolist()
+    ([2, 1], [4, 3], [4])
+    >>> [m.tolist() for m in out[1:]]  # merge (1, 2) -> 4 seen twice; token 4 = (1, 2)
+    [[1], [2], [4], [2], [2], [1], [2], [2]]
+    """
+    n_words = word_off.shape[0] - 1
+    wlen = np.empty(n_words, dtype=np.int64)
+    total = 0
+    for w in range(n_words):
+        wlen[w] = word_off[w + 1] - word_off[w]
+        total += wlen[w]
+    # Every merged occurrence removes a position and makes at most two new pairs.
+    most = max(total - n_words, 0)
+    ps = _new_pair_store(max(3 * total, 16))
+    for w in range(n_words):
+        for i in range(word_off[w], word_off[w + 1] - 1):
+            _add(ps, words[i], words[i + 1], counts[w], w, -1)
+
+    # The heap: (count, pair) of pairs that reach min_count; an entry whose count is not
+    # the pair's any more is re-filed when it comes up.
+    hc = np.empty(ps.key.shape[0] + 1, dtype=np.int64)
+    hp = np.empty(ps.key.shape[0] + 1, dtype=np.int32)
+    hsize = 0
+    for p in range(ps.sizes[0]):
+        if ps.count[p] >= min_count:
+            hsize = _push(hc, hp, ps.key, hsize, ps.count[p], p)
+
+    n_m = most + 1 if hsize > 0 else 1
+    m_left = np.empty(n_m, dtype=np.int64)
+    m_right = np.empty(n_m, dtype=np.int64)
+    m_new = np.empty(n_m, dtype=np.int64)
+    m_count = np.empty(n_m, dtype=np.int64)
+    m_removed = np.empty(n_m, dtype=np.int64)
+    n_t = min(n_m, budget + 1) if budget >= 0 else n_m
+    tcap = 16
+    while tcap < 2 * n_t:
+        tcap *= 2
+    tk = NewTokens(
+        np.empty(n_t, dtype=np.int64),
+        np.empty(n_t, dtype=np.int64),
+        np.empty(n_t, dtype=np.int64),
+        np.empty(n_t, dtype=np.uint64),
+        np.empty(n_t, dtype=np.uint64),
+        np.full(tcap, _EMPTY, dtype=np.uint64),
+        np.empty(tcap, dtype=np.int64),
+    )
+    word_step = np.full(n_words, -1, dtype=np.int64)
+    n_new = 0
+    n_merges = 0
+    while hsize > 0 and (budget < 0 or n_new < budget):
+        p = hp[0]
+        filed = hc[0]
+        hsize = _pop(hc, hp, ps.key, hsize)
+        if filed != ps.count[p]:  # stale: re-file under the current count, or drop
+            if ps.count[p] >= min_count:
+                hsize = _push(hc, hp, ps.key, hsize, ps.count[p], p)
+            continue
+        a = ps.left[p]
+        b = ps.right[p]
+        z, n_new = _token_of(tk, a, b, top, n_new)
+        m_left[n_merges] = a
+        m_right[n_merges] = b
+        m_new[n_merges] = z
+        m_count[n_merges] = ps.count[p]
+
+        # Merge (a, b) -> z, left to right, in every word listed under the pair; the
+        # counts change next to each occurrence only: -(a, b), (x, a) -> (x, z) and
+        # (b, y) -> (z, y) (x: the symbol written before it, maybe z; y: the next one).
+        step = n_merges
+        ps.sizes[2] = 0
+        removed = np.int64(0)
+        node = ps.head[p]
+        while node >= 0:
+            w = ps.node_word[node]
+            node = ps.node_next[node]
+            if word_step[w] == step:
+                continue
+            word_step[w] = step
+            s = word_off[w]
+            n = wlen[w]
+            c = counts[w]
+            r = 0
+            out = 0
+            while r < n:
+                if words[s + r] != a or r + 1 == n or words[s + r + 1] != b:
+                    words[s + out] = words[s + r]
+                    out += 1
+                    r += 1
+                    continue
+                removed += c
+                _add(ps, a, b, -c, w, step)
+                if out > 0:
+                    _add(ps, words[s + out - 1], a, -c, w, step)
+                    _add(ps, words[s + out - 1], z, c, w, step)
+                if r + 2 < n:
+                    _add(ps, b, words[s + r + 2], -c, w, step)
+                    _add(ps, z, words[s + r + 2], c, w, step)
+                words[s + out] = z
+                out += 1
+                r += 2
+            wlen[w] = out
+        ps.head[p] = -1  # no word holds (a, b) any more
+        ps.last[p] = -1
+        for g in range(ps.sizes[2]):
+            q = ps.gained[g]
+            if ps.count[q] >= min_count:
+                hsize = _push(hc, hp, ps.key, hsize, ps.count[q], q)
+        m_removed[n_merges] = removed
+        n_merges += 1
+    return (
+        wlen,
+        m_left[:n_merges].copy(),
+        m_right[:n_merges].copy(),
+        m_new[:n_merges].copy(),
+        m_count[:n_merges].copy(),
+        m_removed[:n_merges].copy(),
+        tk.left[:n_new].copy(),
+        tk.right[:n_new].copy(),
+        tk.length[:n_new].copy(),
     )
 
 
 @njit(cache=True, nogil=True)
+def definitions(
+    t_left: np.ndarray, t_right: np.ndarray, t_len: np.ndarray, top: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The base ids of every new token, flat: ``(def_ids, def_off)`` (int64).
+
+    New token ``k`` (internal id ``top + 1 + k``, made of ``t_left[k]`` then
+    ``t_right[k]``) spans ``def_ids[def_off[k]:def_off[k + 1]]``.
+
+    >>> import numpy as np
+    >>> ids, off = definitions(np.array([1, 4]), np.array([2, 1]), np.array([2, 3]), 3)
+    >>> ids.tolist(), off.tolist()
+    ([1, 2, 1, 2, 1], [0, 2, 5])
+    """
+    n_new = t_left.shape[0]
+    def_off = np.zeros(n_new + 1, dtype=np.int64)
+    for k in range(n_new):
+        def_off[k + 1] = def_off[k] + t_len[k]
+    def_ids = np.empty(def_off[n_new], dtype=np.int64)
+    for k in range(n_new):
+        at = def_off[k]
+        for t in (t_left[k], t_right[k]):
+            if t <= top:
+                def_ids[at] = t
+                at += 1
+            else:
+                j = t - top - 1
+                for i in range(def_off[j], def_off[j + 1]):
+                    def_ids[at] = def_ids[i]
+                    at += 1
+    return def_ids, def_off
+
+
+@njit(cache=True, nogil=True)
 def expand(
-    merged: np.ndarray,
+    ids: np.ndarray,
+    seq_off: np.ndarray,
+    seg_start: np.ndarray,
+    seg_word: np.ndarray,
+    words: np.ndarray,
     word_off: np.ndarray,
     word_len: np.ndarray,
-    seg_word: np.ndarray,
-    seg_start: np.ndarray,
-    seq_off: np.ndarray,
-    tok_span: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Lay the merged words back out, one per segment occurrence.
+    t_len: np.ndarray,
+    top: int,
+    first_new_id: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lay the merged words back out, one per segment, in the caller's ids.
 
-    ``merged``/``word_off``/``word_len``: the merged words (word ``w`` is
-    ``merged[word_off[w]:word_off[w] + word_len[w]]``); ``seg_word``/``seg_start``:
-    each segment's word and first original position (flat); ``seq_off``: the
-    original sequence offsets; ``tok_span``: the number of base ids each local
-    id spans. Returns ``(ids, new_seq_off, start, stop)``: the new flat local
-    ids, the new sequence offsets, and per new position its original span
-    ``[start, stop)`` counted from the start of its sequence.
+    ``ids``/``seq_off``: the original flat ids and sequence offsets;
+    ``seg_start``/``seg_word``: from :func:`segment_words`; ``words``,
+    ``word_off``, ``word_len``: the merged words; ``t_len``: base ids per new
+    token. Internal new id ``top + 1 + k`` becomes ``first_new_id + k``.
+    Returns ``(new_ids, new_seq_off, spans)``: the new flat ids (int64), the
+    new sequence offsets, and per new position its original ``[start, stop)``
+    counted from the start of its sequence (an ``(n, 2)`` int64 array).
     """
     n_seg = seg_word.shape[0]
     total = 0
     for g in range(n_seg):
-        total += word_len[seg_word[g]]
-    ids = np.empty(total, dtype=np.int32)
-    start = np.empty(total, dtype=np.int64)
-    stop = np.empty(total, dtype=np.int64)
+        w = seg_word[g]
+        total += 1 if w < 0 else word_len[w]
+    out = np.empty(total, dtype=np.int64)
+    spans = np.empty((total, 2), dtype=np.int64)
     n_seq = seq_off.shape[0] - 1
     new_off = np.zeros(n_seq + 1, dtype=np.int64)
+    shift = first_new_id - top - 1
     q = 0  # the sequence of the current segment
     at = 0
     for g in range(n_seg):
@@ -135,114 +609,159 @@ def expand(
         while seq_off[q + 1] <= p:
             new_off[q + 1] = at
             q += 1
-        w = seg_word[g]
         base = p - seq_off[q]
+        w = seg_word[g]
+        if w < 0:
+            out[at] = ids[p]
+            spans[at, 0] = base
+            spans[at, 1] = base + 1
+            at += 1
+            continue
         s = word_off[w]
         for i in range(word_len[w]):
-            t = merged[s + i]
-            ids[at] = t
-            start[at] = base
-            base += tok_span[t]
-            stop[at] = base
+            t = words[s + i]
+            spans[at, 0] = base
+            if t <= top:
+                out[at] = t
+                base += 1
+            else:
+                out[at] = t + shift
+                base += t_len[t - top - 1]
+            spans[at, 1] = base
             at += 1
     while q < n_seq:
         new_off[q + 1] = at
         q += 1
-    return ids, new_off, start, stop
+    return out, new_off, spans
 
 
 @njit(cache=True, nogil=True)
-def replay_curve(
-    words: np.ndarray,
-    word_off: np.ndarray,
-    counts: np.ndarray,
-    m_left: np.ndarray,
-    m_right: np.ndarray,
-    m_new: np.ndarray,
-) -> np.ndarray:
-    """Positions removed by each merge (int64, one per merge), replaying the merges word by word.
+def merge_batch(
+    ids: np.ndarray,
+    seq_off: np.ndarray,
+    cut: np.ndarray,
+    top: int,
+    first_new_id: int,
+    budget: int,
+    min_count: int,
+) -> tuple[
+    np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray
+]:
+    """Merge a batch in one call: :func:`segment_words`, :func:`merge_words`, :func:`expand`.
 
-    Merge ``j`` merges every occurrence (left to right) of its pair present in
-    a word after merges ``0..j-1``; so a word's next change is the smallest
-    ``j`` above the last one whose pair it holds. ``words`` is not modified.
+    ``ids``: the sequences back to back (ints in ``0..top``), ``seq_off``
+    their int64 offsets, ``cut``: non-zero where a segment starts (every
+    non-empty sequence's first position included). ``budget`` (-1: none)
+    and ``min_count`` as in :func:`merge_words`. Returns ``(new_ids,
+    new_seq_off, spans, merges, m_count, m_removed, def_ids, def_off)``:
+    :func:`expand`'s output, the merges as an ``(n, 3)`` array of
+    ``(left, right, new)`` in the caller's ids, each one's count and removed
+    positions, and :func:`definitions` of the new ids.
+
+    >>> import numpy as np
+    >>> out = merge_batch(np.array([1, 2, 3, 1, 2]), np.array([0, 3, 5]),
+    ...                   np.array([1, 0, 0, 1, 0]), 3, 10, -1, 2)
+    >>> out[0].tolist(), out[1].tolist(), out[3].tolist(), out[6].tolist()
+    ([10, 3, 10], [0, 2, 3], [[1, 2, 10]], [1, 2])
     """
-    n_m = m_left.shape[0]
-    removed = np.zeros(n_m, dtype=np.int64)
-    if n_m == 0:
-        return removed
-    keys = np.empty(n_m, dtype=np.int64)
-    for j in range(n_m):
-        keys[j] = (np.int64(m_left[j]) << np.int64(32)) | np.int64(m_right[j])
-    order = np.argsort(keys, kind="mergesort")  # ranks ascending within a key
-    skeys = keys[order]
-    buf = np.empty(max(1, words.shape[0]), dtype=np.int32)
-    for w in range(word_off.shape[0] - 1):
-        s = word_off[w]
-        n = word_off[w + 1] - s
-        buf[:n] = words[s : s + n]
-        last = -1
-        while n > 1:
-            best = n_m
-            for i in range(n - 1):
-                key = (np.int64(buf[i]) << np.int64(32)) | np.int64(buf[i + 1])
-                k = np.searchsorted(skeys, key)
-                while k < n_m and skeys[k] == key and order[k] <= last:
-                    k += 1
-                if k < n_m and skeys[k] == key and order[k] < best:
-                    best = order[k]
-            if best == n_m:
-                break
-            a = m_left[best]
-            b = m_right[best]
-            out = 0
-            r = 0
-            while r < n:
-                if buf[r] == a and r + 1 < n and buf[r + 1] == b:
-                    buf[out] = m_new[best]
-                    r += 2
-                    removed[best] += counts[w]
-                else:
-                    buf[out] = buf[r]
-                    r += 1
-                out += 1
-            n = out
-            last = best
-    return removed
+    seg_start, seg_word, words, word_off, counts = segment_words(ids, cut)
+    word_len, m_left, m_right, m_new, m_count, m_removed, t_left, t_right, t_len = merge_words(
+        words, word_off, counts, top, budget, min_count
+    )
+    new_ids, new_off, spans = expand(
+        ids, seq_off, seg_start, seg_word, words, word_off, word_len, t_len, top, first_new_id
+    )
+    shift = first_new_id - top - 1
+    merges = np.empty((m_left.shape[0], 3), dtype=np.int64)
+    for j in range(m_left.shape[0]):
+        merges[j, 0] = m_left[j] if m_left[j] <= top else m_left[j] + shift
+        merges[j, 1] = m_right[j] if m_right[j] <= top else m_right[j] + shift
+        merges[j, 2] = m_new[j] + shift
+    def_ids, def_off = definitions(t_left, t_right, t_len, top)
+    return new_ids, new_off, spans, merges, m_count, m_removed, def_ids, def_off
+
+
+# ----------------------------------------------------------------------------- boundaries
 
 
 @njit(cache=True, nogil=True)
-def local_ids(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(uniq, local)``: the distinct ids of ``flat`` (int64) in increasing order, and each id's index there (int32).
+def boundary_cuts(
+    ids: np.ndarray,
+    seq_off: np.ndarray,
+    props: np.ndarray,
+    piece_ends: np.ndarray,
+    doc_off: np.ndarray,
+    rule: int,
+) -> tuple[np.ndarray, int, int]:
+    """Where a merged token may not continue: one uint8 per position of ``ids``.
 
-    What ``np.unique(flat, return_inverse=True)`` gives, by hashing: sorting
-    only the distinct ids.
+    ``ids``/``seq_off``: the sequences back to back; ``props`` (int32): per
+    token id its byte length ``<< 8`` or its flag bits (``HAS_WS`` ... ``ADDED``);
+    ``rule``: ``RULE_PRETOKEN``, ``RULE_WORD`` or ``RULE_WORD_HYPHEN``. For
+    ``RULE_PRETOKEN``, ``piece_ends`` (sorted) are the byte offsets where the
+    pre-tokens of the texts end, the texts back to back at ``doc_off``; a
+    token starting at one is cut. Returns ``(cut, bad_id, bad_text)``:
+    ``bad_id`` the first position whose id is outside ``props`` (else -1),
+    ``bad_text`` the first entry of ``seq_off`` whose byte offset is not
+    ``doc_off``'s (pre-token rule only; else -1). The rules, position ``i``
+    against ``i - 1`` in the same sequence: cut at a sequence start; at a
+    token holding whitespace unless both are all whitespace; after a token
+    with whitespace inside, unless both are all whitespace; at and after an
+    added token; at punctuation other than ``-`` after non-punctuation
+    (word+hyphen); and a lone whitespace token joins the next one only when
+    it starts its segment.
+
+    >>> import numpy as np
+    >>> props = np.array([1 << 8, (1 << 8) | HAS_WS | ALL_WS], dtype=np.int32)  # "a", " "
+    >>> cut, _, _ = boundary_cuts(np.array([0, 0, 1, 0]), np.array([0, 4]), props,
+    ...                           np.zeros(1, np.int64), np.zeros(2, np.int64), RULE_WORD)
+    >>> cut.tolist()
+    [1, 0, 1, 0]
     """
-    n = flat.shape[0]
-    cap = 16
-    while cap < 2 * n + 2:
-        cap *= 2
-    mask = np.uint64(cap - 1)
-    keys = np.full(cap, -1, dtype=np.int64)
-    vals = np.empty(cap, dtype=np.int32)
-    seen = np.empty(n, dtype=np.int64)
-    first = np.empty(n, dtype=np.int32)
-    u = 0
-    for i in range(n):
-        k = flat[i]
-        slot = np.int64(mix64(k) & mask)
-        while keys[slot] != -1 and keys[slot] != k:
-            slot = np.int64((np.uint64(slot) + np.uint64(1)) & mask)
-        if keys[slot] == -1:
-            keys[slot] = k
-            vals[slot] = u
-            seen[u] = k
-            u += 1
-        first[i] = vals[slot]
-    order = np.argsort(seen[:u])
-    rank = np.empty(u, dtype=np.int32)
-    for r in range(u):
-        rank[order[r]] = r
-    local = np.empty(n, dtype=np.int32)
-    for i in range(n):
-        local[i] = rank[first[i]]
-    return seen[:u][order], local
+    n = ids.shape[0]
+    cut = np.zeros(n, dtype=np.uint8)
+    n_seq = seq_off.shape[0] - 1
+    n_tok = props.shape[0]
+    pretoken = rule == RULE_PRETOKEN
+    hyphen_rule = rule == RULE_WORD_HYPHEN
+    m = piece_ends.shape[0]
+    q = 0  # the next sequence start
+    at = np.int64(0)  # byte offset of position i (pre-token rule)
+    e = 0  # the first piece end not below it
+    prev_f = 0
+    prev_c = 0
+    for i in range(n + 1):
+        c = 0
+        while q <= n_seq and seq_off[q] == i:
+            if pretoken and at != doc_off[q]:
+                return cut, -1, q
+            q += 1
+            c = 1
+        if i == n:
+            break
+        t = ids[i]
+        if t < 0 or t >= n_tok:
+            return cut, i, -1
+        pr = props[t]
+        f = pr & 0xFF
+        if pretoken:
+            while e < m and piece_ends[e] < at:
+                e += 1
+            if e < m and piece_ends[e] == at:
+                c = 1
+            at += pr >> 8
+        both_ws = (f & ALL_WS) != 0 and (prev_f & ALL_WS) != 0
+        if not both_ws and ((f & HAS_WS) != 0 or (prev_f & WS_INSIDE) != 0):
+            c = 1
+        if ((f | prev_f) & ADDED) != 0:
+            c = 1
+        if hyphen_rule and (f & PUNCT) != 0 and (f & HYPHEN) == 0 and (prev_f & PUNCT) == 0:
+            c = 1
+        final = c
+        if (prev_f & ALL_WS) != 0 and (f & HAS_WS) == 0:
+            if (prev_f & WS_INSIDE) != 0 or prev_c == 0:
+                final = 1
+        cut[i] = final
+        prev_f = f
+        prev_c = c
+    return cut, -1, -1
