@@ -1085,6 +1085,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--encodings", default=",".join(ENCODINGS), help=argparse.SUPPRESS)
     parser.add_argument("--shrink-budget", type=float, default=20.0, help=argparse.SUPPRESS)
     parser.add_argument("--no-startup", action="store_true", help="skip the start-up measurement")
+    parser.add_argument("--no-write", action="store_true",
+                        help="print the results only: leave docs/benchmarks.md and docs/bench/ as they are")  # fmt: skip
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -1214,20 +1216,23 @@ def main(argv: list[str] | None = None) -> int:
                 "files": v["files"],
             }
         )
-    write_atomic(OUT_JSONL, "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines))
+    if not args.no_write:
+        write_atomic(OUT_JSONL, "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines))
 
-    png = plot(summary, [c for c in CATEGORIES if c in inputs])
-    if png is None:
+    png = None if args.no_write else plot(summary, [c for c in CATEGORIES if c in inputs])
+    if png is None and not args.no_write:
         notes.append("no plot: matplotlib is not installed (optional)")
     section = markdown(header, inputs, summary, startup, workers, notes)
     section += workload_markdown(summary, workers, short_rows, worst_rows)
     if png:
         section += f"\n![encoding speed]({Path(png).relative_to('docs')})\n"
     old = OUT_MD.read_text(encoding="utf-8") if OUT_MD.exists() else f"{MD_TITLE}\n\n{MD_INTRO}"
-    write_atomic(OUT_MD, replace_section(old, SECTION, section))
+    if not args.no_write:
+        write_atomic(OUT_MD, replace_section(old, SECTION, section))
     print()
     print(section)
-    print(f"wrote {OUT_JSONL.relative_to(ROOT)}, {OUT_MD.relative_to(ROOT)} ({SECTION!r})")
+    if not args.no_write:
+        print(f"wrote {OUT_JSONL.relative_to(ROOT)}, {OUT_MD.relative_to(ROOT)} ({SECTION!r})")
     bad_workloads = [r for r in short_rows + worst_rows if r.get("ids_match") is False]
     for r in bad_workloads:
         note(f"IDS MISMATCH {r['kind']} {r['encoding']} {r['contender']} {r.get('input', '')}")

@@ -228,9 +228,7 @@ def test_whole_row_kernel_equals_pair_kernel(toknz_tok, name: str, data) -> None
         data.draw(st.lists(st.integers(0, c.n_model - 1), min_size=200, max_size=200))
     )
     want = [
-        canon.pair_ok(
-            np.int64(left), np.int64(r), c.left_child, c.right_child, c.crank, c.keys, c.ranks
-        )
+        canon.pair_ok(np.int64(left), np.int64(r), c.left_child, c.right_child, c.crank, c.pairs)
         for r in sample
     ]
     assert row[sample].tolist() == want

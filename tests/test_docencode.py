@@ -1,4 +1,4 @@
-"""The whole-document kernel (`toknz_core.docencode`) against the pure-Python twins of test_kernel.
+"""The whole-document kernel (`toknz_core.docencode`) against the reference twins of test_kernel.
 
 Documents are random bytes over a small alphabet cut into random pieces; each
 piece is merged by the twin (merge-list rule) or by tiktoken's byte rule. The
@@ -9,7 +9,6 @@ cache, twice over the same document (the second pass is answered from it).
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from test_kernel import (
@@ -21,9 +20,9 @@ from test_kernel import (
     twin_tiktoken,
 )
 from toknz_core import docencode as kernels
+from toknz_core.encode import build_pair_table
 from toknz_core.ranks import build_bytes_table
 
-NO_RANK = int(kernels.NO_RANK)
 ALPHABET = 4  # document bytes 0..3; merged ids from 256 up
 
 
@@ -48,7 +47,7 @@ def tables_for(
     entries: list[tuple[int, int, int, int]], tokens: dict[bytes, int], shortcut: bool
 ) -> tuple:
     cols = [np.array([e[k] for e in entries], dtype=np.int32) for k in range(4)]
-    pairs, rank_ids, ok = kernels.build_compact_pairs(*cols)
+    pairs, rank_ids, ok = build_pair_table(*cols)
     assert ok
     byte_ids = np.arange(256, dtype=np.int32)
     raws = [t for t in tokens if len(t) > 1]
@@ -116,36 +115,6 @@ def test_tiktoken_rule_matches_twin(ranks: dict[bytes, int], raw: list[bytes]) -
     for cache in caches():
         assert run(encoded, tuple(tables), cache) == want
         assert run(encoded, tuple(tables), cache) == want
-
-
-@SETTINGS
-@given(merge_tables(), st.lists(st.tuples(st.integers(0, 300), st.integers(0, 300))))
-def test_compact_lookup_matches_dict(
-    entries: list[tuple[int, int, int, int]], probes: list[tuple[int, int]]
-) -> None:
-    # a later entry of the same pair wins
-    entries = entries + [(a, b, r, n) for a, b, r, n in entries[:3]]
-    twin = {(a, b): (r, n) for a, b, r, n in entries}
-    cols = [np.array([e[k] for e in entries], dtype=np.int32) for k in range(4)]
-    pairs, rank_ids, ok = kernels.build_compact_pairs(*cols)
-    assert ok
-    for (a, b), want in list(twin.items()) + [(p, twin.get(p, (NO_RANK, -1))) for p in probes]:
-        assert tuple(int(x) for x in kernels.compact_pair_lookup(pairs, rank_ids, a, b)) == want
-
-
-@pytest.mark.parametrize(
-    "entries",
-    [
-        [(1, 2, 0, 300), (3, 4, 0, 301)],  # one rank, two ids
-        [(2**20, 1, 0, 300)],  # id too large for the compact table
-        [(1, 2, 2**24, 300)],  # rank too large
-    ],
-)
-def test_compact_table_refuses_what_it_cannot_hold(
-    entries: list[tuple[int, int, int, int]],
-) -> None:
-    cols = [np.array([e[k] for e in entries], dtype=np.int32) for k in range(4)]
-    assert not kernels.build_compact_pairs(*cols)[2]
 
 
 @SETTINGS

@@ -1,21 +1,26 @@
-"""The Numba BPE kernels against a slow, obvious pure-Python twin.
+"""The merge engine (`toknz_core.encode`) against its pure-Python twin.
 
-The twin: given a pair table ``{(a, b): (rank, new_id)}``, repeatedly merge the
-pair of lowest rank, the leftmost one among equal ranks, until no pair of
-neighbours is in the table. Words longer than ``HEAP_THRESHOLD`` take the
-kernel's heap path, shorter ones its scanning path; both must agree with the
-twin. Tables are random (small alphabets and few ranks, so that merges chain
-and ranks tie) or derived from random tiktoken-style vocabularies, where many
-pairs map to the same rank (every split of a token into two tokens).
+The twin is ``toknz/pipeline/bpe_reference.py``: given a pair table
+``{(a, b): (rank, new_id)}``, repeatedly merge the pair of lowest rank, the
+leftmost one among equal ranks, until no pair of neighbours is in the table.
+Words longer than ``HEAP_THRESHOLD`` take the kernel's heap path, shorter ones
+its scanning path; both must agree with the twin. Tables are random (small
+alphabets and few ranks, so that merges chain and ranks tie; one id per rank,
+as in every BPE model) or derived from random tiktoken-style vocabularies,
+where many pairs map to the same rank (every split of a token into two tokens).
 """
 
 from __future__ import annotations
+
+from itertools import islice
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from toknz_core import encode as kernels
+
+from toknz.pipeline.bpe_reference import bpe_merge, concat_pair, table_pair
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 NO_RANK = int(kernels.NO_RANK)
@@ -28,48 +33,29 @@ Table = dict[tuple[int, int], tuple[int, int]]
 
 
 def twin_merge(word: list[int], table: Table, limit: int | None = None) -> list[int]:
-    """Merge the lowest-rank pair (leftmost on ties) until none is left (or none below ``limit``)."""
-    w = list(word)
-    while len(w) > 1:
-        best: tuple[int, int, int] | None = None  # (rank, position, new id)
-        for i in range(len(w) - 1):
-            hit = table.get((w[i], w[i + 1]))
-            if hit is None or (limit is not None and hit[0] >= limit):
-                continue
-            if best is None or hit[0] < best[0]:
-                best = (hit[0], i, hit[1])
-        if best is None:
-            break
-        _, i, new = best
-        w[i : i + 2] = [new]
-    return w
+    """The reference merge of ``word`` with ``table`` (only ranks below ``limit``)."""
+    return bpe_merge(word, table_pair(table), below=limit)
 
 
 def twin_tiktoken(piece: bytes, ranks: dict[bytes, int]) -> list[int]:
     """tiktoken's rule on bytes: merge the neighbours whose concatenation has the lowest rank."""
-    parts = [piece[i : i + 1] for i in range(len(piece))]
-    while len(parts) > 1:
-        best: tuple[int, int] | None = None
-        for i in range(len(parts) - 1):
-            r = ranks.get(parts[i] + parts[i + 1])
-            if r is not None and (best is None or r < best[0]):
-                best = (r, i)
-        if best is None:
-            break
-        i = best[1]
-        parts[i : i + 2] = [parts[i] + parts[i + 1]]
-    return [ranks[p] for p in parts]
+    return [
+        ranks[p]
+        for p in bpe_merge([piece[i : i + 1] for i in range(len(piece))], concat_pair(ranks))
+    ]
 
 
 # ------------------------------------------------------------------ building tables
 
 
 def build(entries: list[tuple[int, int, int, int]]) -> tuple[tuple[np.ndarray, ...], Table]:
-    """The kernel table and the dict of ``(left, right, rank, new_id)`` entries (later ones win)."""
+    """The kernel table ``(pairs, rank_ids)`` and the dict of ``(left, right, rank, new_id)``
+    entries (later ones win)."""
     arr = np.array(entries, dtype=np.int64).reshape(-1, 4)
     cols = [np.ascontiguousarray(arr[:, k], dtype=np.int32) for k in range(4)]
-    table = kernels.build_pair_table(*cols)
-    return table, {(a, b): (r, n) for a, b, r, n in entries}
+    pairs, rank_ids, ok = kernels.build_pair_table(*cols)
+    assert ok
+    return (pairs, rank_ids), {(a, b): (r, n) for a, b, r, n in entries}
 
 
 def run_merge_word(word: list[int], table: tuple[np.ndarray, ...]) -> list[int]:
@@ -97,15 +83,21 @@ def split_csr(out: np.ndarray, offsets: np.ndarray) -> list[list[int]]:
 ALPHABET = 6  # symbols 0..5; merges make ids up to ALPHABET + 3, which merge again
 
 symbols_st = st.integers(0, ALPHABET + 3)
-entries_st = st.lists(
-    st.tuples(
-        st.integers(0, ALPHABET + 3),
-        st.integers(0, ALPHABET + 3),
-        st.integers(0, 12),  # few ranks: many ties
-        st.integers(0, ALPHABET + 3),
-    ),
-    max_size=40,
-)
+
+
+@st.composite
+def entries_st(draw: st.DrawFn, max_size: int = 40) -> list[tuple[int, int, int, int]]:
+    """Random pairs over a small alphabet, few ranks (many ties), one id per rank."""
+    rank_to_id = draw(st.lists(st.integers(0, ALPHABET + 3), min_size=13, max_size=13))
+    pairs = draw(
+        st.lists(
+            st.tuples(symbols_st, symbols_st, st.integers(0, 12)),
+            max_size=max_size,
+        )
+    )
+    return [(a, b, r, rank_to_id[r]) for a, b, r in pairs]
+
+
 short_words = st.lists(symbols_st, max_size=THRESHOLD)
 long_words = st.lists(symbols_st, min_size=THRESHOLD + 1, max_size=4 * THRESHOLD)
 repeated_words = st.builds(lambda s, n: [s] * n, st.integers(0, 2), st.integers(2, 3 * THRESHOLD))
@@ -151,14 +143,14 @@ def pairs_from_ranks(ranks: dict[bytes, int]) -> list[tuple[int, int, int, int]]
 
 
 @SETTINGS
-@given(entries_st, words_st)
+@given(entries_st(), words_st)
 def test_merge_word_matches_twin(entries: list[tuple[int, int, int, int]], word: list[int]) -> None:
     table, twin = build(entries)
     assert run_merge_word(word, table) == twin_merge(word, twin)
 
 
 @SETTINGS
-@given(entries_st, st.lists(words_st, max_size=8))
+@given(entries_st(), st.lists(words_st, max_size=8))
 def test_merge_words_batch_matches_twin(
     entries: list[tuple[int, int, int, int]], words: list[list[int]]
 ) -> None:
@@ -171,7 +163,7 @@ def test_merge_words_batch_matches_twin(
 
 
 @SETTINGS
-@given(entries_st, st.integers(THRESHOLD - 3, THRESHOLD + 3), st.data())
+@given(entries_st(), st.integers(THRESHOLD - 3, THRESHOLD + 3), st.data())
 def test_both_paths_agree_at_the_threshold(
     entries: list[tuple[int, int, int, int]], n: int, data: st.DataObject
 ) -> None:
@@ -207,7 +199,7 @@ def test_tiktoken_rule_ties_example() -> None:
 
 
 @SETTINGS
-@given(entries_st, st.lists(st.tuples(words_st, st.integers(0, 14)), max_size=8))
+@given(entries_st(), st.lists(st.tuples(words_st, st.integers(0, 14)), max_size=8))
 def test_merge_words_below_matches_twin(
     entries: list[tuple[int, int, int, int]], items: list[tuple[list[int], int]]
 ) -> None:
@@ -219,39 +211,83 @@ def test_merge_words_below_matches_twin(
     assert split_csr(out, out_offsets) == [twin_merge(w, twin, limit=lim) for w, lim in items]
 
 
+ID = st.integers(0, kernels.MAX_ID)
+
+
 @SETTINGS
 @given(
     st.lists(
-        st.tuples(
-            st.integers(0, 2**31 - 1),
-            st.integers(0, 2**31 - 1),
-            st.integers(0, 2**31 - 2),
-            st.integers(0, 2**31 - 1),
-        ),
-        max_size=60,
+        st.tuples(ID, ID, st.integers(0, kernels.MAX_RANK)), max_size=60, unique_by=lambda e: e[2]
     ),
-    st.lists(st.tuples(st.integers(0, 2**31 - 1), st.integers(0, 2**31 - 1)), max_size=20),
+    st.lists(
+        st.tuples(st.integers(-1, kernels.MAX_ID + 5), st.integers(-1, kernels.MAX_ID + 5)),
+        max_size=20,
+    ),
     st.data(),
 )
 def test_pair_lookup_matches_dict(
-    entries: list[tuple[int, int, int, int]], probes: list[tuple[int, int]], data: st.DataObject
+    drawn: list[tuple[int, int, int]], probes: list[tuple[int, int]], data: st.DataObject
 ) -> None:
-    # duplicate some pairs with new values: the later entry must win
+    """Ids and ranks over their whole range; each rank makes one id (distinct ranks here)."""
+    entries = [(a, b, r, (a * 7 + r) % (kernels.MAX_ID + 1)) for a, b, r in drawn]
+    # duplicate some pairs with a new, unused rank: the later entry must win
     if entries:
-        dups = data.draw(st.lists(st.sampled_from(entries), max_size=10))
-        entries = entries + [(a, b, (r + 1) % (2**31 - 1), n ^ 1) for a, b, r, n in dups]
+        dups = data.draw(st.lists(st.sampled_from(entries), max_size=10, unique=True))
+        used = {r for _, _, r, _ in entries}
+        fresh = islice((r for r in range(kernels.MAX_RANK, 0, -1) if r not in used), len(dups))
+        top = kernels.MAX_ID + 1
+        entries += [(a, b, r2, (n + 1) % top) for (a, b, _, n), r2 in zip(dups, fresh, strict=True)]
     table, twin = build(entries)
-    keys, ranks, ids = table
-    assert len(keys) & (len(keys) - 1) == 0 and len(keys) >= 2 * len(twin)
+    pairs, rank_ids = table
+    assert len(pairs) & (len(pairs) - 1) == 0 and len(pairs) >= 2 * len(twin)
+    assert sorted(zip(*[x.tolist() for x in kernels.pair_entries(pairs)], strict=True)) == sorted(
+        (a, b, r) for (a, b), (r, _) in twin.items()
+    )
     for (a, b), (r, n) in twin.items():
-        assert tuple(int(x) for x in kernels.pair_lookup(keys, ranks, ids, a, b)) == (r, n)
+        assert tuple(int(x) for x in kernels.pair_lookup(pairs, rank_ids, a, b)) == (r, n)
     for a, b in probes:
         want = twin.get((a, b), (NO_RANK, -1))
-        assert tuple(int(x) for x in kernels.pair_lookup(keys, ranks, ids, a, b)) == want
+        assert tuple(int(x) for x in kernels.pair_lookup(pairs, rank_ids, a, b)) == want
+
+
+@pytest.mark.parametrize(
+    "entries",
+    [
+        [(1, 2, 0, 300), (3, 4, 0, 301)],  # one rank, two ids
+        [(2**20 - 1, 1, 0, 300)],  # an id too large for the table
+        [(1, 2, 0, 2**20 - 1)],  # a new id too large
+        [(1, 2, 2**24 - 1, 300)],  # a rank too large
+        [(1, -2, 0, 300)],  # a negative id
+    ],
+)
+def test_table_refuses_what_it_cannot_hold(entries: list[tuple[int, int, int, int]]) -> None:
+    cols = [np.array([e[k] for e in entries], dtype=np.int32) for k in range(4)]
+    assert not kernels.build_pair_table(*cols)[2]
+
+
+@pytest.mark.parametrize("bad", [[-2], [2**20 - 1], [2**20 + 3]])
+def test_merge_words_refuses_ids_out_of_range(bad: list[int]) -> None:
+    table, _ = build([(1, 2, 0, 3)])
+    with pytest.raises(ValueError, match="symbol ids"):
+        kernels.merge_words(*csr([[1, 2], bad]), *table)
+
+
+@SETTINGS
+@given(
+    entries_st(), st.lists(st.lists(st.one_of(symbols_st, st.just(-1)), max_size=80), max_size=6)
+)
+def test_no_symbol_never_merges(
+    entries: list[tuple[int, int, int, int]], words: list[list[int]]
+) -> None:
+    """-1 (a byte with no token, analysis inputs) stays as it is, and cuts the word there."""
+    table, twin = build(entries)
+    out, out_offsets = kernels.merge_words(*csr(words), *table)
+    assert split_csr(out, out_offsets) == [twin_merge(w, twin) for w in words]
 
 
 def test_duplicate_pair_last_wins() -> None:
     table, _ = build([(1, 2, 5, 10), (3, 4, 1, 11), (1, 2, 7, 12)])
+    assert int(table[1][5]) == -1  # the overwritten entry's rank makes nothing
     assert tuple(int(x) for x in kernels.pair_lookup(*table, 1, 2)) == (7, 12)
     assert tuple(int(x) for x in kernels.pair_lookup(*table, 3, 4)) == (1, 11)
     assert tuple(int(x) for x in kernels.pair_lookup(*table, 2, 1)) == (NO_RANK, -1)

@@ -25,9 +25,8 @@ from toknz.pipeline.pretokenize import pre_tokenize
 
 def kernel_merge(model: Any, raw: bytes) -> list[int]:
     """The Numba merge of one piece (no whole-token shortcut)."""
-    keys, ranks, ids = model.table
     sym = model._byte_ids[np.frombuffer(raw, dtype=np.uint8)].astype(np.int32)
-    out, _ = merge_words(sym, np.array([0, len(sym)], dtype=np.int64), keys, ranks, ids)
+    out, _ = merge_words(sym, np.array([0, len(sym)], dtype=np.int64), *model.table)
     return [int(x) for x in out]
 
 

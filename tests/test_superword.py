@@ -16,6 +16,7 @@ import toknz
 from toknz.analysis.hygiene import check_vocabulary
 from toknz.cli import main
 from toknz.errors import UsageError
+from toknz.pipeline.bpe_reference import bpe_merge, table_pair
 from toknz.pipeline.byte_alphabet import chars_to_bytes
 from toknz.pipeline.pretokenize import PATTERNS
 from toknz.train import TrainReport, save_trained, train
@@ -135,16 +136,7 @@ def test_usage_errors(texts) -> None:
 
 
 def _naive_bpe(word: list[int], merges: list[tuple[int, int, int]]) -> list[int]:
-    rank = {(a, b): (i, new) for i, (a, b, new) in enumerate(merges)}
-    while len(word) > 1:
-        found = [
-            (rank[p][0], i) for i, p in enumerate(zip(word, word[1:], strict=False)) if p in rank
-        ]
-        if not found:
-            break
-        _, i = min(found)
-        word = word[:i] + [rank[(word[i], word[i + 1])][1]] + word[i + 2 :]
-    return word
+    return bpe_merge(word, table_pair({(a, b): (i, new) for i, (a, b, new) in enumerate(merges)}))
 
 
 def _naive_stage_two(

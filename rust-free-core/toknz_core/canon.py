@@ -21,7 +21,8 @@ a token comes after the merges that make its parts); tokens for which that or
 reachability fails are marked ``crank = IRREGULAR`` by the caller and the
 kernels answer ``UNDECIDED`` for pairs that involve them.
 
-Pair ranks come from the pair hash table of :mod:`toknz_core.encode`.
+Pair ranks come from the pair table of :mod:`toknz_core.encode` (``pairs``), the one
+every merge kernel uses.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from toknz_core.encode import lookup_slot
+from toknz_core.encode import NO_RANK, pair_entries, pair_rank
 
 #: ``crank`` of a token whose merge tree cannot be walked (unreachable, non-monotone ranks).
 IRREGULAR = np.int64(-2)
@@ -39,6 +40,7 @@ VALID = np.int8(1)
 UNDECIDED = np.int8(-1)
 
 _INF = np.int64(2**62)
+_NO_RANK = np.int64(NO_RANK)
 _MAX_DEPTH = 1024
 
 
@@ -60,7 +62,7 @@ def _right_edge(left: np.int64, right_child: np.ndarray, crank: np.ndarray, xs: 
 
 @njit(cache=True, nogil=True)
 def _climb(
-    xs: np.ndarray, i: int, y: np.int64, limit: np.int64, crank: np.ndarray, keys, ranks
+    xs: np.ndarray, i: int, y: np.int64, limit: np.int64, crank: np.ndarray, pairs: np.ndarray
 ) -> int:
     """Walk ``left``'s right edge up from ``xs[i]`` beside the node ``y`` of a left edge.
 
@@ -70,12 +72,10 @@ def _climb(
     with nothing firing (valid).
     """
     while True:
-        slot = lookup_slot(keys, np.int32(xs[i]), np.int32(y))
+        c = pair_rank(pairs, np.int64(xs[i]), y)
         nl = np.int64(crank[xs[i - 1]]) if i > 0 else _INF
-        if slot >= 0:
-            c = np.int64(ranks[slot])
-            if c < nl and c <= limit:
-                return -1
+        if c != _NO_RANK and c < nl and c <= limit:
+            return -1
         if i == 0 and limit == _INF:
             return -2
         if nl <= limit:
@@ -92,8 +92,7 @@ def _pair_ok_edge(
     ys: np.ndarray,
     left_child: np.ndarray,
     crank: np.ndarray,
-    keys: np.ndarray,
-    ranks: np.ndarray,
+    pairs: np.ndarray,
 ) -> np.int8:
     """:func:`pair_ok` given the left token's right edge ``xs[:m]`` (``ys``: scratch space)."""
     n = 0
@@ -112,7 +111,7 @@ def _pair_ok_edge(
     i = m - 1
     for j in range(n - 1, -1, -1):
         limit = np.int64(crank[ys[j - 1]]) if j > 0 else _INF
-        i = _climb(xs, i, np.int64(ys[j]), limit, crank, keys, ranks)
+        i = _climb(xs, i, np.int64(ys[j]), limit, crank, pairs)
         if i == -1:
             return INVALID
         if i == -2:
@@ -127,13 +126,12 @@ def pair_ok(
     left_child: np.ndarray,
     right_child: np.ndarray,
     crank: np.ndarray,
-    keys: np.ndarray,
-    ranks: np.ndarray,
+    pairs: np.ndarray,
 ) -> np.int8:
     """Whether tokens ``left`` then ``right`` survive BPE side by side within one word.
 
     ``left_child``/``right_child`` (int32, -1 for base symbols) and ``crank``
-    (int64) describe the merge trees; ``keys``/``ranks`` are the pair table.
+    (int64) describe the merge trees; ``pairs`` is the pair table.
     Returns ``VALID`` (1), ``INVALID`` (0), or ``UNDECIDED`` (-1) when a token
     on either edge is irregular. Ids must be in range (not checked here).
     """
@@ -142,7 +140,7 @@ def pair_ok(
     m = _right_edge(left, right_child, crank, xs)
     if m < 0:
         return UNDECIDED
-    return _pair_ok_edge(xs, m, right, ys, left_child, crank, keys, ranks)
+    return _pair_ok_edge(xs, m, right, ys, left_child, crank, pairs)
 
 
 @njit(cache=True, nogil=True)
@@ -152,14 +150,13 @@ def pairs_ok(
     left_child: np.ndarray,
     right_child: np.ndarray,
     crank: np.ndarray,
-    keys: np.ndarray,
-    ranks: np.ndarray,
+    pairs: np.ndarray,
 ) -> np.ndarray:
     """:func:`pair_ok` for each ``(lefts[k], rights[k])``; int8 array of the answers."""
     out = np.empty(lefts.shape[0], dtype=np.int8)
     for k in range(lefts.shape[0]):
         out[k] = pair_ok(
-            np.int64(lefts[k]), np.int64(rights[k]), left_child, right_child, crank, keys, ranks
+            np.int64(lefts[k]), np.int64(rights[k]), left_child, right_child, crank, pairs
         )
     return out
 
@@ -171,8 +168,7 @@ def row_ok(
     left_child: np.ndarray,
     right_child: np.ndarray,
     crank: np.ndarray,
-    keys: np.ndarray,
-    ranks: np.ndarray,
+    pairs: np.ndarray,
 ) -> np.ndarray:
     """:func:`pair_ok` of one left token against many right tokens (int8 answers).
 
@@ -186,21 +182,13 @@ def row_ok(
         out[:] = UNDECIDED
         return out
     for k in range(rights.shape[0]):
-        out[k] = _pair_ok_edge(xs, m, np.int64(rights[k]), ys, left_child, crank, keys, ranks)
+        out[k] = _pair_ok_edge(xs, m, np.int64(rights[k]), ys, left_child, crank, pairs)
     return out
 
 
-def pairs_by_left(
-    keys: np.ndarray, ranks: np.ndarray, n: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def pairs_by_left(pairs: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The pair table as CSR by left symbol: ``(starts [n+1], rights, ranks)``."""
-    from toknz_core.encode import EMPTY_KEY
-
-    used = keys != EMPTY_KEY
-    k = keys[used].astype(np.int64)
-    lefts = (k >> np.int64(32)).astype(np.int64)
-    rights = (k & np.int64(0xFFFFFFFF)).astype(np.int64)
-    r = ranks[used].astype(np.int64)
+    lefts, rights, r = pair_entries(pairs)
     keep = (lefts >= 0) & (lefts < n) & (rights >= 0) & (rights < n)
     lefts, rights, r = lefts[keep], rights[keep], r[keep]
     order = np.argsort(lefts, kind="stable")
@@ -215,8 +203,7 @@ def row_ok_all(
     left_child: np.ndarray,
     right_child: np.ndarray,
     crank: np.ndarray,
-    keys: np.ndarray,
-    ranks: np.ndarray,
+    pairs: np.ndarray,
     by_left_starts: np.ndarray,
     by_left_rights: np.ndarray,
     by_left_ranks: np.ndarray,
@@ -265,7 +252,7 @@ def row_ok_all(
             y = np.int64(left_child[t])
             a = arrival[y]
             if a >= 0:
-                a = _climb(xs, a, y, ct, crank, keys, ranks)
+                a = _climb(xs, a, y, ct, crank, pairs)
         arrival[t] = a
         if a == -3:
             out[t] = UNDECIDED

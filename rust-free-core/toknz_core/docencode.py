@@ -7,21 +7,17 @@ one cache line, a new one costs a few probes of the model's tables. So the
 tables here are compact (one 8-byte word per pair, tokens' bytes inline) and
 the word cache keeps one 64-byte record per piece.
 
-Tables (built once per model by :func:`build_document_tables`):
+Tables (built once per model by ``toknz/pipeline/bpe.py``):
 
-- *pairs*: open addressing, one ``uint64`` per slot: ``left << 44 | right << 24 |
-  rank`` (all ones: empty), so ids must be below 2**20 and ranks below 2**24;
-  ``rank_ids[rank]`` is the id a merge of that rank produces (one id per rank,
-  true of every BPE model: tiktoken's ranks and ``tokenizers``' merge lists).
+- *pairs* and *rank_ids*: the pair table of :mod:`toknz_core.encode` (one 8-byte word
+  per pair), merged by its kernel :func:`toknz_core.encode.merge_symbols`;
 - *byte_pairs*: the rank of the pair of every two bytes (65,536 ``int64``), so
-  the first scan of a word touches no large table.
+  the first ranks of a word come from a table that stays in cache
+  (:func:`byte_pair_ranks`);
 - *short tokens*: for the shortcut rule (a piece that is a token encodes to it),
   tokens of 2-8 bytes as rows ``(bytes, length | id << 8)`` and of 9-24 bytes
   as rows ``(bytes0, bytes1, bytes2, length | id << 8)``; longer pieces use the
   byte-string table of :mod:`toknz_core.ranks`.
-
-Ties, heap merging of long pieces and the shortcut follow
-:mod:`toknz_core.encode` exactly; the tests compare the two.
 """
 
 from __future__ import annotations
@@ -29,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from toknz_core.encode import HEAP_THRESHOLD, NO_RANK, heap_pop, heap_push
+from toknz_core.encode import NO_RANK, first_ranks, merge_symbols, pair_rank
 from toknz_core.pretok import split
 from toknz_core.ranks import find_bytes_in
 
@@ -37,12 +33,6 @@ from toknz_core.ranks import find_bytes_in
 CACHE_SLOTS = 1 << 15
 CACHE_WORD = 24
 CACHE_IDS = 8
-#: Largest id and rank the compact pair table holds.
-MAX_ID = (1 << 20) - 2
-MAX_RANK = (1 << 24) - 2
-
-_EMPTY = np.uint64(0xFFFFFFFFFFFFFFFF)
-_RANK_MASK = np.uint64((1 << 24) - 1)
 _NO_RANK64 = np.int64(NO_RANK)
 
 
@@ -62,204 +52,16 @@ def _slot(h: np.uint64, cap: int) -> int:
     return np.int64((h * np.uint64(cap)) >> np.uint64(32))  # type: ignore[return-value]
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _pair_hash(a: np.int64, b: np.int64) -> np.uint64:
-    h = (np.uint64(a) << np.uint64(20) | np.uint64(b)) * np.uint64(0x9E3779B97F4A7C15)
-    return h >> np.uint64(32)
-
-
-@njit(cache=True, nogil=True)
-def build_compact_pairs(
-    left: np.ndarray, right: np.ndarray, rank: np.ndarray, new_id: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, bool]:
-    """The compact pair table and ``rank_ids`` from a model's pairs (int32 arrays of one length).
-
-    A pair listed twice keeps its later entry, as :func:`toknz_core.encode.build_pair_table`.
-    Returns ``(pairs, rank_ids, ok)``; ``ok`` is False when an id or rank is out of
-    range or one rank produces two different ids (then the tables must not be used).
-    """
-    n = left.shape[0]
-    cap = int(n / 0.7) + 16
-    table = np.full(cap, _EMPTY, dtype=np.uint64)
-    top = 0
-    for i in range(n):
-        top = max(top, rank[i])
-    rank_ids = np.full(top + 1, -1, dtype=np.int32)
-    ok = True
-    for i in range(n):
-        a, b, r, t = left[i], right[i], rank[i], new_id[i]
-        if a < 0 or b < 0 or t < 0 or a > MAX_ID or b > MAX_ID or r < 0 or r > MAX_RANK:
-            ok = False
-            continue
-        key = np.uint64(a) << np.uint64(44) | np.uint64(b) << np.uint64(24)
-        slot = _slot(_pair_hash(a, b), cap)
-        while table[slot] != _EMPTY and (table[slot] & ~_RANK_MASK) != key:
-            slot = slot + 1 if slot + 1 < cap else 0
-        table[slot] = key | np.uint64(r)
-    # Ranks -> ids from the entries that won.
-    for i in range(n):
-        a, b, r, t = left[i], right[i], rank[i], new_id[i]
-        if not ok:
-            break
-        if _compact_rank(table, np.int64(a), np.int64(b)) != r:
-            continue  # overwritten by a later entry of the same pair
-        if rank_ids[r] >= 0 and rank_ids[r] != t:
-            ok = False
-        rank_ids[r] = t
-    return table, rank_ids, ok
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _compact_rank(table: np.ndarray, a: np.int64, b: np.int64) -> np.int64:
-    """Rank of the merge of symbols (a, b), or ``NO_RANK``."""
-    cap = table.shape[0]
-    key = np.uint64(a) << np.uint64(44) | np.uint64(b) << np.uint64(24)
-    slot = _slot(_pair_hash(a, b), cap)
-    while True:
-        e = table[slot]
-        if (e & ~_RANK_MASK) == key:
-            return np.int64(e & _RANK_MASK)
-        if e == _EMPTY:
-            return _NO_RANK64
-        slot = slot + 1 if slot + 1 < cap else 0
-
-
-@njit(cache=True, nogil=True)
-def compact_pair_lookup(table: np.ndarray, rank_ids: np.ndarray, a: int, b: int) -> tuple[int, int]:
-    """``(rank, new_id)`` of pair ``(a, b)`` in the compact table, or ``(NO_RANK, -1)``."""
-    r = _compact_rank(table, np.int64(a), np.int64(b))
-    if r == _NO_RANK64:
-        return int(NO_RANK), -1
-    return int(r), int(rank_ids[r])
-
-
 @njit(cache=True, nogil=True)
 def byte_pair_ranks(byte_ids: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """Rank (or ``NO_RANK``) of the merge of the symbols of bytes ``x`` and ``y`` at ``x * 256 + y``."""
+    """Rank (or ``NO_RANK``) of the merge of the symbols of bytes ``x`` and ``y`` at ``x * 256 + y``
+    (``table``: the pair table of :func:`toknz_core.encode.build_pair_table`)."""
     out = np.full(65536, _NO_RANK64, dtype=np.int64)
     for x in range(256):
         for y in range(256):
             if byte_ids[x] >= 0 and byte_ids[y] >= 0:
-                out[x * 256 + y] = _compact_rank(
-                    table, np.int64(byte_ids[x]), np.int64(byte_ids[y])
-                )
+                out[x * 256 + y] = pair_rank(table, np.int64(byte_ids[x]), np.int64(byte_ids[y]))
     return out
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _merge_scan(
-    sym: np.ndarray,
-    n: int,
-    table: np.ndarray,
-    rank_ids: np.ndarray,
-    prank: np.ndarray,
-    byte_pairs: np.ndarray,
-    data: np.ndarray,
-    start: int,
-    raw: bool,
-) -> int:
-    """Merge ``sym[:n]`` in place by scanning; return the new length.
-
-    With ``raw``, ``sym[:n]`` are the symbols of the bytes ``data[start:start + n]``
-    and the first ranks come from ``byte_pairs``; otherwise from the pair table.
-    ``prank`` is scratch of at least ``n`` int64.
-    """
-    for i in range(n - 1):
-        if raw:
-            prank[i] = byte_pairs[np.int64(data[start + i]) * 256 + np.int64(data[start + i + 1])]
-        else:
-            prank[i] = _compact_rank(table, np.int64(sym[i]), np.int64(sym[i + 1]))
-    while n > 1:
-        best = _NO_RANK64
-        at = -1
-        for i in range(n - 1):
-            if prank[i] < best:  # strict: equal ranks go to the leftmost pair
-                best = prank[i]
-                at = i
-        if at < 0:
-            break
-        sym[at] = rank_ids[best]
-        for j in range(at + 1, n - 1):
-            sym[j] = sym[j + 1]
-        for j in range(at + 1, n - 2):
-            prank[j] = prank[j + 1]
-        n -= 1
-        if at > 0:
-            prank[at - 1] = _compact_rank(table, np.int64(sym[at - 1]), np.int64(sym[at]))
-        if at < n - 1:
-            prank[at] = _compact_rank(table, np.int64(sym[at]), np.int64(sym[at + 1]))
-    return n
-
-
-@njit(cache=True, nogil=True)
-def _merge_heap(
-    sym: np.ndarray,
-    n: int,
-    table: np.ndarray,
-    rank_ids: np.ndarray,
-    byte_pairs: np.ndarray,
-    data: np.ndarray,
-    start: int,
-    raw: bool,
-) -> int:
-    """Merge ``sym[:n]`` with a heap of (rank, position) over a linked list; return the
-    new length. ``raw`` as in :func:`_merge_scan`.
-
-    The heap orders by rank, then by the left symbol's original position, so it
-    picks what the scanning merge picks; stale entries are skipped on pop.
-    """
-    # int32 links (the heap packs positions into 32 bits anyway) and a heap of 2n
-    # entries: n - 1 pushes up front, then each pop pushes at most two, so the size
-    # grows by at most one per merge, and there are at most n - 1 merges. About 21
-    # bytes per symbol in all, for pieces of any length.
-    nxt = np.empty(n, dtype=np.int32)
-    prv = np.empty(n, dtype=np.int32)
-    alive = np.ones(n, dtype=np.bool_)
-    for i in range(n):
-        nxt[i] = i + 1 if i + 1 < n else -1
-        prv[i] = i - 1
-    heap = np.empty(2 * n + 4, dtype=np.int64)
-    size = 0
-    for i in range(n - 1):
-        if raw:
-            r = byte_pairs[np.int64(data[start + i]) * 256 + np.int64(data[start + i + 1])]
-        else:
-            r = _compact_rank(table, np.int64(sym[i]), np.int64(sym[i + 1]))
-        if r != _NO_RANK64:
-            size = heap_push(heap, size, (r << np.int64(32)) | np.int64(i))
-    while size > 0:
-        item, size = heap_pop(heap, size)
-        rank = item >> np.int64(32)
-        pos = item & np.int64(0xFFFFFFFF)
-        if not alive[pos]:
-            continue
-        right = np.int64(nxt[pos])
-        if right < 0:
-            continue
-        if _compact_rank(table, np.int64(sym[pos]), np.int64(sym[right])) != rank:
-            continue
-        sym[pos] = rank_ids[rank]
-        alive[right] = False
-        after = np.int64(nxt[right])
-        nxt[pos] = after
-        if after >= 0:
-            prv[after] = pos
-        before = np.int64(prv[pos])
-        if before >= 0:
-            r = _compact_rank(table, np.int64(sym[before]), np.int64(sym[pos]))
-            if r != _NO_RANK64:
-                size = heap_push(heap, size, (r << np.int64(32)) | before)
-        if after >= 0:
-            r = _compact_rank(table, np.int64(sym[pos]), np.int64(sym[after]))
-            if r != _NO_RANK64:
-                size = heap_push(heap, size, (r << np.int64(32)) | pos)
-    m = 0
-    i = 0
-    while i >= 0:
-        sym[m] = sym[i]
-        m += 1
-        i = np.int64(nxt[i])
-    return m
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -400,8 +202,9 @@ def encode_pieces(
     ``data`` (uint8) is the document's bytes and ``ends`` (int64) the end
     offset of each piece (the first starts at 0). Each piece becomes symbols
     through ``byte_ids`` (int32, 256 entries; -1 for a byte with no token, which is
-    dropped as the ``tokenizers`` BPE model does without an unknown token) and is merged with
-    the compact pair table ``(pairs, rank_ids, byte_pairs)``. With ``shortcut``,
+    dropped as the ``tokenizers`` BPE model does without an unknown token) and is merged by
+    :func:`toknz_core.encode.merge_symbols` with the pair table ``(pairs, rank_ids)``,
+    the first ranks from ``byte_pairs`` (:func:`byte_pair_ranks`). With ``shortcut``,
     a piece that is itself a token encodes to that token (tiktoken's rule and
     ``ignore_merges``), looked up in ``short8``/``short24`` when it has at most
     ``CACHE_WORD`` bytes, else in the byte-string table ``tok_*`` of
@@ -479,11 +282,12 @@ def encode_pieces(
                     scratch[k] = b
                     k += 1
             sym = scratch[:k]
-            raw = k == n
-            if k > HEAP_THRESHOLD:
-                m = _merge_heap(sym, k, pairs, rank_ids, byte_pairs, data, start, raw)
-            elif k > 0:
-                m = _merge_scan(sym, k, pairs, rank_ids, prank, byte_pairs, data, start, raw)
+            if k == n:  # every byte a symbol: the first ranks from the byte-pair table
+                for i in range(n - 1):
+                    prank[i] = byte_pairs[np.int64(data[start + i]) * 256 + data[start + i + 1]]
+            else:
+                first_ranks(sym, k, pairs, prank)
+            m = merge_symbols(sym, k, pairs, rank_ids, prank, _NO_RANK64)
             for i in range(m):
                 out[n_out + i] = sym[i]
         if cacheable and m <= CACHE_IDS:

@@ -1,22 +1,29 @@
-"""BPE encoding kernels: merge-rank lookup on integer ids, lowest rank first.
+"""The BPE merge engine: one pair table and one merge kernel for every caller.
 
-A BPE model is given to the kernels as a *pair table*: for every mergeable
-pair of symbol ids ``(left, right)`` the rank of the merge (lower merges first)
-and the id of the symbol it produces. The table is an open-addressing hash map
-held in three flat arrays (see :func:`build_pair_table`).
+A BPE model reaches the kernels as a *pair table* (:func:`build_pair_table`): for every
+mergeable pair of symbol ids ``(left, right)`` the rank of the merge (lower merges
+first), and for every rank the id it produces. Two arrays:
 
-Words arrive in CSR layout: ``symbols[offsets[i]:offsets[i + 1]]`` are the
-initial symbol ids of word ``i``. :func:`merge_words` merges each word in
-place of a copy and returns the merged ids in the same layout.
+- ``pairs``: open addressing (Fibonacci hashing of the pair, linear probing), one
+  ``uint64`` per slot: ``left << 44 | right << 24 | rank`` (all ones: empty). A probe
+  reads one 8-byte word, so ids must be at most :data:`MAX_ID` and ranks at most
+  :data:`MAX_RANK`;
+- ``rank_ids``: ``rank_ids[rank]`` is the id a merge of that rank produces (one id per
+  rank: true of every BPE model, tiktoken's ranks and ``tokenizers``' merge lists).
 
-Within a word, the pair of lowest rank is merged first; equal ranks go to the
-leftmost pair. This is the rule of both tiktoken (whose "rank of a pair" is the
-rank of the concatenated token) and the ``tokenizers`` BPE model (rank of the
-pair in the merge list), so one kernel serves both; only the pair table differs.
+Within a word, the pair of lowest rank is merged first; equal ranks go to the leftmost
+pair. This is the rule of both tiktoken (whose "rank of a pair" is the rank of the
+concatenated token) and the ``tokenizers`` BPE model (rank of the pair in the merge
+list), so one kernel serves both; only the pair table differs. A *limit* keeps only the
+merges of rank below it (deriving a merge list from ranks, canonicality checks).
 
-Short words are merged by repeated scanning (quadratic, tiny constant); long
-words use a binary heap with lazy invalidation over a linked list, so a
-pathological 100,000-symbol word costs O(n log n), not O(n^2).
+:func:`merge_symbols` is the kernel: short words are merged by repeated scanning
+(quadratic, tiny constant, :func:`merge_scan`), long ones with a binary heap over a
+linked list (:func:`merge_heap`), so a 100,000-symbol word costs O(n log n). Both take
+the ranks of the first pairs from the caller (:func:`first_ranks`, or the byte-pair table
+of :mod:`toknz_core.docencode`). :func:`merge_words` and :func:`merge_words_below` merge a
+batch of words in CSR layout: ``symbols[offsets[i]:offsets[i + 1]]`` are word ``i``'s
+initial ids. The pure-Python twin is ``toknz/pipeline/bpe_reference.py``.
 """
 
 from __future__ import annotations
@@ -27,105 +34,172 @@ from numba import njit
 from toknz_core.hashing import fibonacci_slot
 
 NO_RANK = np.int32(2**31 - 1)
-EMPTY_KEY = np.int64(-1)
-# Words longer than this use the heap-based merge.
+#: Words longer than this use the heap-based merge.
 HEAP_THRESHOLD = 48
+#: Largest id and rank the pair table holds.
+MAX_ID = (1 << 20) - 2
+MAX_RANK = (1 << 24) - 2
+
+_EMPTY = np.uint64(0xFFFFFFFFFFFFFFFF)
+_RANK_MASK = np.uint64((1 << 24) - 1)
+_ID_MASK = np.uint64((1 << 20) - 1)
+_NO_RANK64 = np.int64(NO_RANK)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _pair_key(a: np.int64, b: np.int64) -> np.uint64:
+    """The key bits of pair ``(a, b)`` in a slot (the rank bits zero). -1 becomes the id
+    ``2**20 - 1``, which no pair holds: a symbol -1 never merges."""
+    return np.uint64(a) << np.uint64(44) | (np.uint64(b) & _ID_MASK) << np.uint64(24)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _first_slot(key: np.uint64, mask: np.int64) -> np.int64:
+    return fibonacci_slot(np.int64(key >> np.uint64(24)), mask)
 
 
 @njit(cache=True, nogil=True)
 def build_pair_table(
     left: np.ndarray, right: np.ndarray, rank: np.ndarray, new_id: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Build the pair -> (rank, new id) hash table.
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """The pair table ``(pairs, rank_ids, ok)`` of a model's pairs (int32 arrays of one length).
 
-    ``left``, ``right``, ``rank`` and ``new_id`` are int32 arrays of one length;
-    ids must be non-negative. When a pair occurs twice, the later entry wins
-    (the behaviour of the ``tokenizers`` BPE model on duplicate merges).
-    Returns ``(keys, ranks, ids)``: int64 keys (``left << 32 | right``, -1 for
-    an empty slot), int32 ranks and int32 new ids, of a power-of-two length at
-    least twice the number of pairs.
+    When a pair is listed twice, the later entry wins (the behaviour of the ``tokenizers``
+    BPE model on duplicate merges). ``ok`` is False when an id or rank is negative or
+    above :data:`MAX_ID` / :data:`MAX_RANK`, or one rank produces two different ids: the
+    tables must not be used then.
+
+    >>> import numpy as np
+    >>> cols = [np.array(c, dtype=np.int32) for c in ([1, 3], [2, 4], [0, 1], [5, 6])]
+    >>> pairs, rank_ids, ok = build_pair_table(*cols)
+    >>> ok, rank_ids.tolist(), pair_lookup(pairs, rank_ids, 3, 4), pair_lookup(pairs, rank_ids, 2, 1)
+    (True, [5, 6], (1, 6), (2147483647, -1))
     """
     n = left.shape[0]
     cap = 16
     while cap < 2 * n + 16:
         cap *= 2
-    keys = np.full(cap, EMPTY_KEY, dtype=np.int64)
-    ranks = np.full(cap, NO_RANK, dtype=np.int32)
-    ids = np.full(cap, -1, dtype=np.int32)
+    table = np.full(cap, _EMPTY, dtype=np.uint64)
     mask = np.int64(cap - 1)
+    top = 0
     for i in range(n):
-        key = (np.int64(left[i]) << np.int64(32)) | np.int64(right[i])
-        slot = fibonacci_slot(key, mask)
-        while keys[slot] != EMPTY_KEY and keys[slot] != key:
+        top = max(top, rank[i])
+    rank_ids = np.full(top + 1, -1, dtype=np.int32)
+    ok = True
+    for i in range(n):
+        a, b, r, t = left[i], right[i], rank[i], new_id[i]
+        if min(a, b, t, r) < 0 or max(a, b, t) > MAX_ID or r > MAX_RANK:
+            ok = False
+            continue
+        key = _pair_key(np.int64(a), np.int64(b))
+        slot = _first_slot(key, mask)
+        while table[slot] != _EMPTY and (table[slot] & ~_RANK_MASK) != key:
             slot = (slot + np.int64(1)) & mask
-        keys[slot] = key
-        ranks[slot] = rank[i]
-        ids[slot] = new_id[i]
-    return keys, ranks, ids
+        table[slot] = key | np.uint64(r)
+    # Ranks -> ids from the entries that won.
+    for i in range(n):
+        if not ok:
+            break
+        a, b, r, t = left[i], right[i], rank[i], new_id[i]
+        if pair_rank(table, np.int64(a), np.int64(b)) != r:
+            continue  # overwritten by a later entry of the same pair
+        if rank_ids[r] >= 0 and rank_ids[r] != t:
+            ok = False
+        rank_ids[r] = t
+    return table, rank_ids, ok
 
 
 @njit(cache=True, nogil=True, inline="always")
-def lookup_slot(keys: np.ndarray, a: np.int32, b: np.int32) -> np.int64:
-    """Slot of pair (a, b) in the table, or -1 when the pair does not merge."""
-    mask = np.int64(keys.shape[0] - 1)
-    key = (np.int64(a) << np.int64(32)) | np.int64(b)
-    slot = fibonacci_slot(key, mask)
+def pair_rank(pairs: np.ndarray, a: np.int64, b: np.int64) -> np.int64:
+    """Rank of the merge of symbols ``(a, b)``, or ``NO_RANK`` (int64). Symbols are ids
+    in ``0..MAX_ID`` or -1 (no symbol: never merges)."""
+    mask = np.int64(pairs.shape[0] - 1)
+    key = _pair_key(a, b)
+    slot = _first_slot(key, mask)
     while True:
-        k = keys[slot]
-        if k == key:
-            return slot
-        if k == EMPTY_KEY:
-            return np.int64(-1)
+        e = pairs[slot]
+        if e == _EMPTY:
+            return _NO_RANK64
+        if (e & ~_RANK_MASK) == key:
+            return np.int64(e & _RANK_MASK)
         slot = (slot + np.int64(1)) & mask
 
 
 @njit(cache=True, nogil=True)
-def pair_lookup(
-    keys: np.ndarray, ranks: np.ndarray, ids: np.ndarray, a: int, b: int
-) -> tuple[int, int]:
-    """Return ``(rank, new_id)`` of pair ``(a, b)``, or ``(NO_RANK, -1)``."""
-    slot = lookup_slot(keys, np.int32(a), np.int32(b))
-    if slot < 0:
-        return NO_RANK, -1
-    return ranks[slot], ids[slot]
+def pair_lookup(pairs: np.ndarray, rank_ids: np.ndarray, a: int, b: int) -> tuple[int, int]:
+    """``(rank, new_id)`` of pair ``(a, b)``, or ``(NO_RANK, -1)``."""
+    if min(a, b) < 0 or max(a, b) > MAX_ID:
+        return int(NO_RANK), -1
+    r = pair_rank(pairs, np.int64(a), np.int64(b))
+    if r == _NO_RANK64:
+        return int(NO_RANK), -1
+    return int(r), int(rank_ids[r])
+
+
+def pair_entries(pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every pair of the table as int64 arrays ``(left, right, rank)``, in slot order.
+
+    >>> import numpy as np
+    >>> cols = [np.array(c, dtype=np.int32) for c in ([1], [2], [0], [5])]
+    >>> [a.tolist() for a in pair_entries(build_pair_table(*cols)[0])]
+    [[1], [2], [0]]
+    """
+    used = pairs[pairs != _EMPTY]
+    left = (used >> np.uint64(44)).astype(np.int64)
+    right = ((used >> np.uint64(24)) & _ID_MASK).astype(np.int64)
+    return left, right, (used & _RANK_MASK).astype(np.int64)
+
+
+# --------------------------------------------------------------------------- #
+# The merge kernel
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _merge_scan(
-    sym: np.ndarray, n: int, keys: np.ndarray, ranks: np.ndarray, ids: np.ndarray
-) -> int:
-    """Merge ``sym[:n]`` in place by repeated scanning; return the new length."""
-    prank = np.empty(max(n - 1, 1), dtype=np.int32)
+def first_ranks(sym: np.ndarray, n: int, pairs: np.ndarray, prank: np.ndarray) -> None:
+    """``prank[i]``: the rank of pair ``(sym[i], sym[i + 1])`` for ``i < n - 1``."""
     for i in range(n - 1):
-        slot = lookup_slot(keys, sym[i], sym[i + 1])
-        prank[i] = ranks[slot] if slot >= 0 else NO_RANK
+        prank[i] = pair_rank(pairs, np.int64(sym[i]), np.int64(sym[i + 1]))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def merge_scan(
+    sym: np.ndarray,
+    n: int,
+    pairs: np.ndarray,
+    rank_ids: np.ndarray,
+    prank: np.ndarray,
+    limit: np.int64,
+) -> int:
+    """Merge ``sym[:n]`` in place by repeated scanning; return the new length.
+
+    ``prank[:n - 1]`` holds the ranks of the first pairs (:func:`first_ranks`) and is
+    scratch afterwards; only merges of rank below ``limit`` are made.
+    """
     while n > 1:
-        best = NO_RANK
+        best = limit
         at = -1
         for i in range(n - 1):
-            if prank[i] < best:
+            if prank[i] < best:  # strict: equal ranks go to the leftmost pair
                 best = prank[i]
                 at = i
         if at < 0:
             break
-        slot = lookup_slot(keys, sym[at], sym[at + 1])
-        sym[at] = ids[slot]
+        sym[at] = rank_ids[best]
         for j in range(at + 1, n - 1):
             sym[j] = sym[j + 1]
         for j in range(at + 1, n - 2):
             prank[j] = prank[j + 1]
         n -= 1
         if at > 0:
-            s = lookup_slot(keys, sym[at - 1], sym[at])
-            prank[at - 1] = ranks[s] if s >= 0 else NO_RANK
+            prank[at - 1] = pair_rank(pairs, np.int64(sym[at - 1]), np.int64(sym[at]))
         if at < n - 1:
-            s = lookup_slot(keys, sym[at], sym[at + 1])
-            prank[at] = ranks[s] if s >= 0 else NO_RANK
+            prank[at] = pair_rank(pairs, np.int64(sym[at]), np.int64(sym[at + 1]))
     return n
 
 
 @njit(cache=True, nogil=True, inline="always")
 def heap_push(heap: np.ndarray, size: int, item: np.int64) -> int:
+    """Push ``item`` on the binary min-heap ``heap[:size]``; return the new size."""
     i = size
     heap[i] = item
     while i > 0:
@@ -141,6 +215,7 @@ def heap_push(heap: np.ndarray, size: int, item: np.int64) -> int:
 
 @njit(cache=True, nogil=True, inline="always")
 def heap_pop(heap: np.ndarray, size: int) -> tuple[np.int64, int]:
+    """Pop the smallest item of ``heap[:size]``; return it and the new size."""
     top = heap[0]
     size -= 1
     heap[0] = heap[size]
@@ -162,15 +237,21 @@ def heap_pop(heap: np.ndarray, size: int) -> tuple[np.int64, int]:
 
 
 @njit(cache=True, nogil=True)
-def _merge_heap(
-    sym: np.ndarray, n: int, keys: np.ndarray, ranks: np.ndarray, ids: np.ndarray
+def merge_heap(
+    sym: np.ndarray,
+    n: int,
+    pairs: np.ndarray,
+    rank_ids: np.ndarray,
+    prank: np.ndarray,
+    limit: np.int64,
 ) -> int:
-    """Merge ``sym[:n]`` with a heap of (rank, position); return the new length.
+    """:func:`merge_scan` with a heap of (rank, position) over a linked list; same
+    arguments, same result, O(n log n).
 
-    Positions are the original indices of the left symbols, so ordering the
-    heap by ``(rank, position)`` picks the lowest rank, then the leftmost pair,
-    exactly as the scanning merge does. Stale entries are skipped on pop by
-    checking that the pair now at that position still has that rank.
+    Positions are the original indices of the left symbols, so ordering the heap by
+    ``(rank, position)`` picks the lowest rank, then the leftmost pair, exactly as the
+    scan does. Stale entries are skipped on pop by checking that the pair now at that
+    position still has that rank.
     """
     # int32 links (the heap packs positions into 32 bits anyway) and a heap of 2n
     # entries: n - 1 pushes up front, then each pop pushes at most two, so the size
@@ -185,22 +266,21 @@ def _merge_heap(
     heap = np.empty(2 * n + 4, dtype=np.int64)
     size = 0
     for i in range(n - 1):
-        slot = lookup_slot(keys, sym[i], sym[i + 1])
-        if slot >= 0:
-            size = heap_push(heap, size, (np.int64(ranks[slot]) << np.int64(32)) | np.int64(i))
+        r = prank[i]
+        if r < limit:
+            size = heap_push(heap, size, (r << np.int64(32)) | np.int64(i))
     while size > 0:
         item, size = heap_pop(heap, size)
-        rank = np.int32(item >> np.int64(32))
+        rank = item >> np.int64(32)
         pos = item & np.int64(0xFFFFFFFF)
         if not alive[pos]:
             continue
         right = np.int64(nxt[pos])
         if right < 0:
             continue
-        slot = lookup_slot(keys, sym[pos], sym[right])
-        if slot < 0 or ranks[slot] != rank:
+        if pair_rank(pairs, np.int64(sym[pos]), np.int64(sym[right])) != rank:
             continue
-        sym[pos] = ids[slot]
+        sym[pos] = rank_ids[rank]
         alive[right] = False
         after = np.int64(nxt[right])
         nxt[pos] = after
@@ -208,13 +288,13 @@ def _merge_heap(
             prv[after] = pos
         before = np.int64(prv[pos])
         if before >= 0:
-            s = lookup_slot(keys, sym[before], sym[pos])
-            if s >= 0:
-                size = heap_push(heap, size, (np.int64(ranks[s]) << np.int64(32)) | before)
+            r = pair_rank(pairs, np.int64(sym[before]), np.int64(sym[pos]))
+            if r < limit:
+                size = heap_push(heap, size, (r << np.int64(32)) | before)
         if after >= 0:
-            s = lookup_slot(keys, sym[pos], sym[after])
-            if s >= 0:
-                size = heap_push(heap, size, (np.int64(ranks[s]) << np.int64(32)) | pos)
+            r = pair_rank(pairs, np.int64(sym[pos]), np.int64(sym[after]))
+            if r < limit:
+                size = heap_push(heap, size, (r << np.int64(32)) | pos)
     m = 0
     i = 0
     while i >= 0:
@@ -224,95 +304,123 @@ def _merge_heap(
     return m
 
 
+@njit(cache=True, nogil=True, inline="always")
+def merge_symbols(
+    sym: np.ndarray,
+    n: int,
+    pairs: np.ndarray,
+    rank_ids: np.ndarray,
+    prank: np.ndarray,
+    limit: np.int64,
+) -> int:
+    """Merge ``sym[:n]`` in place (``prank`` as in :func:`merge_scan`); return the new
+    length. Words of more than :data:`HEAP_THRESHOLD` symbols take the heap."""
+    if n > HEAP_THRESHOLD:
+        return merge_heap(sym, n, pairs, rank_ids, prank, limit)
+    if n > 1:
+        return merge_scan(sym, n, pairs, rank_ids, prank, limit)
+    return n
+
+
 @njit(cache=True, nogil=True)
-def merge_word(
-    word: np.ndarray, keys: np.ndarray, ranks: np.ndarray, ids: np.ndarray
-) -> np.ndarray:
-    """Merge one word's symbol ids (int32) and return the merged ids (a new array)."""
+def merge_word(word: np.ndarray, pairs: np.ndarray, rank_ids: np.ndarray) -> np.ndarray:
+    """Merge one word's symbol ids (int32) and return the merged ids (a new array).
+
+    >>> import numpy as np
+    >>> cols = [np.array(c, dtype=np.int32) for c in ([1, 5], [2, 3], [0, 1], [5, 6])]
+    >>> pairs, rank_ids, _ = build_pair_table(*cols)
+    >>> merge_word(np.array([1, 2, 3, 1], dtype=np.int32), pairs, rank_ids).tolist()
+    [6, 1]
+    """
     sym = word.copy()
     n = sym.shape[0]
-    if n > HEAP_THRESHOLD:
-        n = _merge_heap(sym, n, keys, ranks, ids)
-    else:
-        n = _merge_scan(sym, n, keys, ranks, ids)
-    return sym[:n]
+    prank = np.empty(max(n, 1), dtype=np.int64)
+    first_ranks(sym, n, pairs, prank)
+    return sym[: merge_symbols(sym, n, pairs, rank_ids, prank, _NO_RANK64)]
 
 
 @njit(cache=True, nogil=True)
-def merge_words(
+def _merge_csr(
     symbols: np.ndarray,
     offsets: np.ndarray,
-    keys: np.ndarray,
-    ranks: np.ndarray,
-    ids: np.ndarray,
+    limits: np.ndarray,
+    pairs: np.ndarray,
+    rank_ids: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Merge every word of a CSR batch.
-
-    ``symbols`` (int32) holds the initial ids of all words back to back;
-    ``offsets`` (int64, length words + 1) delimits them. Returns
-    ``(out_ids, out_offsets)`` in the same layout, merged.
-    """
+    """Merge every word of a CSR batch, word ``w`` with the merges of rank below ``limits[w]``."""
     n_words = offsets.shape[0] - 1
     out = np.empty(symbols.shape[0], dtype=np.int32)
     out_offsets = np.empty(n_words + 1, dtype=np.int64)
     out_offsets[0] = 0
+    longest = 1
+    for w in range(n_words):
+        longest = max(longest, offsets[w + 1] - offsets[w])
+    prank = np.empty(longest, dtype=np.int64)
     pos = np.int64(0)
     for w in range(n_words):
         start = offsets[w]
         n = offsets[w + 1] - start
         sym = out[pos : pos + n]
         sym[:] = symbols[start : start + n]
-        if n > HEAP_THRESHOLD:
-            m = _merge_heap(sym, n, keys, ranks, ids)
-        elif n > 1:
-            m = _merge_scan(sym, n, keys, ranks, ids)
-        else:
-            m = n
-        pos += m
+        first_ranks(sym, n, pairs, prank)
+        pos += merge_symbols(sym, n, pairs, rank_ids, prank, np.int64(limits[w]))
         out_offsets[w + 1] = pos
     return out[:pos], out_offsets
 
 
-@njit(cache=True, nogil=True)
+def _check_symbols(symbols: np.ndarray, offsets: np.ndarray) -> None:
+    if offsets.shape[0] < 1 or offsets[0] != 0 or offsets[-1] != symbols.shape[0]:
+        raise ValueError(f"offsets must run from 0 to {symbols.shape[0]}")
+    if symbols.size and (symbols.min() < -1 or symbols.max() > MAX_ID):
+        raise ValueError(f"symbol ids must be in 0..{MAX_ID}, or -1 (no symbol: never merges)")
+
+
+def merge_words(
+    symbols: np.ndarray, offsets: np.ndarray, pairs: np.ndarray, rank_ids: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Merge every word of a CSR batch.
+
+    ``symbols`` (int32, ids in ``0..MAX_ID``, or -1: a symbol that never merges) holds
+    the initial ids of all words back to back; ``offsets`` (int64, length words + 1, from 0 to ``len(symbols)``) delimits them.
+    Returns ``(out_ids, out_offsets)`` in the same layout, merged. Raises ValueError for
+    ids or offsets out of range.
+
+    >>> import numpy as np
+    >>> cols = [np.array(c, dtype=np.int32) for c in ([1, 5], [2, 3], [0, 1], [5, 6])]
+    >>> pairs, rank_ids, _ = build_pair_table(*cols)
+    >>> ids, offsets = merge_words(np.array([1, 2, 3, 2, 1], dtype=np.int32),
+    ...                            np.array([0, 3, 5], dtype=np.int64), pairs, rank_ids)
+    >>> ids.tolist(), offsets.tolist()
+    ([6, 2, 1], [0, 1, 3])
+    """
+    _check_symbols(symbols, offsets)
+    limits = np.full(offsets.shape[0] - 1, NO_RANK, dtype=np.int32)
+    return _merge_csr(symbols, offsets, limits, pairs, rank_ids)  # type: ignore[no-any-return]
+
+
 def merge_words_below(
     symbols: np.ndarray,
     offsets: np.ndarray,
     limits: np.ndarray,
-    keys: np.ndarray,
-    ranks: np.ndarray,
-    ids: np.ndarray,
+    pairs: np.ndarray,
+    rank_ids: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Like :func:`merge_words`, but word ``i`` only applies merges of rank < ``limits[i]``.
+    """Like :func:`merge_words`, but word ``i`` only applies merges of rank < ``limits[i]``
+    (int32, one per word).
 
-    Used to derive a merge list from tiktoken ranks: a token split by the
-    merges below its own rank must come out as exactly two parts.
+    Used to derive a merge list from tiktoken ranks: a token split by the merges below
+    its own rank must come out as exactly two parts.
+
+    >>> import numpy as np
+    >>> cols = [np.array(c, dtype=np.int32) for c in ([1, 5], [2, 3], [0, 1], [5, 6])]
+    >>> pairs, rank_ids, _ = build_pair_table(*cols)
+    >>> ids, _ = merge_words_below(np.array([1, 2, 3, 1, 2, 3], dtype=np.int32),
+    ...     np.array([0, 3, 6], dtype=np.int64), np.array([1, 0], dtype=np.int32),
+    ...     pairs, rank_ids)
+    >>> ids.tolist()
+    [5, 3, 1, 2, 3]
     """
-    n_words = offsets.shape[0] - 1
-    out = np.empty(symbols.shape[0], dtype=np.int32)
-    out_offsets = np.empty(n_words + 1, dtype=np.int64)
-    out_offsets[0] = 0
-    pos = np.int64(0)
-    for w in range(n_words):
-        start = offsets[w]
-        n = offsets[w + 1] - start
-        limit = limits[w]
-        sym = out[pos : pos + n]
-        sym[:] = symbols[start : start + n]
-        while n > 1:
-            best = limit
-            at = -1
-            for i in range(n - 1):
-                slot = lookup_slot(keys, sym[i], sym[i + 1])
-                if slot >= 0 and ranks[slot] < best:
-                    best = ranks[slot]
-                    at = i
-            if at < 0:
-                break
-            slot = lookup_slot(keys, sym[at], sym[at + 1])
-            sym[at] = ids[slot]
-            for j in range(at + 1, n - 1):
-                sym[j] = sym[j + 1]
-            n -= 1
-        pos += n
-        out_offsets[w + 1] = pos
-    return out[:pos], out_offsets
+    _check_symbols(symbols, offsets)
+    if limits.shape[0] != offsets.shape[0] - 1:
+        raise ValueError(f"{limits.shape[0]} limits for {offsets.shape[0] - 1} words")
+    return _merge_csr(symbols, offsets, limits, pairs, rank_ids)  # type: ignore[no-any-return]

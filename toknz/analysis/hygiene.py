@@ -220,8 +220,7 @@ def _merge_only(tok: Tokenizer, pieces: list[bytes | str]) -> list[tuple[int, ..
     offsets = np.zeros(len(words) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     symbols = np.concatenate(words).astype(np.int32) if words else np.empty(0, np.int32)
-    keys, ranks, ids = model.table
-    merged, out_offsets = _kernels().merge_words(symbols, offsets, keys, ranks, ids)
+    merged, out_offsets = _kernels().merge_words(symbols, offsets, *model.table)
     flat = merged.tolist()
     bounds = out_offsets.tolist()
     return [tuple(flat[bounds[w] : bounds[w + 1]]) for w in range(len(words))]

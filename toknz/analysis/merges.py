@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from toknz.errors import UsageError
+from toknz.pipeline.bpe_reference import bpe_merge, table_pair
 from toknz.pipeline.byte_alphabet import byte_to_char, chars_to_bytes
 
 if TYPE_CHECKING:
@@ -136,22 +137,6 @@ def _raw_merges(tok: Tokenizer) -> tuple[list[tuple[str, str]], list[str]]:
             "the replay follows the merge list, as training did"
         )
     return merges, notes
-
-
-def _bpe_split(symbols: list[int], rank: dict[tuple[int, int], tuple[int, int]]) -> list[int]:
-    """Merge ``symbols`` with ``rank`` ((a, b) -> (priority, new id)), lowest priority first."""
-    word = list(symbols)
-    while len(word) > 1:
-        best = None
-        at = -1
-        for i in range(len(word) - 1):
-            r = rank.get((word[i], word[i + 1]))
-            if r is not None and (best is None or r[0] < best[0]):
-                best, at = r, i
-        if best is None:
-            break
-        word[at : at + 2] = [best[1]]
-    return word
 
 
 def merge_list(
@@ -272,7 +257,7 @@ def merge_list(
                 symbols = [char_ids.get(chars[x], -1) for x in model.token_bytes(ic) or b""]
             else:
                 symbols = [char_ids.get(c, -1) for c in merged]
-            parts = _bpe_split(symbols, rank)
+            parts = bpe_merge(symbols, table_pair(rank))
             if len(parts) == 2 and (parts[0], parts[1]) != (ia, ib):
                 later = position.get((spelled(parts[0]), spelled(parts[1])), -1)
                 if later > idx:

@@ -73,7 +73,7 @@ class Canonicality:
         #: normalizer makes inert dropped): the one boundary questions are about.
         self.pre_tokenizer = effective_pre_tokenizer(tokenizer.normalizer, tokenizer.pre_tokenizer)
         self.has_split = not isinstance(self.pre_tokenizer, NoSplit)
-        self.keys, self.ranks, _ = model.table
+        self.pairs, self.rank_ids = model.table
         self.left_child, self.right_child, self.crank = self._merge_trees()
         self.irregular = self.crank == canon.IRREGULAR
         self._bytes_to_id: dict[bytes, int] = {}
@@ -260,7 +260,7 @@ class Canonicality:
                     crank[t] = -1
                 continue
             symbols[t] = syms
-        keys, ranks, ids = self.model.table
+        pairs, rank_ids = self.model.table
         todo = sorted(symbols)
         k = 0
         while todo:
@@ -274,14 +274,13 @@ class Canonicality:
                 (s for t in todo for s in symbols[t]), dtype=np.int32, count=int(offsets[-1])
             )
             limits = cand_rank[starts[np.array(todo, dtype=np.int64)] + k].astype(np.int32)
-            parts, part_offsets = encode.merge_words_below(flat, offsets, limits, keys, ranks, ids)
+            parts, part_offsets = encode.merge_words_below(flat, offsets, limits, pairs, rank_ids)
             left_over: list[int] = []
             for w, t in enumerate(todo):
                 s, e = int(part_offsets[w]), int(part_offsets[w + 1])
                 if e - s == 2:
                     a, b = int(parts[s]), int(parts[s + 1])
-                    slot = encode.lookup_slot(keys, np.int32(a), np.int32(b))
-                    if slot >= 0 and int(ranks[slot]) == limits[w] and int(ids[slot]) == t:
+                    if encode.pair_lookup(pairs, rank_ids, a, b) == (limits[w], t):
                         left_child[t], right_child[t] = a, b
                         crank[t] = int(limits[w])
                         continue
@@ -331,8 +330,7 @@ class Canonicality:
             self.left_child,
             self.right_child,
             self.crank,
-            self.keys,
-            self.ranks,
+            self.pairs,
         )
         return None if r == canon.UNDECIDED else bool(r == canon.VALID)
 
@@ -371,9 +369,8 @@ class Canonicality:
                 offsets[r] : offsets[r + 1]
             ]
         limits = np.full(rights.shape[0], np.iinfo(np.int32).max, dtype=np.int32)
-        keys, ranks, ids = self.model.table
         parts, part_offsets = encode.merge_words_below(
-            words, word_offsets, limits, keys, ranks, ids
+            words, word_offsets, limits, *self.model.table
         )
         two = (part_offsets[1:] - part_offsets[:-1]) == 2
         ok = np.zeros(rights.shape[0], dtype=bool)
@@ -415,15 +412,14 @@ class Canonicality:
             # Many rights: every token's answer at about one pair lookup each.
             if self._crank_order is None:
                 self._crank_order = np.argsort(self.crank, kind="stable").astype(np.int64)
-                self._by_left = canon.pairs_by_left(self.keys, self.ranks, self.n_model)
+                self._by_left = canon.pairs_by_left(self.pairs, self.n_model)
             full = canon.row_ok_all(
                 np.int64(left),
                 self._crank_order,
                 self.left_child,
                 self.right_child,
                 self.crank,
-                self.keys,
-                self.ranks,
+                self.pairs,
                 *self._by_left,
             )
             out[inside] = full[rights[inside]]
@@ -434,8 +430,7 @@ class Canonicality:
             self.left_child,
             self.right_child,
             self.crank,
-            self.keys,
-            self.ranks,
+            self.pairs,
         )
         return out
 
@@ -499,8 +494,7 @@ class Canonicality:
                 self.left_child,
                 self.right_child,
                 self.crank,
-                self.keys,
-                self.ranks,
+                self.pairs,
             )
             if (answers == canon.INVALID).any():
                 return False

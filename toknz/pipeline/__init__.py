@@ -8,7 +8,8 @@
    scanners of :mod:`~toknz.pipeline.fast_pretokenize` for the known GPT/Llama/Qwen patterns,
    :mod:`~toknz.pipeline.regex_dialect` (Oniguruma <-> Python ``regex``) and
    :mod:`~toknz.pipeline.unicode_tables` (the scanners' character classes);
-4. :mod:`~toknz.pipeline.bpe` — the model: pieces to ids (merge list or ranks);
+4. :mod:`~toknz.pipeline.bpe` — the model: pieces to ids (merge list or ranks), with
+   :mod:`~toknz.pipeline.bpe_reference` (the merge in plain Python, the kernels' twin);
 5. :mod:`~toknz.pipeline.postprocess` — BOS/EOS templates around the ids;
 6. :mod:`~toknz.pipeline.decoders` — ids back to bytes and text.
 

@@ -2,9 +2,11 @@
 
 A :class:`BPE` holds the vocabulary, the ordered merges and the options of a
 ``tokenizers`` BPE model (unknown token, byte fallback, affixes,
-``ignore_merges``), or the ranks of a tiktoken file. It turns them into a pair
-table for the Numba kernel in :mod:`toknz_core.encode` and keeps a bounded
-cache of recently encoded pieces.
+``ignore_merges``), or the ranks of a tiktoken file. It turns them into the pair
+table of the merge engine :mod:`toknz_core.encode` (used by every kernel: pieces,
+whole documents, derived merges) and keeps a bounded cache of recently encoded
+pieces. Before the kernels load, pieces are merged by the engine's pure-Python twin
+:func:`toknz.pipeline.bpe_reference.bpe_merge`.
 
 Two merge rules exist and both are exact:
 
@@ -27,7 +29,8 @@ from typing import Any
 import numpy as np
 
 from toknz.derived import DerivedState
-from toknz.errors import FormatError, InputError
+from toknz.errors import FormatError, InputError, UnsupportedFeatureError
+from toknz.pipeline.bpe_reference import bpe_merge, concat_pair, table_pair
 from toknz.pipeline.byte_alphabet import byte_to_char, bytes_to_chars, chars_to_bytes
 
 #: Pieces kept in the per-model cache before it is cleared.
@@ -119,9 +122,10 @@ class BPE(DerivedState):
         return {}
 
     @cached_property
-    def _merge_ranks(self) -> dict[tuple[str, str], int]:
-        """Rank of each merge pair for :meth:`_merge_python` (a later duplicate wins)."""
-        return {pair: r for r, pair in enumerate(self.merges)}
+    def _merge_pairs(self) -> dict[tuple[str, str], tuple[int, str]]:
+        """``(rank, merged)`` of each merge pair for :meth:`_merge_python` (a later
+        duplicate wins)."""
+        return {(a, b): (r, a + b) for r, (a, b) in enumerate(self.merges)}
 
     @cached_property
     def _pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -196,10 +200,26 @@ class BPE(DerivedState):
         return id_of[left], id_of[right], rank, rank.copy()
 
     @cached_property
-    def table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The kernel's pair hash table, built on first use."""
-        left, right, rank, new = self.pair_arrays()
-        return _kernels().build_pair_table(left, right, rank, new)  # type: ignore[no-any-return]
+    def table(self) -> tuple[np.ndarray, np.ndarray]:
+        """The merge engine's pair table ``(pairs, rank_ids)``
+        (:func:`toknz_core.encode.build_pair_table`), built on first use.
+
+        Raises :class:`~toknz.errors.UnsupportedFeatureError` for a model whose ids or
+        merge ranks do not fit the table (ids above about a million).
+        """
+        kernels = _kernels()
+        if self.n_vocab - 1 > kernels.MAX_ID:
+            raise UnsupportedFeatureError(
+                f"model.vocab: id {self.n_vocab - 1:,} is above {kernels.MAX_ID:,}, the largest "
+                "id toknz's BPE kernels hold"
+            )
+        pairs, rank_ids, ok = kernels.build_pair_table(*self.pair_arrays())
+        if not ok:
+            raise UnsupportedFeatureError(
+                f"model.merges: {len(self.pair_arrays()[0]):,} merges, more than the "
+                f"{kernels.MAX_RANK + 1:,} toknz's BPE kernels hold"
+            )
+        return pairs, rank_ids
 
     @property
     def _merge_kernel_ready(self) -> bool:
@@ -208,9 +228,8 @@ class BPE(DerivedState):
 
     def load_kernels(self) -> None:
         """Import the merge kernel, build the pair table and merge one word (loads its machine code)."""
-        keys, ranks, ids = self.table
         word = np.zeros(2, dtype=np.int32)
-        _kernels().merge_words(word, np.array([0, 2], dtype=np.int64), keys, ranks, ids)
+        _kernels().merge_words(word, np.array([0, 2], dtype=np.int64), *self.table)
 
     # ----------------------------------------------------------------- encoding
 
@@ -238,11 +257,9 @@ class BPE(DerivedState):
         return self._bytes_mode and (not self._missing_bytes or self._unk_id < 0)
 
     @cached_property
-    def _fast_tables(self) -> tuple[Any, ...] | None:
-        """The tables of :func:`toknz_core.docencode.encode_pieces` (after ``byte_ids``...), or None.
-
-        None when the model's ids or ranks do not fit the compact pair table.
-        """
+    def _fast_tables(self) -> tuple[Any, ...]:
+        """The tables of :func:`toknz_core.docencode.encode_pieces` (``byte_ids`` to
+        ``tok_ids``): :attr:`table`, plus the byte-pair ranks and the whole-token lookups."""
         from toknz_core import docencode
         from toknz_core.ranks import build_bytes_table
 
@@ -260,9 +277,7 @@ class BPE(DerivedState):
             out=tok_offsets[1:],
         )
         tok_ids = np.array(tids, dtype=np.int32)
-        pairs, rank_ids, ok = docencode.build_compact_pairs(*self.pair_arrays())
-        if not ok:
-            return None
+        pairs, rank_ids = self.table
         short8, short24 = docencode.build_short_tokens(tok_data, tok_offsets, tok_ids)
         return (
             self._byte_ids,
@@ -292,9 +307,9 @@ class BPE(DerivedState):
         the tables are held once."""
         got = self._packed.get(kind)
         if got is None:
-            tables = self._fast_tables if self.has_fast_path else None
-            if tables is None:
+            if not self.has_fast_path:
                 return None
+            tables = self._fast_tables
             from toknz_core.docencode import pack_tables
 
             got = self._packed.setdefault(kind, pack_tables(kind, class_table, *tables))
@@ -331,7 +346,7 @@ class BPE(DerivedState):
         The document is split by the compiled pattern ``kind`` of
         :mod:`toknz_core.pretok` (``class_table``: its Unicode class table) and
         encoded in the same kernel call (:func:`toknz_core.docencode.encode_text_bytes`).
-        None unless :attr:`has_fast_path` and the tables fit. Safe from several threads.
+        None unless :attr:`has_fast_path`. Safe from several threads.
         """
         packed = self._packed_tables(kind, class_table)
         if packed is None:
@@ -494,10 +509,7 @@ class BPE(DerivedState):
                 cache.update(done)
                 filled.update(done)
                 return filled
-        keys, ranks, ids = self.table
-        merged, out_offsets = _kernels().merge_words(
-            symbols.astype(np.int32), offsets, keys, ranks, ids
-        )
+        merged, out_offsets = _kernels().merge_words(symbols.astype(np.int32), offsets, *self.table)
         merged_list = merged.tolist()
         bounds = out_offsets.tolist()
         for w, p in enumerate(todo):
@@ -505,35 +517,18 @@ class BPE(DerivedState):
         return filled
 
     def _merge_python(self, piece: bytes) -> tuple[int, ...]:
-        """BPE on one piece in pure Python (every byte has a token): the kernels' twin.
-
-        The lowest-ranked pair merges first, the leftmost among equal ranks;
-        tiktoken's rank of a pair is the rank of the concatenated token.
+        """BPE on one piece in pure Python (every byte has a token), with the engine's twin
+        :func:`~toknz.pipeline.bpe_reference.bpe_merge` over token spellings: tiktoken's
+        rank of a pair is the rank of the concatenated token, ``tokenizers``' its index in
+        the merge list. Raises KeyError when a merge makes a token missing from the vocabulary.
         """
         vocab = self.vocab
         chars = byte_to_char()
-        parts = [chars[b] for b in piece]
         if self.merge_rule == "ranks":
-
-            def rank_of(a: str, b: str) -> int | None:
-                return vocab.get(a + b)
-
+            pair = concat_pair(vocab)
         else:
-            ranks = self._merge_ranks
-
-            def rank_of(a: str, b: str) -> int | None:
-                return ranks.get((a, b))
-
-        while len(parts) > 1:
-            best, at = None, -1
-            for i in range(len(parts) - 1):
-                r = rank_of(parts[i], parts[i + 1])
-                if r is not None and (best is None or r < best):
-                    best, at = r, i
-            if at < 0:
-                break
-            parts[at : at + 2] = [parts[at] + parts[at + 1]]
-        return tuple(vocab[t] for t in parts)
+            pair = table_pair(self._merge_pairs)
+        return tuple(vocab[t] for t in bpe_merge([chars[b] for b in piece], pair))
 
     def check_bytes(self, data: np.ndarray, what: str = "the text") -> None:
         """Raise :class:`~toknz.errors.InputError` for a byte of ``data`` (uint8) that this
@@ -617,8 +612,7 @@ class BPE(DerivedState):
         offsets = np.zeros(len(words) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
         symbols = np.fromiter((s for w in words for s in w), dtype=np.int32, count=int(offsets[-1]))
-        keys, ranks, ids = self.table
-        merged, out_offsets = _kernels().merge_words(symbols, offsets, keys, ranks, ids)
+        merged, out_offsets = _kernels().merge_words(symbols, offsets, *self.table)
         merged_list = merged.tolist()
         bounds = out_offsets.tolist()
         for w, p in enumerate(keys_todo):
@@ -644,16 +638,13 @@ class BPE(DerivedState):
         multi = [(i, raw) for i, raw in items if raw is not None and len(raw) > 1]
         if not multi:
             return []
-        keys, ranks, ids = self.table
         flat = np.frombuffer(b"".join(raw for _, raw in multi), dtype=np.uint8)
         symbols = self._byte_ids[flat].astype(np.int32)
         lengths = np.array([len(raw) for _, raw in multi], dtype=np.int64)
         offsets = np.zeros(len(multi) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
         limits = np.array([i for i, _ in multi], dtype=np.int32)
-        parts, part_offsets = _kernels().merge_words_below(
-            symbols, offsets, limits, keys, ranks, ids
-        )
+        parts, part_offsets = _kernels().merge_words_below(symbols, offsets, limits, *self.table)
         out: list[tuple[str, str]] = []
         id_to_token = self.id_to_token
         for w in range(len(multi)):

@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from toknz.errors import UsageError
+from toknz.pipeline.bpe_reference import bpe_merge, table_pair
 from toknz.pipeline.normalizers import Normalizer
 from toknz.pipeline.pretokenize import Split
 from toknz.train.trainer import MergeResult
@@ -101,9 +102,7 @@ def term_forms(term: str, normalizer: Normalizer | None = None) -> list[str]:
 
 
 def _bpe(symbols: list[int], rank: dict[tuple[int, int], tuple[int, int]]) -> list[int]:
-    from toknz.analysis.merges import _bpe_split
-
-    return _bpe_split(symbols, rank)
+    return bpe_merge(symbols, table_pair(rank))
 
 
 class _Merger:

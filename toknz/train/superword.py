@@ -61,8 +61,7 @@ def _encode_words(
     id_of = {t: i for i, t in enumerate(stage1.tokens) if i >= stage1.n_special}
     byte_id = np.array([id_of[bytes([b])] for b in range(256)], dtype=np.int32)
     symbols = byte_id[words.arena] if words.arena.size else np.empty(0, dtype=np.int32)
-    keys, ranks, ids = model.table
-    merged, out_offsets = _kernels().merge_words(symbols, words.offsets, keys, ranks, ids)
+    merged, out_offsets = _kernels().merge_words(symbols, words.offsets, *model.table)
     return merged, out_offsets
 
 
