@@ -4,6 +4,7 @@
     python benchmarks/dynamic.py              # full run
     python benchmarks/dynamic.py --quick      # 256 documents per language, batches 8 and 32
     python benchmarks/dynamic.py --docs 512   # documents per language
+    python benchmarks/dynamic.py --profile    # and the time of each phase of the dynamic path
 
 What it measures (toknz.dynamic, see its docstring for the rules):
 
@@ -26,9 +27,15 @@ What it measures (toknz.dynamic, see its docstring for the rules):
 - Time, per batch, on one thread: ``encode`` = ``tok.encode_batch(docs,
   num_threads=1)``, timed once, when the batch is first seen (toknz's piece
   cache still holds the words of earlier batches, as it would in use);
-  ``bounds`` = :func:`toknz.dynamic.boundaries_for`; ``merge`` =
-  :func:`toknz.dynamic.merge_batch` (layout, the trainer kernel, mapping back),
-  best of ``--repeat`` runs. Summed over batches.
+  ``bounds`` = :func:`toknz.dynamic.boundaries_for` and ``merge`` =
+  :func:`toknz.dynamic.merge_batch` on the id lists (the list API: flattening the
+  lists, the merge kernel, the batch; per-text boundary arrays); ``dynamic`` =
+  :func:`toknz.dynamic.encode_dynamic` on the same ids as ``encode_batch_to_numpy``
+  gives them (a flat uint32 array): what ``tok.encode_batch(docs, dynamic={})`` does
+  after encoding (pre-token boundaries as flags straight to the merge kernel). Best of
+  ``--repeat`` runs, summed over batches; the merged ids of both are checked equal.
+  ``--profile`` splits ``dynamic`` into its phases (:func:`profile_phases`) and times
+  the per-sequence ``ids``/``spans`` views a user builds on first use.
 
 Outputs: ``docs/bench/dynamic.jsonl`` (one JSON line per tokenizer x language x
 batch size, replaced each run) and a Markdown table on stdout.
@@ -98,8 +105,70 @@ def best_time(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
     return best, result
 
 
-def measure(tok: Any, docs: list[str], batch: int, repeat: int) -> dict[str, Any]:
-    from toknz.dynamic import boundaries_for, length_curve, merge_batch
+#: The phases of ``encode_batch(dynamic=...)`` after encoding (``--profile``), in order.
+PHASES = ("texts", "split + rule", "segments", "merge loop", "expand", "rest")
+
+
+def profile_phases(tok: Any, chunk: list[str], flat: Any, repeat: int) -> dict[str, float]:
+    """Best-of-``repeat`` seconds of each phase of :func:`toknz.dynamic.encode_dynamic` on ``flat``.
+
+    ``texts``: normalizing and UTF-8, the texts joined (``_joined_texts``); ``split + rule``:
+    the boundary kernel (pre-token split and the validity rule); ``segments``/``merge
+    loop``/``expand``: the three phases of the merge kernel called one by one (``expand``
+    with the definitions); ``rest``: the whole call minus those (options, checks, kernel
+    calls, the batch object).
+    """
+    import numpy as np
+    from toknz_core import dynamic as kernels
+
+    from toknz.dynamic import _joined_texts, _token_props, encode_dynamic
+    from toknz.pipeline.unicode_tables import load_table
+
+    out: dict[str, float] = {}
+    total, _ = best_time(lambda: encode_dynamic(tok, chunk, flat, {}), repeat)
+    out["texts"], (data, char_off) = best_time(lambda: _joined_texts(tok, chunk), repeat)
+    ids = flat.ids.astype(np.int64)
+    props = _token_props(tok)
+    kind, table = tok._compiled_kind(), load_table()
+    out["split + rule"], (cut, _, _) = best_time(
+        lambda: kernels.pretoken_cuts(kind, data, char_off, table, ids, flat.offsets, props),
+        repeat,
+    )
+    out["segments"], seg = best_time(lambda: kernels.segment_words(ids, cut), repeat)
+    seg_start, seg_word, words, word_off, counts = seg
+    top = int(ids.max()) if ids.size else -1
+    best = float("inf")
+    for _ in range(repeat):
+        w = words.copy()
+        t0 = time.perf_counter()
+        merged = kernels.merge_words(w, word_off, counts, top, -1, 2)
+        best = min(best, time.perf_counter() - t0)
+    out["merge loop"] = best
+    word_len, t_left, t_right, t_len = merged[0], merged[6], merged[7], merged[8]
+
+    def expand() -> Any:
+        kernels.definitions(t_left, t_right, t_len, top)
+        return kernels.expand(
+            ids, flat.offsets, seg_start, seg_word, w, word_off, word_len, t_len, top, tok.n_vocab
+        )
+
+    out["expand"], _ = best_time(expand, repeat)
+    out["rest"] = max(0.0, total - sum(out.values()))
+    out["total"] = total
+    return out
+
+
+def sequence_views(batch: Any) -> tuple[Any, Any]:
+    """Build ``batch.ids`` and ``batch.spans`` (per-sequence views) anew: their cost on first use."""
+    batch.__dict__.pop("ids", None)
+    batch.__dict__.pop("spans", None)
+    return batch.ids, batch.spans
+
+
+def measure(tok: Any, docs: list[str], batch: int, repeat: int, profile: bool) -> dict[str, Any]:
+    import numpy as np
+
+    from toknz.dynamic import FlatIds, boundaries_for, encode_dynamic, length_curve, merge_batch
 
     row: dict[str, Any] = {
         "batches": 0,
@@ -111,9 +180,13 @@ def measure(tok: Any, docs: list[str], batch: int, repeat: int) -> dict[str, Any
         "encode_s": 0.0,
         "bounds_s": 0.0,
         "merge_s": 0.0,
+        "dynamic_s": 0.0,
+        "views_s": 0.0,
     }
     for b in FIXED_BUDGETS:
         row[f"after_{b}"] = 0
+    for ph in PHASES:
+        row[f"phase_{ph}_s"] = 0.0
     first = tok.n_vocab
     for i in range(0, len(docs), batch):
         chunk = docs[i : i + batch]
@@ -123,6 +196,12 @@ def measure(tok: Any, docs: list[str], batch: int, repeat: int) -> dict[str, Any
         t_mrg, got = best_time(
             lambda x=ids, bd=bounds: merge_batch(x, bd, min_count=2, first_new_id=first), repeat
         )
+        # What encode_batch(dynamic=...) does after encoding: its ids are encode_batch_to_numpy's.
+        offsets = np.cumsum([0, *map(len, ids)]).astype(np.int64)
+        flat = FlatIds(np.fromiter((t for s in ids for t in s), np.uint32), offsets)
+        t_dyn, dyn = best_time(lambda c=chunk, f=flat: encode_dynamic(tok, c, f, {}), repeat)
+        assert dyn.merges == got.merges and dyn.n_after == got.n_after
+        t_views, _ = best_time(lambda d=dyn: sequence_views(d), repeat)
         curve = length_curve(ids, bounds, min_count=2)
         assert curve[-1] == got.n_after
         ceiling = merge_batch(ids, bounds, min_count=1, first_new_id=first)
@@ -137,6 +216,12 @@ def measure(tok: Any, docs: list[str], batch: int, repeat: int) -> dict[str, Any
         row["encode_s"] += t_enc
         row["bounds_s"] += t_bnd
         row["merge_s"] += t_mrg
+        row["dynamic_s"] += t_dyn
+        row["views_s"] += t_views
+        if profile:
+            for ph, t in profile_phases(tok, chunk, flat, repeat).items():
+                if ph in PHASES:
+                    row[f"phase_{ph}_s"] += t
     n = max(row["tokens"], 1)
     row["reduction"] = 1 - row["after"] / n
     row["reduction_min1"] = 1 - row["after_min1"] / n
@@ -146,6 +231,7 @@ def measure(tok: Any, docs: list[str], batch: int, repeat: int) -> dict[str, Any
     row["encode_tokens_per_s"] = row["tokens"] / row["encode_s"] if row["encode_s"] else None
     row["merge_over_encode"] = row["merge_s"] / row["encode_s"]
     row["merge_bounds_over_encode"] = (row["merge_s"] + row["bounds_s"]) / row["encode_s"]
+    row["dynamic_over_encode"] = row["dynamic_s"] / row["encode_s"]
     return row
 
 
@@ -176,11 +262,11 @@ def markdown(rows: list[dict[str, Any]], langs: list[str]) -> str:
     out.append("\n### Per tokenizer and batch size: mean over languages, and time\n")
     hdr = (
         "| tokenizer | batch | reduction (no repeat) | after 10 merges | after 100 merges "
-        "| min_count=1 ceiling | merge Mtok/s | encode Mtok/s | merge / encode "
-        "| (merge + bounds) / encode |"
+        "| min_count=1 ceiling | encode Mtok/s | merge Mtok/s | merge / encode "
+        "| (merge + bounds) / encode | dynamic / encode |"
     )
     out.append(hdr)
-    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for t in toks:
         for bs in sizes:
             rs = [r for r in rows if r["tokenizer"] == t and r["batch_size"] == bs]
@@ -188,14 +274,34 @@ def markdown(rows: list[dict[str, Any]], langs: list[str]) -> str:
             merge_s = sum(r["merge_s"] for r in rs)
             enc_s = sum(r["encode_s"] for r in rs)
             bnd_s = sum(r["bounds_s"] for r in rs)
+            dyn_s = sum(r["dynamic_s"] for r in rs)
             out.append(
                 f"| {t} | {bs} | {pct(statistics.mean(r['reduction'] for r in rs))} "
                 f"| {pct(statistics.mean(r['reduction_10'] for r in rs))} "
                 f"| {pct(statistics.mean(r['reduction_100'] for r in rs))} "
                 f"| {pct(statistics.mean(r['reduction_min1'] for r in rs))} "
-                f"| {tokens / merge_s / 1e6:.2f} | {tokens / enc_s / 1e6:.2f} "
-                f"| {merge_s / enc_s:.2f} | {(merge_s + bnd_s) / enc_s:.2f} |"
+                f"| {tokens / enc_s / 1e6:.2f} | {tokens / merge_s / 1e6:.2f} "
+                f"| {merge_s / enc_s:.3f} | {(merge_s + bnd_s) / enc_s:.3f} "
+                f"| {dyn_s / enc_s:.3f} |"
             )
+    if any(r.get("phase_rest_s") for r in rows):
+        out.append(
+            "\n### Where `encode_batch(dynamic=...)` spends its time after encoding "
+            "(`--profile`; % of the encoding time)\n"
+        )
+        out.append(
+            "| tokenizer | batch | " + " | ".join(PHASES) + " | dynamic (all) "
+            "| per-sequence `ids`/`spans` (on first use) |"
+        )
+        out.append("|---|---:|" + "---:|" * (len(PHASES) + 2))
+        for t in toks:
+            for bs in sizes:
+                rs = [r for r in rows if r["tokenizer"] == t and r["batch_size"] == bs]
+                enc_s = sum(r["encode_s"] for r in rs)
+                cells = [pct(sum(r[f"phase_{ph}_s"] for r in rs) / enc_s) for ph in PHASES]
+                dyn = pct(sum(r["dynamic_s"] for r in rs) / enc_s)
+                views = pct(sum(r["views_s"] for r in rs) / enc_s)
+                out.append(f"| {t} | {bs} | " + " | ".join(cells) + f" | {dyn} | {views} |")
     return "\n".join(out)
 
 
@@ -204,6 +310,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--docs", type=int, default=1024, help="documents per language")
     ap.add_argument("--repeat", type=int, default=3, help="timed runs per batch (best kept)")
     ap.add_argument("--quick", action="store_true", help="256 documents, batches 8 and 32")
+    ap.add_argument(
+        "--profile", action="store_true", help="also time each phase of the dynamic path"
+    )
     args = ap.parse_args(argv)
     sizes = (8, 32) if args.quick else BATCH_SIZES
     limit = 256 if args.quick else args.docs
@@ -218,19 +327,22 @@ def main(argv: list[str] | None = None) -> int:
         warm = docs["en"][:8]
         ids = tok.encode_batch(warm, num_threads=1)
         merge_batch(ids, boundaries_for(tok, warm, ids=ids))
+        tok.encode_batch(warm, dynamic={})
     rows = []
+    load_before = load_average()
     stamp = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     for name, tok in toks.items():
         for lang, ds in docs.items():
             for bs in sizes:
-                r = measure(tok, ds, bs, args.repeat)
+                r = measure(tok, ds, bs, args.repeat, args.profile)
                 r.update(
                     {"tokenizer": name, "language": lang, "batch_size": bs, "documents": len(ds)}
                 )
                 rows.append(r)
                 print(
                     f"{name:10s} {lang:7s} b={bs:3d}: {pct(r['reduction']):>7s} "
-                    f"merge/encode {r['merge_over_encode']:.3f}",
+                    f"merge/encode {r['merge_over_encode']:.3f} "
+                    f"dynamic/encode {r['dynamic_over_encode']:.3f}",
                     file=sys.stderr,
                 )
     machine = machine_info()
@@ -239,16 +351,18 @@ def main(argv: list[str] | None = None) -> int:
         "date": stamp,
         "git": git_state(),
         "machine": machine,
-        "load": load_average(),
+        "load": load_before,
         "command": "python benchmarks/dynamic.py " + " ".join(argv or sys.argv[1:]),
         "notes": notes,
     }
+    meta["load_after"] = load_average()
     lines = [json.dumps(meta)] + [json.dumps({"kind": "row", **r}) for r in rows]
     OUT_JSONL.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(OUT_JSONL, "\n".join(lines) + "\n")
     report = "\n".join(
         [
-            f"Machine: {describe_machine(machine)}; load {meta['load']}; {stamp}; {meta['git']}; "
+            f"Machine: {describe_machine(machine)}; load {meta['load']} (before), "
+            f"{meta['load_after']} (after); {stamp}; {meta['git']}; "
             f"`{meta['command'].strip()}`.",
             *(f"Note: {n}" for n in notes),
             "",

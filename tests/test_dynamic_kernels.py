@@ -216,3 +216,26 @@ def test_encode_batch_dynamic_equals_list_path(rule: str) -> None:
     ]
     with pytest.raises(UsageError, match="id sequences"):
         encode_dynamic(tok, CODE[:2], flat, {"boundary": rule})
+
+
+TEXTS = st.lists(
+    st.text(
+        alphabet=st.sampled_from(list("ab 1-.\n\té日ß'") + ["\u3000", "\U0001f600"]), max_size=30
+    ),
+    min_size=1,
+    max_size=4,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(TEXTS)
+def test_pretoken_cuts_equal_python_pretokenizer(texts: list[str]) -> None:
+    """The kernel's split (texts joined, byte offsets from character counts) = the pre-tokenizer's."""
+    import copy
+
+    tok = o200k()
+    slow = copy.copy(tok)
+    slow._compiled_kind = lambda: None  # type: ignore[method-assign]
+    ids = tok.encode_batch(texts)
+    fast = boundaries_for(tok, texts, ids=ids)
+    assert [b.tolist() for b in fast] == [b.tolist() for b in boundaries_for(slow, texts, ids=ids)]

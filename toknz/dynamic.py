@@ -450,46 +450,49 @@ def _token_props(tokenizer: Tokenizer) -> np.ndarray:
     return props
 
 
-def _pretoken_ends(tokenizer: Tokenizer, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Pre-token ends in the texts (normalized, UTF-8, back to back; sorted) and each text's byte offsets.
-
-    Uses the tokenizer's compiled scanner when it has one, else its pre-tokenizer.
-    """
+def _joined_texts(tokenizer: Tokenizer, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The texts normalized, as UTF-8 back to back (uint8), and their int64 offsets in characters."""
     from toknz.tokenizer import _utf8
 
     norm = [tokenizer.normalizer.normalize(t) for t in texts] if tokenizer.normalizer else texts
-    raw = [_utf8(t) for t in norm]
-    doc_off = np.zeros(len(raw) + 1, dtype=np.int64)
-    np.cumsum(np.fromiter(map(len, raw), dtype=np.int64, count=len(raw)), out=doc_off[1:])
-    kind = tokenizer._compiled_kind()
-    if kind is not None:
-        from toknz_core import pretok
+    char_off = np.zeros(len(norm) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, norm), dtype=np.int64, count=len(norm)), out=char_off[1:])
+    return np.frombuffer(_utf8("".join(norm)), dtype=np.uint8), char_off
 
-        from toknz.pipeline.unicode_tables import load_table
 
-        data = np.frombuffer(b"".join(raw), dtype=np.uint8)
-        ends, _ = pretok.split_batch(kind, data, doc_off, load_table())
-    else:
-        from toknz.pipeline.pretokenize import pre_tokenize
+def _pretoken_ends(tokenizer: Tokenizer, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Pre-token ends by the tokenizer's pre-tokenizer (no compiled scanner), and each text's byte offsets.
 
-        parts = []
-        for i, text in enumerate(norm):
-            pieces = pre_tokenize(tokenizer.pre_tokenizer, text)
-            if "".join(pieces) != text:
-                raise UsageError(
-                    f"{tokenizer.name}: its pre-tokenizer rewrites the text, so pre-token "
-                    "boundaries cannot be placed; use boundary='word'"
-                )
-            sizes = np.fromiter((len(_utf8(p)) for p in pieces), np.int64, count=len(pieces))
-            parts.append(doc_off[i] + np.cumsum(sizes))
-        ends = np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
+    The ends are offsets into the texts (normalized, UTF-8, back to back), sorted.
+    """
+    from toknz.pipeline.pretokenize import pre_tokenize
+    from toknz.tokenizer import _utf8
+
+    norm = [tokenizer.normalizer.normalize(t) for t in texts] if tokenizer.normalizer else texts
+    doc_off = np.zeros(len(norm) + 1, dtype=np.int64)
+    parts = []
+    for i, text in enumerate(norm):
+        pieces = pre_tokenize(tokenizer.pre_tokenizer, text)
+        if "".join(pieces) != text:
+            raise UsageError(
+                f"{tokenizer.name}: its pre-tokenizer rewrites the text, so pre-token "
+                "boundaries cannot be placed; use boundary='word'"
+            )
+        sizes = np.fromiter((len(_utf8(p)) for p in pieces), np.int64, count=len(pieces))
+        parts.append(doc_off[i] + np.cumsum(sizes))
+        doc_off[i + 1] = doc_off[i] + int(sizes.sum())
+    ends = np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
     return ends, doc_off
 
 
 def _cuts(
     tokenizer: Tokenizer, texts: Sequence[str], rule: str, flat: np.ndarray, seq_off: np.ndarray
 ) -> np.ndarray:
-    """The uint8 segment-start flags of ``flat`` (``tokenizer``'s ids of ``texts``) under ``rule``."""
+    """The uint8 segment-start flags of ``flat`` (``tokenizer``'s ids of ``texts``) under ``rule``.
+
+    With the pre-token rule and a compiled scanner, the texts go to the kernel
+    as one UTF-8 array, split and ruled in one call.
+    """
     from toknz_core import dynamic as kernels
 
     if rule not in RULES:
@@ -497,13 +500,20 @@ def _cuts(
     if seq_off.shape[0] - 1 != len(texts):
         raise UsageError(f"{seq_off.shape[0] - 1} id sequences for {len(texts)} texts")
     props = _token_props(tokenizer)
-    if rule == "pretoken":
+    kind = tokenizer._compiled_kind()
+    if rule == "pretoken" and kind is not None:
+        from toknz.pipeline.unicode_tables import load_table
+
+        data, char_off = _joined_texts(tokenizer, texts)
+        got = kernels.pretoken_cuts(kind, data, char_off, load_table(), flat, seq_off, props)
+    elif rule == "pretoken":
         ends, doc_off = _pretoken_ends(tokenizer, texts)
-        code = kernels.RULE_PRETOKEN
+        got = kernels.boundary_cuts(flat, seq_off, props, ends, doc_off, kernels.RULE_PRETOKEN)
     else:
-        ends = doc_off = np.zeros(1, dtype=np.int64)
+        none = np.zeros(1, dtype=np.int64)
         code = kernels.RULE_WORD if rule == "word" else kernels.RULE_WORD_HYPHEN
-    cut, bad_id, bad_text = kernels.boundary_cuts(flat, seq_off, props, ends, doc_off, code)
+        got = kernels.boundary_cuts(flat, seq_off, props, none, none, code)
+    cut, bad_id, bad_text = got
     if bad_id >= 0:
         raise UsageError(f"an id is outside the vocabulary of {tokenizer.name}")
     if bad_text >= 0:

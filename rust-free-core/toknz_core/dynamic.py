@@ -33,6 +33,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from toknz_core import pretok
 from toknz_core.hashing import fibonacci_slot, mix64
 
 _EMPTY = np.uint64(0xFFFFFFFFFFFFFFFF)
@@ -154,52 +155,55 @@ def _pair_slot(keys: np.ndarray, key: np.uint64) -> np.int64:
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _before(i: int, j: int, hc: np.ndarray, hp: np.ndarray, pk: np.ndarray) -> bool:
+def _before(i: int, j: int, hc: np.ndarray, hk: np.ndarray) -> bool:
     """Does heap entry ``i`` pop before ``j``? Larger count, then smaller (left, right)."""
     if hc[i] != hc[j]:
         return hc[i] > hc[j]
-    return pk[hp[i]] < pk[hp[j]]
+    return hk[i] < hk[j]
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _swap(i: int, j: int, hc: np.ndarray, hp: np.ndarray) -> None:
-    c = hc[i]
-    hc[i] = hc[j]
-    hc[j] = c
-    p = hp[i]
-    hp[i] = hp[j]
-    hp[j] = p
+def _swap(i: int, j: int, hc: np.ndarray, hk: np.ndarray, hp: np.ndarray) -> None:
+    hc[i], hc[j] = hc[j], hc[i]
+    hk[i], hk[j] = hk[j], hk[i]
+    hp[i], hp[j] = hp[j], hp[i]
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _push(hc: np.ndarray, hp: np.ndarray, pk: np.ndarray, size: int, c: np.int64, p: int) -> int:
+def _push(
+    hc: np.ndarray, hk: np.ndarray, hp: np.ndarray, size: int, c: np.int64, k: np.uint64, p: int
+) -> int:
+    """Add entry (count ``c``, pair key ``k``, pair ``p``) to the heap of ``size`` entries."""
     i = size
     hc[i] = c
+    hk[i] = k
     hp[i] = p
     while i > 0:
         parent = (i - 1) >> 1
-        if not _before(i, parent, hc, hp, pk):
+        if not _before(i, parent, hc, hk):
             break
-        _swap(i, parent, hc, hp)
+        _swap(i, parent, hc, hk, hp)
         i = parent
     return size + 1
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _pop(hc: np.ndarray, hp: np.ndarray, pk: np.ndarray, size: int) -> int:
+def _pop(hc: np.ndarray, hk: np.ndarray, hp: np.ndarray, size: int) -> int:
+    """Remove the top entry; return the new size."""
     size -= 1
     hc[0] = hc[size]
+    hk[0] = hk[size]
     hp[0] = hp[size]
     i = 0
     while True:
         child = 2 * i + 1
         if child >= size:
             break
-        if child + 1 < size and _before(child + 1, child, hc, hp, pk):
+        if child + 1 < size and _before(child + 1, child, hc, hk):
             child += 1
-        if not _before(child, i, hc, hp, pk):
+        if not _before(child, i, hc, hk):
             break
-        _swap(i, child, hc, hp)
+        _swap(i, child, hc, hk, hp)
         i = child
     return size
 
@@ -435,11 +439,12 @@ def merge_words(
     # The heap: (count, pair) of pairs that reach min_count; an entry whose count is not
     # the pair's any more is re-filed when it comes up.
     hc = np.empty(ps.key.shape[0] + 1, dtype=np.int64)
+    hk = np.empty(ps.key.shape[0] + 1, dtype=np.uint64)
     hp = np.empty(ps.key.shape[0] + 1, dtype=np.int32)
     hsize = 0
     for p in range(ps.sizes[0]):
         if ps.count[p] >= min_count:
-            hsize = _push(hc, hp, ps.key, hsize, ps.count[p], p)
+            hsize = _push(hc, hk, hp, hsize, ps.count[p], ps.key[p], p)
 
     n_m = most + 1 if hsize > 0 else 1
     m_left = np.empty(n_m, dtype=np.int64)
@@ -466,10 +471,10 @@ def merge_words(
     while hsize > 0 and (budget < 0 or n_new < budget):
         p = hp[0]
         filed = hc[0]
-        hsize = _pop(hc, hp, ps.key, hsize)
+        hsize = _pop(hc, hk, hp, hsize)
         if filed != ps.count[p]:  # stale: re-file under the current count, or drop
             if ps.count[p] >= min_count:
-                hsize = _push(hc, hp, ps.key, hsize, ps.count[p], p)
+                hsize = _push(hc, hk, hp, hsize, ps.count[p], ps.key[p], p)
             continue
         a = ps.left[p]
         b = ps.right[p]
@@ -520,7 +525,7 @@ def merge_words(
         for g in range(ps.sizes[2]):
             q = ps.gained[g]
             if ps.count[q] >= min_count:
-                hsize = _push(hc, hp, ps.key, hsize, ps.count[q], q)
+                hsize = _push(hc, hk, hp, hsize, ps.count[q], ps.key[q], q)
         m_removed[n_merges] = removed
         n_merges += 1
     return (
@@ -765,3 +770,41 @@ def boundary_cuts(
         prev_f = f
         prev_c = c
     return cut, -1, -1
+
+
+@njit(cache=True, nogil=True)
+def pretoken_cuts(
+    kind: int,
+    data: np.ndarray,
+    char_off: np.ndarray,
+    table: np.ndarray,
+    ids: np.ndarray,
+    seq_off: np.ndarray,
+    props: np.ndarray,
+) -> tuple[np.ndarray, int, int]:
+    """:func:`boundary_cuts` under the pre-token rule, splitting the texts here.
+
+    ``data``: the texts' UTF-8 back to back (uint8); ``char_off``: int64
+    offsets of the texts in characters (code points), from which their byte
+    offsets are found; ``kind``/``table``: the split scanner and character
+    class table of :func:`toknz_core.pretok.split_batch`. Returns
+    :func:`boundary_cuts`'s ``(cut, bad_id, bad_text)``; ``bad_text`` is also
+    set when ``char_off`` does not count ``data``'s characters.
+    """
+    n_docs = char_off.shape[0] - 1
+    doc_off = np.empty(n_docs + 1, dtype=np.int64)
+    d = 0
+    chars = 0
+    for i in range(data.shape[0]):
+        if (data[i] & 0xC0) != 0x80:  # a character starts here
+            while d <= n_docs and char_off[d] == chars:
+                doc_off[d] = i
+                d += 1
+            chars += 1
+    while d <= n_docs and char_off[d] == chars:
+        doc_off[d] = data.shape[0]
+        d += 1
+    if d <= n_docs:
+        return np.zeros(ids.shape[0], dtype=np.uint8), -1, d
+    ends, _ = pretok.split_batch(kind, data, doc_off, table)
+    return boundary_cuts(ids, seq_off, props, ends, doc_off, RULE_PRETOKEN)
