@@ -21,30 +21,19 @@ quiet it was. Prints only (writes nothing).
 from __future__ import annotations
 
 import sys
-import time
 import zlib
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import regex
 import toknz_core
+from kernel_times import best_of
 
 import toknz
 from toknz.pipeline.pretokenize import PATTERNS
 
 ROOT = Path(__file__).resolve().parent.parent
 ENCODINGS = ("cl100k_base", "o200k_base")
-
-
-def best_of(fn: Callable[[], object], runs: int = 5) -> tuple[float, object]:
-    """The best wall time of ``runs`` calls, and the last result."""
-    best, out = float("inf"), None
-    for _ in range(runs):
-        start = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, out
 
 
 def checksum(arrays: object) -> str:
