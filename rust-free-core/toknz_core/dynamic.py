@@ -251,7 +251,7 @@ class PairStore(NamedTuple):
     """The pairs of :func:`merge_words`, with the words that may hold each.
 
     ``keys``/``slot_pair``: the ``left << 32 | right`` -> pair hash table;
-    per pair its ``key``, ``left``, ``right``, ``count``, the first ``head``
+    per pair its ``key``, ``left``, ``right``, ``counts``, the first ``head``
     of its list of words (linked through ``node_word``/``node_next``), the
     word it listed ``last`` and the step it ``gained_at`` last; ``gained``:
     the pairs that gained in this step; ``sizes``: pairs, list nodes and
@@ -263,7 +263,7 @@ class PairStore(NamedTuple):
     key: np.ndarray
     left: np.ndarray
     right: np.ndarray
-    count: np.ndarray
+    counts: np.ndarray
     head: np.ndarray
     last: np.ndarray
     gained_at: np.ndarray
@@ -333,7 +333,7 @@ def _add(ps: PairStore, x: np.int64, y: np.int64, d: np.int64, w: int, step: int
         ps.gained_at[q] = -1
     else:
         q = ps.slot_pair[slot]
-    ps.count[q] += d
+    ps.counts[q] += d
     if d > 0:
         if ps.last[q] != w:
             node = ps.sizes[1]
@@ -443,8 +443,8 @@ def merge_words(
     hp = np.empty(ps.key.shape[0] + 1, dtype=np.int32)
     hsize = 0
     for p in range(ps.sizes[0]):
-        if ps.count[p] >= min_count:
-            hsize = _push(hc, hk, hp, hsize, ps.count[p], ps.key[p], p)
+        if ps.counts[p] >= min_count:
+            hsize = _push(hc, hk, hp, hsize, ps.counts[p], ps.key[p], p)
 
     n_m = most + 1 if hsize > 0 else 1
     m_left = np.empty(n_m, dtype=np.int64)
@@ -472,9 +472,9 @@ def merge_words(
         p = hp[0]
         filed = hc[0]
         hsize = _pop(hc, hk, hp, hsize)
-        if filed != ps.count[p]:  # stale: re-file under the current count, or drop
-            if ps.count[p] >= min_count:
-                hsize = _push(hc, hk, hp, hsize, ps.count[p], ps.key[p], p)
+        if filed != ps.counts[p]:  # stale: re-file under the current count, or drop
+            if ps.counts[p] >= min_count:
+                hsize = _push(hc, hk, hp, hsize, ps.counts[p], ps.key[p], p)
             continue
         a = ps.left[p]
         b = ps.right[p]
@@ -482,7 +482,7 @@ def merge_words(
         m_left[n_merges] = a
         m_right[n_merges] = b
         m_new[n_merges] = z
-        m_count[n_merges] = ps.count[p]
+        m_count[n_merges] = ps.counts[p]
 
         # Merge (a, b) -> z, left to right, in every word listed under the pair; the
         # counts change next to each occurrence only: -(a, b), (x, a) -> (x, z) and
@@ -524,8 +524,8 @@ def merge_words(
         ps.last[p] = -1
         for g in range(ps.sizes[2]):
             q = ps.gained[g]
-            if ps.count[q] >= min_count:
-                hsize = _push(hc, hk, hp, hsize, ps.count[q], ps.key[q], q)
+            if ps.counts[q] >= min_count:
+                hsize = _push(hc, hk, hp, hsize, ps.counts[q], ps.key[q], q)
         m_removed[n_merges] = removed
         n_merges += 1
     return (
