@@ -20,11 +20,13 @@ and they must all agree. Bytes without a token (dropped by the document kernel, 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from toknz_core import docencode
-from toknz_core.encode import HEAP_THRESHOLD, merge_words
+from toknz_core.encode import HEAP_THRESHOLD, MAX_ID, merge_words
 
+from toknz.errors import UnsupportedFeatureError
 from toknz.pipeline.bpe import BPE
 from toknz.pipeline.bpe_reference import bpe_merge, concat_pair, table_pair
 from toknz.pipeline.byte_alphabet import bytes_to_chars
@@ -185,3 +187,14 @@ def test_derived_merges_equal_the_twin_below_each_rank(model_ranks: tuple) -> No
         if len(parts) == 2:
             want.append((bytes_to_chars(parts[0]), bytes_to_chars(parts[1])))
     assert model.derived_merges() == want
+
+
+def test_ids_beyond_the_table_are_refused_by_name() -> None:
+    """A model id above ``MAX_ID`` cannot be held by the pair table: a one-line error, and
+    the start-up path (no table) still encodes."""
+    vocab = {bytes_to_chars(bytes([b])): b for b in range(256)}
+    vocab[bytes_to_chars(b"ab")] = MAX_ID + 1
+    model = BPE(vocab=vocab, merges=[(bytes_to_chars(b"a"), bytes_to_chars(b"b"))])
+    assert model._merge_python(b"abc") == (MAX_ID + 1, ord("c"))
+    with pytest.raises(UnsupportedFeatureError, match=f"id {MAX_ID + 1:,} is above"):
+        _ = model.table
