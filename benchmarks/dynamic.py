@@ -106,14 +106,14 @@ def best_time(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
 
 
 #: The phases of ``encode_batch(dynamic=...)`` after encoding (``--profile``), in order.
-PHASES = ("texts", "split + rule", "segments", "merge loop", "expand", "rest")
+PHASES = ("split + rule", "segments", "merge loop", "expand", "rest")
 
 
 def profile_phases(tok: Any, chunk: list[str], flat: Any, repeat: int) -> dict[str, float]:
     """Best-of-``repeat`` seconds of each phase of :func:`toknz.dynamic.encode_dynamic` on ``flat``.
 
-    ``texts``: normalizing and UTF-8, the texts joined (``_joined_texts``); ``split + rule``:
-    the boundary kernel (pre-token split and the validity rule); ``segments``/``merge
+    ``split + rule``: the boundary kernel (the bytes the ids spell, their pre-token split and
+    the validity rule; the texts are not read again); ``segments``/``merge
     loop``/``expand``: the three phases of the merge kernel called one by one (``expand``
     with the definitions); ``rest``: the whole call minus those (options, checks, kernel
     calls, the batch object).
@@ -121,17 +121,16 @@ def profile_phases(tok: Any, chunk: list[str], flat: Any, repeat: int) -> dict[s
     import numpy as np
     from toknz_core import dynamic as kernels
 
-    from toknz.dynamic import _joined_texts, _token_props, encode_dynamic
+    from toknz.dynamic import _token_tables, encode_dynamic
     from toknz.pipeline.unicode_tables import load_table
 
     out: dict[str, float] = {}
     total, _ = best_time(lambda: encode_dynamic(tok, chunk, flat, {}), repeat)
-    out["texts"], (data, char_off) = best_time(lambda: _joined_texts(tok, chunk), repeat)
     ids = flat.ids.astype(np.int64)
-    props = _token_props(tok)
+    props, arena, arena_off = _token_tables(tok)
     kind, table = tok._compiled_kind(), load_table()
     out["split + rule"], (cut, _, _) = best_time(
-        lambda: kernels.pretoken_cuts(kind, data, char_off, table, ids, flat.offsets, props),
+        lambda: kernels.spelled_cuts(kind, arena, arena_off, table, ids, flat.offsets, props),
         repeat,
     )
     out["segments"], seg = best_time(lambda: kernels.segment_words(ids, cut), repeat)

@@ -6,11 +6,13 @@ the boundary rule, and the inputs that path does not reach: large ids, many reus
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from typing import Any
 
 import numpy as np
 import pytest
+from conftest import require_file
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_dynamic import o200k, twin
@@ -239,3 +241,33 @@ def test_pretoken_cuts_equal_python_pretokenizer(texts: list[str]) -> None:
     ids = tok.encode_batch(texts)
     fast = boundaries_for(tok, texts, ids=ids)
     assert [b.tolist() for b in fast] == [b.tolist() for b in boundaries_for(slow, texts, ids=ids)]
+
+
+@functools.cache
+def qwen3() -> Any:
+    require_file("qwen3")
+    import toknz
+
+    return toknz.load("qwen3")
+
+
+NFC_TEXTS = st.lists(
+    st.text(
+        alphabet=st.sampled_from(list("ae 1.\n'") + ["\u0301", "\u0308", "é", "Å", "\u212b"]),
+        max_size=30,
+    ),
+    min_size=1,
+    max_size=4,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(NFC_TEXTS, st.sampled_from(["o200k", "qwen3"]))
+def test_spelled_cuts_equal_text_cuts(texts: list[str], name: str) -> None:
+    """Splitting the bytes the ids spell (encode_dynamic) = splitting the normalized texts."""
+    from toknz.dynamic import _cuts, _flat_ids
+
+    tok = o200k() if name == "o200k" else qwen3()  # qwen3 normalizes (NFC) first
+    flat, seq_off = _flat_ids(FlatIds(*tok.encode_batch_to_numpy(texts)))
+    spelled = _cuts(tok, texts, "pretoken", flat, seq_off, spelled=True)
+    assert spelled.tolist() == _cuts(tok, texts, "pretoken", flat, seq_off).tolist()

@@ -401,12 +401,15 @@ def unmerge(batch: DynamicBatch) -> list[list[int]]:
 
 # --------------------------------------------------------------------------- boundaries
 
-_PROPS: weakref.WeakKeyDictionary[Tokenizer, np.ndarray] = weakref.WeakKeyDictionary()
+_TABLES: weakref.WeakKeyDictionary[Tokenizer, tuple[np.ndarray, np.ndarray, np.ndarray]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
-def _token_props(tokenizer: Tokenizer) -> np.ndarray:
-    """Per token id (int32): its byte length ``<< 8`` or the flag bits the validity rule looks at."""
-    got = _PROPS.get(tokenizer)
+def _token_tables(tokenizer: Tokenizer) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per token id: ``props`` (int32, its byte length ``<< 8`` or the flag bits the
+    validity rule looks at), and its bytes (``arena[off[t]:off[t + 1]]``, uint8 / int64)."""
+    got = _TABLES.get(tokenizer)
     if got is not None:
         return got
     from toknz_core import dynamic as kernels
@@ -446,8 +449,8 @@ def _token_props(tokenizer: Tokenizer) -> np.ndarray:
     props = lens.astype(np.int32) << 8
     for bit, where in bits:
         props[where] |= np.int32(bit)
-    _PROPS[tokenizer] = props
-    return props
+    _TABLES[tokenizer] = (props, arena, off)
+    return props, arena, off
 
 
 def _joined_texts(tokenizer: Tokenizer, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -486,12 +489,20 @@ def _pretoken_ends(tokenizer: Tokenizer, texts: Sequence[str]) -> tuple[np.ndarr
 
 
 def _cuts(
-    tokenizer: Tokenizer, texts: Sequence[str], rule: str, flat: np.ndarray, seq_off: np.ndarray
+    tokenizer: Tokenizer,
+    texts: Sequence[str],
+    rule: str,
+    flat: np.ndarray,
+    seq_off: np.ndarray,
+    *,
+    spelled: bool = False,
 ) -> np.ndarray:
     """The uint8 segment-start flags of ``flat`` (``tokenizer``'s ids of ``texts``) under ``rule``.
 
-    With the pre-token rule and a compiled scanner, the texts go to the kernel
-    as one UTF-8 array, split and ruled in one call.
+    With the pre-token rule and a compiled scanner the kernel splits and rules
+    in one call: the bytes the ids spell (``spelled``: the texts are not read),
+    or the texts, as one UTF-8 array (their ids must spell them, else a
+    :class:`~toknz.errors.UsageError`).
     """
     from toknz_core import dynamic as kernels
 
@@ -499,9 +510,13 @@ def _cuts(
         raise UsageError(f"unknown boundary rule {rule!r}; use one of {', '.join(RULES)}")
     if seq_off.shape[0] - 1 != len(texts):
         raise UsageError(f"{seq_off.shape[0] - 1} id sequences for {len(texts)} texts")
-    props = _token_props(tokenizer)
+    props, arena, arena_off = _token_tables(tokenizer)
     kind = tokenizer._compiled_kind()
-    if rule == "pretoken" and kind is not None:
+    if rule == "pretoken" and kind is not None and spelled:
+        from toknz.pipeline.unicode_tables import load_table
+
+        got = kernels.spelled_cuts(kind, arena, arena_off, load_table(), flat, seq_off, props)
+    elif rule == "pretoken" and kind is not None:
         from toknz.pipeline.unicode_tables import load_table
 
         data, char_off = _joined_texts(tokenizer, texts)
@@ -566,7 +581,11 @@ def encode_dynamic(
 
     ``ids``: lists, arrays or :class:`FlatIds` (``encode_batch_to_numpy``'s
     output, the fastest). The boundaries go straight from the validity rule
-    to the merge kernel as flags, never as per-text lists.
+    to the merge kernel as flags, never as per-text lists. With a compiled
+    scanner, the pre-tokens are those of the bytes the ids spell (the
+    normalized texts, for the tokenizer's own ids): the texts are not read
+    again, only counted, and ids that spell other bytes are not an error here
+    (:func:`boundaries_for` checks them against the texts).
 
     >>> import toknz
     >>> tok = toknz.load("o200k_base")
@@ -577,6 +596,6 @@ def encode_dynamic(
     """
     opts = DynamicOptions.of(options)
     flat, seq_off = _flat_ids(ids)
-    cut = _cuts(tokenizer, texts, opts.boundary, flat, seq_off)
+    cut = _cuts(tokenizer, texts, opts.boundary, flat, seq_off, spelled=True)
     first = tokenizer.n_vocab if opts.first_new_id is None else opts.first_new_id
     return _merge_flat(flat, seq_off, cut, opts.budget, opts.min_count, first)[0]

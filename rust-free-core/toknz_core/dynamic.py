@@ -808,3 +808,48 @@ def pretoken_cuts(
         return np.zeros(ids.shape[0], dtype=np.uint8), -1, d
     ends, _ = pretok.split_batch(kind, data, doc_off, table)
     return boundary_cuts(ids, seq_off, props, ends, doc_off, RULE_PRETOKEN)
+
+
+@njit(cache=True, nogil=True)
+def spelled_cuts(
+    kind: int,
+    arena: np.ndarray,
+    arena_off: np.ndarray,
+    table: np.ndarray,
+    ids: np.ndarray,
+    seq_off: np.ndarray,
+    props: np.ndarray,
+) -> tuple[np.ndarray, int, int]:
+    """:func:`boundary_cuts` under the pre-token rule, splitting the bytes the ids spell.
+
+    Token ``t``'s bytes are ``arena[arena_off[t]:arena_off[t + 1]]``; each
+    sequence's bytes are split as one text (by ``kind``/``table``, as
+    :func:`toknz_core.pretok.split_batch`). For a tokenizer's own ids of
+    some texts these are the normalized texts' bytes, so no text is needed.
+    Returns :func:`boundary_cuts`'s ``(cut, bad_id, -1)``.
+    """
+    n = ids.shape[0]
+    n_tok = min(props.shape[0], arena_off.shape[0] - 1)
+    total = 0
+    for i in range(n):
+        t = ids[i]
+        if t < 0 or t >= n_tok:
+            return np.zeros(n, dtype=np.uint8), i, -1
+        total += arena_off[t + 1] - arena_off[t]
+    data = np.empty(total, dtype=np.uint8)
+    n_seq = seq_off.shape[0] - 1
+    doc_off = np.empty(n_seq + 1, dtype=np.int64)
+    at = 0
+    q = 0
+    for i in range(n + 1):
+        while q <= n_seq and seq_off[q] == i:
+            doc_off[q] = at
+            q += 1
+        if i == n:
+            break
+        t = ids[i]
+        for j in range(arena_off[t], arena_off[t + 1]):
+            data[at] = arena[j]
+            at += 1
+    ends, _ = pretok.split_batch(kind, data, doc_off, table)
+    return boundary_cuts(ids, seq_off, props, ends, doc_off, RULE_PRETOKEN)
