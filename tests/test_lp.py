@@ -92,7 +92,7 @@ def full_lp(
     return float(res.fun), res.x[:n]
 
 
-@settings(max_examples=12, deadline=None)
+@settings(max_examples=24, deadline=None)
 @given(
     st.integers(0, 10**6),
     st.integers(2, 5),
@@ -101,8 +101,11 @@ def full_lp(
     st.sampled_from([(1, 3), (2, 10), (3, 10_000)]),
     st.sampled_from([0, 1, 2]),
     st.sampled_from([("basic", 5), ("basic", 1), ("slack", 1)]),
+    st.sampled_from([("lazy", 0.5), ("stabilized", 0.0), ("stabilized", 0.5), ("stabilized", 0.9)]),
 )
-def test_lazy_lp_equals_the_full_lp(seed, n, alphabet, steps, batch, drop_after, rule) -> None:
+def test_lazy_lp_equals_the_full_lp(
+    seed, n, alphabet, steps, batch, drop_after, rule, method
+) -> None:
     counts, merges = random_instance(seed, n, alphabet, steps)
     keys = np.array([(a << 32) | b for a, b, _ in merges], dtype=np.int64)
     data: LPInputs = build_inputs(counts, keys)
@@ -114,6 +117,8 @@ def test_lazy_lp_equals_the_full_lp(seed, n, alphabet, steps, batch, drop_after,
         drop_after=drop_after,
         drop_rule=rule[0],
         max_drops=rule[1],
+        method=method[0],
+        smoothing=method[1],
     )
     assert lazy.converged
     best, _ = full_lp(counts, keys)
@@ -130,6 +135,14 @@ def test_bad_drop_rule_is_refused() -> None:
     data = build_inputs(counts, np.array([(a << 32) | b for a, b, _ in merges], dtype=np.int64))
     with pytest.raises(UsageError, match="drop_rule"):
         solve_mixture_lp(data, drop_rule="never")
+    with pytest.raises(UsageError, match="method"):
+        solve_mixture_lp(data, method="simplex")
+    with pytest.raises(UsageError, match="smoothing"):
+        solve_mixture_lp(data, method="stabilized", smoothing=1.0)
+    with pytest.raises(UsageError, match="initial_rows"):
+        solve_mixture_lp(data, initial_rows=(np.array([5]), np.array([0])))
+    with pytest.raises(UsageError, match="initial_rows"):
+        solve_mixture_lp(data, initial_rows=(np.array([0, 1]), np.array([0])))
     with pytest.raises(UsageError, match="HiGHS refused"):
         solve_mixture_lp(data, highs_options={"no_such_option": 1})
 
@@ -142,3 +155,22 @@ def test_time_limit_stops_after_a_round() -> None:
     assert full.rounds > 1
     cut = solve_mixture_lp(data, per_step=1, max_add=2, time_limit=0.0)
     assert cut.rounds == 1 and not cut.converged
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.integers(0, 10**6), st.sampled_from(["lazy", "stabilized"]))
+def test_a_solve_seeded_with_final_rows_finds_the_same_optimum(seed, method) -> None:
+    counts, merges = random_instance(seed, 4, 6, 20)
+    keys = np.array([(a << 32) | b for a, b, _ in merges], dtype=np.int64)
+    data = build_inputs(counts, keys)
+    first = solve_mixture_lp(data, per_step=1, max_add=3, method=method)
+    steps, pairs = first.final_rows
+    assert steps.shape == pairs.shape == (first.constraints,)
+    again = solve_mixture_lp(data, initial_rows=first.final_rows, method=method)
+    assert again.converged
+    best, _ = full_lp(counts, keys)
+    assert first.slack == pytest.approx(best, rel=1e-6, abs=1e-9)
+    assert again.slack == pytest.approx(best, rel=1e-6, abs=1e-9)
+    # Seeded with rows that are not the optimum's, it still ends at the optimum.
+    wrong = solve_mixture_lp(data, initial_rows=(np.zeros(1, np.int32), np.zeros(1, np.int32)))
+    assert wrong.converged and wrong.slack == pytest.approx(best, rel=1e-6, abs=1e-9)

@@ -107,6 +107,10 @@ class LPSolution:
     timings: dict[str, float] = field(default_factory=dict)
     #: Simplex iterations over all solves.
     iterations: int = 0
+    #: The rows in the LP at the end, as (steps, pairs) arrays (``initial_rows`` of another solve).
+    final_rows: tuple[np.ndarray, np.ndarray] = field(
+        default_factory=lambda: (np.zeros(0, np.int32), np.zeros(0, np.int32))
+    )
 
 
 def build_inputs(counts: Sequence[PairCounts], merge_keys: np.ndarray) -> LPInputs:
@@ -342,6 +346,9 @@ def solve_mixture_lp(
     highs_options: Mapping[str, Any] | None = None,
     drop_rule: str = "basic",
     max_drops: int = 5,
+    method: str = "lazy",
+    smoothing: float = 0.5,
+    initial_rows: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> LPSolution:
     """Solve the mixture LP over ``data`` with lazy constraint generation.
 
@@ -360,11 +367,45 @@ def solve_mixture_lp(
     HiGHS option name -> value, set before the first solve (e.g.
     ``{"simplex_strategy": 1}``); an unknown one raises
     :class:`~toknz.errors.UsageError`.
+
+    ``method``: ``"lazy"`` scans for violated constraints at each LP
+    optimum; ``"stabilized"`` scans first at a point between the LP
+    optimum and a centre that satisfies every constraint (in-out
+    separation with Wentges smoothing: ``smoothing`` is the centre's share,
+    0 <= smoothing < 1), so that one round's rows do not zig-zag; a cut
+    there also cuts off the LP optimum. The centre starts at the first LP
+    weights with the smallest step slacks that satisfy every constraint, and
+    moves to the smoothed point's weights and pair slacks (with such step
+    slacks) whenever that costs less; when the smoothed point violates
+    nothing, the LP optimum itself is scanned. Both methods end only when a
+    scan at the LP optimum finds nothing, so both give the optimum of the
+    full LP. ``initial_rows``: ``(steps, pairs)`` of the constraints the LP
+    starts from (e.g. ``final_rows`` of an earlier solve) instead of each
+    step's strongest competitor under the uniform mixture.
+
+    >>> import numpy as np
+    >>> from toknz.analysis.replay import replay_arrays
+    >>> class Merges:  # one merge: symbols 0 + 1 -> 2
+    ...     left, right, new = (np.array([v], dtype=np.int32) for v in (0, 1, 2))
+    >>> def counts(word):
+    ...     symbols = np.array(word, dtype=np.int32)
+    ...     offsets = np.array([0, len(word)], dtype=np.int64)
+    ...     return replay_arrays(symbols, offsets, np.array([5], dtype=np.int64), Merges)
+    >>> data = build_inputs([counts([0, 1, 0, 1]), counts([1, 1, 1])], np.array([1], dtype=np.int64))
+    >>> for method in ("lazy", "stabilized"):
+    ...     sol = solve_mixture_lp(data, method=method)
+    ...     print(method, sol.converged, round(sol.slack, 9), sol.pair_weights.round(3).tolist())
+    lazy True 0.0 [1.0, 0.0]
+    stabilized True 0.0 [1.0, 0.0]
     """
     from toknz_core.lpscan import constraint_counts, find_violations
 
     replayed = data.replayed()
 
+    if method not in ("lazy", "stabilized") or not 0.0 <= smoothing < 1.0:
+        raise UsageError(
+            f"method must be 'lazy' or 'stabilized' and 0 <= smoothing < 1, got {method!r}, {smoothing}"
+        )
     if drop_rule not in ("slack", "basic") or max_drops < 1:
         raise UsageError(
             f"drop_rule must be 'slack' or 'basic' and max_drops >= 1, got {drop_rule!r}, {max_drops}"
@@ -388,21 +429,28 @@ def solve_mixture_lp(
     def timed(part: str, since: float) -> None:
         timings[part] += time.perf_counter() - since
 
-    def scan(strongest: bool, k: int, limit: int) -> tuple[np.ndarray, np.ndarray, float]:
+    def scan(
+        strongest: bool,
+        k: int,
+        limit: int,
+        at: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, float]:
+        a, vt, vp = (alpha, merge_slack, pair_slack) if at is None else at
         t0 = time.perf_counter()
-        found = find_violations(
-            alpha * scale,
-            merge_slack,
-            pair_slack,
-            act,
-            replayed,
-            tol,
-            k,
-            limit,
-            strongest,
-        )
+        found = find_violations(a * scale, vt, vp, act, replayed, tol, k, limit, strongest)
         timed("scan", t0)
         return found
+
+    def feasible(a: np.ndarray, vp: np.ndarray) -> tuple[np.ndarray, float]:
+        """The smallest step slacks that satisfy every constraint at ``a, vp``, and the cost."""
+        t0 = time.perf_counter()
+        vt = np.zeros(steps)
+        top_t, top_p, _ = find_violations(a * scale, vt, vp, act, replayed, 0.0, 1, 2**62, False)
+        if top_t.shape[0]:
+            diff = constraint_counts(top_t, top_p, data.n_pairs, replayed)
+            vt[top_t] = np.maximum(-(diff @ (a * scale)) - vp[top_p], 0.0)
+        timed("scan", t0)
+        return vt, float(vt.sum() + vp.sum())
 
     def add(found_t: np.ndarray, found_p: np.ndarray) -> int:
         t0 = time.perf_counter()
@@ -432,12 +480,27 @@ def solve_mixture_lp(
         )
         return model.add(t_new, p_new, diff * scale[None, :])
 
-    seed_t, seed_p, _ = scan(True, initial_per_step, 2**62)
+    if initial_rows is None:
+        seed_t, seed_p, _ = scan(True, initial_per_step, 2**62)
+    else:
+        seed_t, seed_p = (np.asarray(r, dtype=np.int64).ravel() for r in initial_rows)
+        if (
+            seed_t.shape != seed_p.shape
+            or np.any((seed_t < 0) | (seed_t >= steps))
+            or np.any((seed_p < 0) | (seed_p >= data.n_pairs))
+        ):
+            raise UsageError(
+                f"initial_rows must be (steps, pairs) of equal length with steps < {steps} "
+                f"and pairs < {data.n_pairs}"
+            )
+        seed_t, seed_p = seed_t.astype(np.int32), seed_p.astype(np.int32)
     add(seed_t, seed_p)
     rounds = 0
     objective = 0.0
     worst = 0.0
     converged = False
+    centre: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    centre_cost = np.inf
     while True:
         t0 = time.perf_counter()
         x, objective = model.solve()
@@ -451,17 +514,43 @@ def solve_mixture_lp(
             pair_slack[p] = x[col]
         if on_round is not None:
             on_round(rounds, model.rows)
-        found_t, found_p, worst = scan(False, per_step, max_add)
-        if found_t.shape[0] == 0:
-            converged = True
-            break
+        found_t = found_p = np.zeros(0, dtype=np.int32)
+        from_point = False
+        if method == "stabilized":
+            if centre is None:
+                centre_vt, centre_cost = feasible(alpha, pair_slack)
+                centre = (alpha.copy(), centre_vt, pair_slack.copy())
+            mix = (smoothing, 1.0 - smoothing)
+            point = (
+                mix[0] * centre[0] + mix[1] * alpha,
+                mix[0] * centre[1] + mix[1] * merge_slack,
+                mix[0] * centre[2] + mix[1] * pair_slack,
+            )
+            found_t, found_p, _ = scan(False, per_step, max_add, point)
+            # A better centre: the smoothed point's weights with their own step slacks.
+            vt_new, cost_new = feasible(point[0], point[2])
+            if cost_new < centre_cost:
+                centre, centre_cost = (point[0], vt_new, point[2]), cost_new
+            from_point = found_t.shape[0] > 0
+        if not from_point:
+            # A cut at the smoothed point also cuts off the LP optimum; without one, scan there.
+            found_t, found_p, worst = scan(False, per_step, max_add)
+            if found_t.shape[0] == 0:
+                converged = True
+                break
         t0 = time.perf_counter()
         model.prune(drop_after, tol * 1e-3, drop_rule, max_drops)
         timed("prune", t0)
         if add(found_t, found_p) == 0:
-            # Only constraints already in the LP: violated within the solver's own tolerance.
-            converged = True
-            break
+            if from_point:
+                found_t, found_p, worst = scan(False, per_step, max_add)
+                if found_t.shape[0] == 0 or add(found_t, found_p) == 0:
+                    converged = True
+                    break
+            else:
+                # Only constraints already in the LP: violated within the solver's own tolerance.
+                converged = True
+                break
         if rounds >= max_rounds or (
             time_limit is not None and time.perf_counter() - start > time_limit
         ):
@@ -478,6 +567,10 @@ def solve_mixture_lp(
         time.perf_counter() - start,
         timings,
         model.iterations,
+        (
+            np.array([k[0] for k in model.keys], dtype=np.int32),
+            np.array([k[1] for k in model.keys], dtype=np.int32),
+        ),
     )
 
 
