@@ -198,3 +198,20 @@ def test_ids_beyond_the_table_are_refused_by_name() -> None:
     assert model._merge_python(b"abc") == (MAX_ID + 1, ord("c"))
     with pytest.raises(UnsupportedFeatureError, match=f"id {MAX_ID + 1:,} is above"):
         _ = model.table
+
+
+@SETTINGS
+@given(merge_models(), pieces_st())
+def test_pair_table_is_held_once(model_table: tuple, pieces: list[bytes]) -> None:
+    """Once the document tables are packed, the pair table is a view into the blob (one
+    copy per model), and every caller still merges as the twin."""
+    from toknz_core.pretok import CL100K
+
+    from toknz.pipeline.unicode_tables import load_table
+
+    model, table = model_table
+    blob = model._packed_tables(CL100K, load_table())[0]
+    assert all(np.shares_memory(blob, a) for a in model.table)
+    want = [bpe_merge(list(p), table_pair(table)) for p in pieces]
+    assert kernel_merge(model, pieces) == want
+    assert document_encode(model, pieces) == flat(want)

@@ -30,7 +30,7 @@ import numpy as np
 
 from toknz.derived import DerivedState
 from toknz.errors import FormatError, InputError, UnsupportedFeatureError
-from toknz.pipeline.bpe_reference import bpe_merge, concat_pair, table_pair
+from toknz.pipeline.bpe_reference import bpe_merge, concat_pair, listed_pair
 from toknz.pipeline.byte_alphabet import byte_to_char, bytes_to_chars, chars_to_bytes
 
 #: Pieces kept in the per-model cache before it is cleared.
@@ -122,10 +122,9 @@ class BPE(DerivedState):
         return {}
 
     @cached_property
-    def _merge_pairs(self) -> dict[tuple[str, str], tuple[int, str]]:
-        """``(rank, merged)`` of each merge pair for :meth:`_merge_python` (a later
-        duplicate wins)."""
-        return {(a, b): (r, a + b) for r, (a, b) in enumerate(self.merges)}
+    def _merge_ranks(self) -> dict[tuple[str, str], int]:
+        """Rank of each merge pair for :meth:`_merge_python` (a later duplicate wins)."""
+        return {pair: r for r, pair in enumerate(self.merges)}
 
     @cached_property
     def _pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -313,8 +312,10 @@ class BPE(DerivedState):
             from toknz_core.docencode import pack_tables
 
             got = self._packed.setdefault(kind, pack_tables(kind, class_table, *tables))
-            # The packed views replace the tables: held once (rebuilt only for another kind).
+            # The packed views replace the tables, the pair table included: held once
+            # (rebuilt only for another kind).
             self.__dict__.pop("_fast_tables", None)
+            self.__dict__["table"] = (got[1][2], got[1][3])
         return got
 
     def _take_work(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -527,7 +528,7 @@ class BPE(DerivedState):
         if self.merge_rule == "ranks":
             pair = concat_pair(vocab)
         else:
-            pair = table_pair(self._merge_pairs)
+            pair = listed_pair(self._merge_ranks)
         return tuple(vocab[t] for t in bpe_merge([chars[b] for b in piece], pair))
 
     def check_bytes(self, data: np.ndarray, what: str = "the text") -> None:

@@ -4,9 +4,10 @@ One loop for every merge rule: while some pair of neighbours merges, merge the p
 lowest rank, the leftmost one among equal ranks. What a pair's rank is, and what it
 merges into, is the caller's ``pair`` function:
 
-- ``tokenizers``' merge list: the pair's index in the list (``{(a, b): (rank, new)}.get``);
-- tiktoken's ranks: the rank of the concatenated token (symbols are byte strings or
-  spellings, ``pair(a, b)`` looks ``a + b`` up in the vocabulary).
+- ``tokenizers``' merge list: the pair's index in the list (:func:`table_pair` over ids,
+  :func:`listed_pair` over spellings);
+- tiktoken's ranks: the rank of the concatenated token (:func:`concat_pair`; symbols are
+  byte strings or spellings, ``a + b`` is looked up in the vocabulary).
 
 ``below`` keeps only merges of rank below it (deriving a merge list from ranks: a token
 split by the merges below its own rank). The kernel of ``toknz_core/encode.py`` does the
@@ -76,6 +77,21 @@ def table_pair(
     return pair
 
 
+def listed_pair(ranks: dict[tuple[S, S], int]) -> Callable[[S, S], tuple[int, S] | None]:
+    """The ``pair`` function of a merge list over spellings: ``(a, b)`` merges into
+    ``a + b`` at its rank in ``ranks`` (``{(a, b): index in the list}``).
+
+    >>> bpe_merge(list("abab"), listed_pair({("a", "b"): 0, ("ab", "ab"): 1}))
+    ['abab']
+    """
+
+    def pair(a: S, b: S) -> tuple[int, S] | None:
+        r = ranks.get((a, b))
+        return None if r is None else (r, a + b)  # type: ignore[operator]
+
+    return pair
+
+
 def concat_pair(ranks: dict[S, int]) -> Callable[[S, S], tuple[int, S] | None]:
     """The ``pair`` function of tiktoken's rule: ``a + b`` merges at its rank in ``ranks``
     (symbols are byte strings or spellings).
@@ -93,4 +109,4 @@ def concat_pair(ranks: dict[S, int]) -> Callable[[S, S], tuple[int, S] | None]:
     return pair
 
 
-__all__ = ["bpe_merge", "concat_pair", "table_pair"]
+__all__ = ["bpe_merge", "concat_pair", "listed_pair", "table_pair"]
