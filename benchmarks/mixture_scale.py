@@ -82,7 +82,11 @@ VARIANTS: dict[str, dict] = {
     "rows with a basic slack dropped after 1 solve, once": {"max_drops": 1},
     "default: rows with a basic slack dropped after 1 solve, up to 5 times": {},
     "default, per_step 1, every step scanned each round": {"per_step": 1, "max_add": 10**9},
+    "stabilized (in-out), smoothing 0.5": {"method": "stabilized", "smoothing": 0.5},
+    "stabilized (in-out), smoothing 0.8": {"method": "stabilized", "smoothing": 0.8},
 }
+#: The variant that re-solves from scratch with only the final rows of the first variant run.
+SEEDED = "one solve from scratch with the first row's final rows only"
 
 
 def first_steps(data: object, steps: int) -> object:
@@ -97,15 +101,31 @@ def first_steps(data: object, steps: int) -> object:
     )
 
 
-def compare_variants(data: object, steps: int, limit: float) -> list[dict]:
-    """Each of :data:`VARIANTS` on the first ``steps`` merges, one after the other."""
+def compare_variants(
+    data: object, steps: int, limit: float, only: list[str] | None = None
+) -> list[dict]:
+    """Each of :data:`VARIANTS` (those whose name holds one of ``only``) on the first ``steps``
+    merges, one after the other, then :data:`SEEDED`: the LP of the first variant's final rows
+    solved from scratch, the iterations a solve needs when it is handed the right rows."""
     from toknz.analysis.lp import solve_mixture_lp
 
     cut = first_steps(data, steps)
     active = cut.merge_counts.sum(axis=0) > 0
     out: list[dict] = []
-    for name, kw in VARIANTS.items():
+    chosen = [
+        (name, kw)
+        for name, kw in VARIANTS.items()
+        if not only or any(word in name for word in only)
+    ]
+    first_rows = None
+    for name, kw in [*chosen, (SEEDED, {})]:
+        if name == SEEDED:
+            if first_rows is None:
+                break
+            kw = {"initial_rows": first_rows}
         sol = solve_mixture_lp(cut, active=active, time_limit=limit, **kw)
+        if first_rows is None:
+            first_rows = sol.final_rows
         ref = out[0]["weights"] if out else sol.pair_weights.tolist()
         row = {
             "variant": name,
@@ -242,7 +262,9 @@ def run(args: argparse.Namespace) -> dict:
     seconds["lp inputs"] = time.perf_counter() - t0
 
     if args.variants:
-        variants = compare_variants(data, min(args.variants, data.steps), args.time_limit or 600)
+        variants = compare_variants(
+            data, min(args.variants, data.steps), args.time_limit or 600, args.only
+        )
         for v in variants:
             v.pop("weights")
         return {
@@ -271,8 +293,20 @@ def run(args: argparse.Namespace) -> dict:
         prof.enable()
     t_solve = time.perf_counter()
     limit = {"time_limit": args.time_limit} if args.time_limit else {}
-    sol = solve_mixture_lp(data, active=active, on_round=on_round, **limit)
+    method = {"method": args.method, "smoothing": args.smoothing}
+    sol = solve_mixture_lp(data, active=active, on_round=on_round, **limit, **method)
     seconds["solve"] = time.perf_counter() - t_solve
+    seeded = None
+    if args.seeded_check and sol.converged:
+        again = solve_mixture_lp(data, active=active, initial_rows=sol.final_rows, **method)
+        seeded = {
+            "seconds": round(again.seconds, 2),
+            "highs": round(again.timings.get("highs", 0.0), 2),
+            "iterations": again.iterations,
+            "rounds": again.rounds,
+            "objective": again.slack,
+        }
+        print(json.dumps({"seeded": seeded}), flush=True)
     profile_top = ""
     if prof is not None:
         prof.disable()
@@ -313,6 +347,9 @@ def run(args: argparse.Namespace) -> dict:
             "largest_violation": sol.largest_violation,
             "iterations": getattr(sol, "iterations", None),
             "timings": {k: round(v, 2) for k, v in getattr(sol, "timings", {}).items()},
+            "method": args.method,
+            "smoothing": args.smoothing if args.method == "stabilized" else None,
+            "seeded": seeded,
         },
         "round_trace": rounds[:: max(1, len(rounds) // 40)] + rounds[-1:],
         "peak_rss_mb": round(peak_rss_mb()),
@@ -383,6 +420,24 @@ def render(runs: list[dict]) -> str:
                 else ""
             )
             + (
+                f"; method {r['lp']['method']}"
+                + (
+                    f" (smoothing {r['lp']['smoothing']:g})"
+                    if r["lp"].get("smoothing") is not None
+                    else ""
+                )
+                if r["lp"].get("method")
+                else ""
+            )
+            + (
+                f"; the same LP solved again from scratch with only its final rows: "
+                f"{r['lp']['seeded']['iterations']:,} iterations, "
+                f"{r['lp']['seeded']['highs']:.0f} s of HiGHS, {r['lp']['seeded']['rounds']} "
+                f"round(s), objective {r['lp']['seeded']['objective']:.8f}"
+                if r["lp"].get("seeded")
+                else ""
+            )
+            + (
                 ""
                 if r["lp"]["converged"]
                 else f"; stopped with a constraint violated by {r['lp']['largest_violation']:.2g}"
@@ -427,6 +482,21 @@ def main() -> None:
     ap.add_argument("--time-limit", type=float, default=None, help="stop the LP after S s")
     ap.add_argument(
         "--variants", type=int, default=0, help="compare solver variants on the first N merges"
+    )
+    ap.add_argument("--method", choices=["lazy", "stabilized"], default="lazy", help="LP method")
+    ap.add_argument(
+        "--smoothing", type=float, default=0.8, help="centre's share for --method stabilized"
+    )
+    ap.add_argument(
+        "--seeded-check",
+        action="store_true",
+        help="after the LP, solve it again from scratch with only its final rows",
+    )
+    ap.add_argument(
+        "--only",
+        nargs="*",
+        default=None,
+        help="with --variants: only the variants whose name holds one of these words",
     )
     ap.add_argument("--label", default="run")
     ap.add_argument("--profile", action="store_true", help="cProfile the LP solve")
