@@ -291,6 +291,38 @@ def _layout(
     return flat, seq_off, cut
 
 
+def _check_options(budget: int | None, min_count: int) -> None:
+    if budget is not None and budget < 0:
+        raise UsageError(f"budget must be >= 0 or None, got {budget}")
+    if min_count < 1:
+        raise UsageError(f"min_count must be >= 1, got {min_count}")
+
+
+def _batch(
+    got: tuple[int, int, Any], first_new_id: int | None, n_before: int
+) -> tuple[DynamicBatch, np.ndarray]:
+    """A kernel's ``(status, top, Merged)`` as a batch and the positions each merge removed."""
+    from toknz_core import dynamic as kernels
+
+    status, top, m = got
+    if status == kernels.BAD_ID:
+        raise UsageError("token ids must be in 0..2**31 - 2")
+    if status == kernels.BAD_FIRST:
+        raise UsageError(
+            f"first_new_id {first_new_id} must be larger than every id (largest: {top})"
+        )
+    batch = DynamicBatch(
+        def_ids=m.def_ids,
+        def_off=m.def_off,
+        first_new_id=top + 1 if first_new_id is None else int(first_new_id),
+        n_before=n_before,
+        flat=(m.new_ids, m.new_off, m.spans),
+        merge_array=m.merges,
+        count_array=m.counts,
+    )
+    return batch, m.removed
+
+
 def _merge_flat(
     flat: np.ndarray,
     seq_off: np.ndarray,
@@ -300,32 +332,12 @@ def _merge_flat(
     first_new_id: int | None,
 ) -> tuple[DynamicBatch, np.ndarray]:
     """Merge laid-out ids (:func:`_layout`): the batch, and the positions each merge removed."""
-    if budget is not None and budget < 0:
-        raise UsageError(f"budget must be >= 0 or None, got {budget}")
-    if min_count < 1:
-        raise UsageError(f"min_count must be >= 1, got {min_count}")
-    top = int(flat.max()) if flat.size else -1
-    if flat.size and (top >= 2**31 - 1 or int(flat.min()) < 0):
-        raise UsageError("token ids must be in 0..2**31 - 2")
-    first = top + 1 if first_new_id is None else int(first_new_id)
-    if first <= top:
-        raise UsageError(f"first_new_id {first} must be larger than every id (largest: {top})")
-
+    _check_options(budget, min_count)
     from toknz_core.dynamic import merge_batch as merge_kernel
 
-    new_ids, new_off, spans, merges, counts, removed, def_ids, def_off = merge_kernel(
-        flat, seq_off, cut, top, first, -1 if budget is None else budget, min_count
-    )
-    batch = DynamicBatch(
-        def_ids=def_ids,
-        def_off=def_off,
-        first_new_id=first,
-        n_before=int(flat.shape[0]),
-        flat=(new_ids, new_off, spans),
-        merge_array=merges,
-        count_array=counts,
-    )
-    return batch, removed
+    first = -1 if first_new_id is None else int(first_new_id)
+    got = merge_kernel(flat, seq_off, cut, first, -1 if budget is None else budget, min_count)
+    return _batch(got, first_new_id, int(flat.shape[0]))
 
 
 def merge_batch(
@@ -596,6 +608,24 @@ def encode_dynamic(
     """
     opts = DynamicOptions.of(options)
     flat, seq_off = _flat_ids(ids)
-    cut = _cuts(tokenizer, texts, opts.boundary, flat, seq_off, spelled=True)
     first = tokenizer.n_vocab if opts.first_new_id is None else opts.first_new_id
-    return _merge_flat(flat, seq_off, cut, opts.budget, opts.min_count, first)[0]
+    kind = tokenizer._compiled_kind()
+    if opts.boundary != "pretoken" or kind is None:
+        cut = _cuts(tokenizer, texts, opts.boundary, flat, seq_off)
+        return _merge_flat(flat, seq_off, cut, opts.budget, opts.min_count, first)[0]
+    # One kernel call: the bytes the ids spell, their pre-tokens, the rule, the merge.
+    from toknz_core import dynamic as kernels
+
+    from toknz.pipeline.unicode_tables import load_table
+
+    _check_options(opts.budget, opts.min_count)
+    if seq_off.shape[0] - 1 != len(texts):
+        raise UsageError(f"{seq_off.shape[0] - 1} id sequences for {len(texts)} texts")
+    props, arena, arena_off = _token_tables(tokenizer)
+    budget = -1 if opts.budget is None else opts.budget
+    bad_id, *got = kernels.merge_spelled(
+        kind, arena, arena_off, load_table(), props, flat, seq_off, first, budget, opts.min_count
+    )
+    if bad_id >= 0:
+        raise UsageError(f"an id is outside the vocabulary of {tokenizer.name}")
+    return _batch(tuple(got), first, int(flat.shape[0]))[0]  # type: ignore[arg-type]

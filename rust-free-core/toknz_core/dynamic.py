@@ -348,7 +348,7 @@ def _add(ps: PairStore, x: np.int64, y: np.int64, d: np.int64, w: int, step: int
             ps.sizes[2] += 1
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _token_of(
     tk: NewTokens, a: np.int64, b: np.int64, top: int, n_new: int
 ) -> tuple[np.int64, int]:
@@ -431,7 +431,7 @@ def merge_words(
         total += wlen[w]
     # Every merged occurrence removes a position and makes at most two new pairs.
     most = max(total - n_words, 0)
-    ps = _new_pair_store(max(3 * total, 16))
+    ps = _new_pair_store(max(3 * most, 16))
     for w in range(n_words):
         for i in range(word_off[w], word_off[w + 1] - 1):
             _add(ps, words[i], words[i + 1], counts[w], w, -1)
@@ -485,8 +485,9 @@ def merge_words(
         m_count[n_merges] = ps.counts[p]
 
         # Merge (a, b) -> z, left to right, in every word listed under the pair; the
-        # counts change next to each occurrence only: -(a, b), (x, a) -> (x, z) and
-        # (b, y) -> (z, y) (x: the symbol written before it, maybe z; y: the next one).
+        # counts change next to each occurrence only: (x, a) -> (x, z) and (b, y) -> (z, y)
+        # (x: the symbol written before it, maybe z; y: the next one), and none is left of
+        # (a, b) (overlapping (a, a) included).
         step = n_merges
         ps.sizes[2] = 0
         removed = np.int64(0)
@@ -509,7 +510,6 @@ def merge_words(
                     r += 1
                     continue
                 removed += c
-                _add(ps, a, b, -c, w, step)
                 if out > 0:
                     _add(ps, words[s + out - 1], a, -c, w, step)
                     _add(ps, words[s + out - 1], z, c, w, step)
@@ -520,7 +520,8 @@ def merge_words(
                 out += 1
                 r += 2
             wlen[w] = out
-        ps.head[p] = -1  # no word holds (a, b) any more
+        ps.counts[p] = 0  # no word holds (a, b) any more
+        ps.head[p] = -1
         ps.last[p] = -1
         for g in range(ps.sizes[2]):
             q = ps.gained[g]
@@ -640,50 +641,119 @@ def expand(
     return out, new_off, spans
 
 
+class Merged(NamedTuple):
+    """What :func:`merge_batch` returns: ``new_ids``/``new_off``/``spans`` of
+    :func:`expand`, the ``merges`` as an ``(n, 3)`` array of ``(left, right,
+    new)`` in the caller's ids with each one's ``counts`` and ``removed``
+    positions, and :func:`definitions` of the new ids (``def_ids``, ``def_off``)."""
+
+    new_ids: np.ndarray
+    new_off: np.ndarray
+    spans: np.ndarray
+    merges: np.ndarray
+    counts: np.ndarray
+    removed: np.ndarray
+    def_ids: np.ndarray
+    def_off: np.ndarray
+
+
+#: :func:`merge_batch` status: merged; an id outside ``0..2**31 - 2``; ``first_new_id`` not
+#: above every id.
+OK = 0
+BAD_ID = 1
+BAD_FIRST = 2
+
+
 @njit(cache=True, nogil=True)
 def merge_batch(
     ids: np.ndarray,
     seq_off: np.ndarray,
     cut: np.ndarray,
-    top: int,
     first_new_id: int,
     budget: int,
     min_count: int,
-) -> tuple[
-    np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray
-]:
+) -> tuple[int, int, Merged]:
     """Merge a batch in one call: :func:`segment_words`, :func:`merge_words`, :func:`expand`.
 
-    ``ids``: the sequences back to back (ints in ``0..top``), ``seq_off``
-    their int64 offsets, ``cut``: non-zero where a segment starts (every
-    non-empty sequence's first position included). ``budget`` (-1: none)
-    and ``min_count`` as in :func:`merge_words`. Returns ``(new_ids,
-    new_seq_off, spans, merges, m_count, m_removed, def_ids, def_off)``:
-    :func:`expand`'s output, the merges as an ``(n, 3)`` array of
-    ``(left, right, new)`` in the caller's ids, each one's count and removed
-    positions, and :func:`definitions` of the new ids.
+    ``ids``: the sequences back to back, ``seq_off`` their int64 offsets,
+    ``cut``: non-zero where a segment starts (every non-empty sequence's
+    first position included). ``first_new_id``: -1 for one more than the
+    largest id; ``budget`` (-1: none) and ``min_count`` as in
+    :func:`merge_words`. Returns ``(status, top, merged)``: ``OK``, ``BAD_ID``
+    or ``BAD_FIRST`` (then ``merged`` is empty), the largest id (-1 for no
+    ids), and the :class:`Merged` arrays.
 
     >>> import numpy as np
-    >>> out = merge_batch(np.array([1, 2, 3, 1, 2]), np.array([0, 3, 5]),
-    ...                   np.array([1, 0, 0, 1, 0]), 3, 10, -1, 2)
-    >>> out[0].tolist(), out[1].tolist(), out[3].tolist(), out[6].tolist()
-    ([10, 3, 10], [0, 2, 3], [[1, 2, 10]], [1, 2])
+    >>> status, top, out = merge_batch(np.array([1, 2, 3, 1, 2]), np.array([0, 3, 5]),
+    ...                                np.array([1, 0, 0, 1, 0]), 10, -1, 2)
+    >>> status, top, out.new_ids.tolist(), out.new_off.tolist(), out.merges.tolist()
+    (0, 3, [10, 3, 10], [0, 2, 3], [[1, 2, 10]])
     """
+    top = -1
+    for i in range(ids.shape[0]):
+        t = ids[i]
+        if t < 0 or t >= 2**31 - 1:
+            return BAD_ID, top, _no_merge()
+        top = max(top, t)
+    first = top + 1 if first_new_id < 0 else first_new_id
+    if first <= top:
+        return BAD_FIRST, top, _no_merge()
     seg_start, seg_word, words, word_off, counts = segment_words(ids, cut)
     word_len, m_left, m_right, m_new, m_count, m_removed, t_left, t_right, t_len = merge_words(
         words, word_off, counts, top, budget, min_count
     )
     new_ids, new_off, spans = expand(
-        ids, seq_off, seg_start, seg_word, words, word_off, word_len, t_len, top, first_new_id
+        ids, seq_off, seg_start, seg_word, words, word_off, word_len, t_len, top, first
     )
-    shift = first_new_id - top - 1
+    shift = first - top - 1
     merges = np.empty((m_left.shape[0], 3), dtype=np.int64)
     for j in range(m_left.shape[0]):
         merges[j, 0] = m_left[j] if m_left[j] <= top else m_left[j] + shift
         merges[j, 1] = m_right[j] if m_right[j] <= top else m_right[j] + shift
         merges[j, 2] = m_new[j] + shift
     def_ids, def_off = definitions(t_left, t_right, t_len, top)
-    return new_ids, new_off, spans, merges, m_count, m_removed, def_ids, def_off
+    return OK, top, Merged(new_ids, new_off, spans, merges, m_count, m_removed, def_ids, def_off)
+
+
+@njit(cache=True, nogil=True)
+def _no_merge() -> Merged:
+    none = np.empty(0, dtype=np.int64)
+    return Merged(
+        none,
+        np.zeros(1, np.int64),
+        np.empty((0, 2), np.int64),
+        np.empty((0, 3), np.int64),
+        none,
+        none,
+        none,
+        np.zeros(1, np.int64),
+    )
+
+
+@njit(cache=True, nogil=True)
+def merge_spelled(
+    kind: int,
+    arena: np.ndarray,
+    arena_off: np.ndarray,
+    table: np.ndarray,
+    props: np.ndarray,
+    ids: np.ndarray,
+    seq_off: np.ndarray,
+    first_new_id: int,
+    budget: int,
+    min_count: int,
+) -> tuple[int, int, int, Merged]:
+    """:func:`spelled_cuts` then :func:`merge_batch`, in one call (``encode_batch(dynamic=...)``).
+
+    Returns ``(bad_id, status, top, merged)``: ``bad_id`` the first position
+    whose id is outside the vocabulary tables (-1: none; then nothing is
+    merged), and :func:`merge_batch`'s result.
+    """
+    cut, bad_id, _ = spelled_cuts(kind, arena, arena_off, table, ids, seq_off, props)
+    if bad_id >= 0:
+        return bad_id, OK, -1, _no_merge()
+    status, top, merged = merge_batch(ids, seq_off, cut, first_new_id, budget, min_count)
+    return -1, status, top, merged
 
 
 # ----------------------------------------------------------------------------- boundaries
