@@ -369,9 +369,10 @@ def _merge_csr(
 
 
 def _check_symbols(symbols: np.ndarray, offsets: np.ndarray) -> None:
-    if offsets.shape[0] < 1 or offsets[0] != 0 or offsets[-1] != symbols.shape[0]:
-        raise ValueError(f"offsets must run from 0 to {symbols.shape[0]}")
-    if symbols.size and (symbols.min() < -1 or symbols.max() > MAX_ID):
+    if offsets.shape[0] < 1 or offsets[0] < 0 or offsets[-1] > symbols.shape[0]:
+        raise ValueError(f"offsets must lie within 0..{symbols.shape[0]}")
+    used = symbols[offsets[0] : offsets[-1]]
+    if used.size and (used.min() < -1 or used.max() > MAX_ID):
         raise ValueError(f"symbol ids must be in 0..{MAX_ID}, or -1 (no symbol: never merges)")
 
 
@@ -381,7 +382,8 @@ def merge_words(
     """Merge every word of a CSR batch.
 
     ``symbols`` (int32, ids in ``0..MAX_ID``, or -1: a symbol that never merges) holds
-    the initial ids of all words back to back; ``offsets`` (int64, length words + 1, from 0 to ``len(symbols)``) delimits them.
+    the initial ids of all words back to back; ``offsets`` (int64, length words + 1,
+    non-decreasing, within ``len(symbols)``) delimits them.
     Returns ``(out_ids, out_offsets)`` in the same layout, merged. Raises ValueError for
     ids or offsets out of range.
 
