@@ -145,65 +145,52 @@ def segment_words(
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _pair_slot(keys: np.ndarray, key: np.uint64) -> np.int64:
-    """Slot of ``key`` in the open-addressing pair table ``keys``, or the empty slot for it."""
-    mask = np.int64(keys.shape[0] - 1)
-    slot = fibonacci_slot(np.int64(key), mask)
-    while keys[slot] != _EMPTY and keys[slot] != key:
-        slot = (slot + 1) & mask
-    return slot
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _before(i: int, j: int, hc: np.ndarray, hk: np.ndarray) -> bool:
+def _before(h: np.ndarray, i: int, j: int) -> bool:
     """Does heap entry ``i`` pop before ``j``? Larger count, then smaller (left, right)."""
-    if hc[i] != hc[j]:
-        return hc[i] > hc[j]
-    return hk[i] < hk[j]
+    if h[3 * i] != h[3 * j]:
+        return h[3 * i] > h[3 * j]
+    return np.uint64(h[3 * i + 1]) < np.uint64(h[3 * j + 1])
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _swap(i: int, j: int, hc: np.ndarray, hk: np.ndarray, hp: np.ndarray) -> None:
-    hc[i], hc[j] = hc[j], hc[i]
-    hk[i], hk[j] = hk[j], hk[i]
-    hp[i], hp[j] = hp[j], hp[i]
+def _swap(h: np.ndarray, i: int, j: int) -> None:
+    for f in range(3):
+        h[3 * i + f], h[3 * j + f] = h[3 * j + f], h[3 * i + f]
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _push(
-    hc: np.ndarray, hk: np.ndarray, hp: np.ndarray, size: int, c: np.int64, k: np.uint64, p: int
-) -> int:
-    """Add entry (count ``c``, pair key ``k``, pair ``p``) to the heap of ``size`` entries."""
+def _push(h: np.ndarray, size: int, c: np.int64, key: np.int64, p: int) -> int:
+    """Add entry (count ``c``, pair ``key``, pair ``p``) to the heap ``h`` of ``size`` entries
+    (three int64 each); return the new size."""
     i = size
-    hc[i] = c
-    hk[i] = k
-    hp[i] = p
+    h[3 * i] = c
+    h[3 * i + 1] = key
+    h[3 * i + 2] = p
     while i > 0:
         parent = (i - 1) >> 1
-        if not _before(i, parent, hc, hk):
+        if not _before(h, i, parent):
             break
-        _swap(i, parent, hc, hk, hp)
+        _swap(h, i, parent)
         i = parent
     return size + 1
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _pop(hc: np.ndarray, hk: np.ndarray, hp: np.ndarray, size: int) -> int:
+def _pop(h: np.ndarray, size: int) -> int:
     """Remove the top entry; return the new size."""
     size -= 1
-    hc[0] = hc[size]
-    hk[0] = hk[size]
-    hp[0] = hp[size]
+    for f in range(3):
+        h[f] = h[3 * size + f]
     i = 0
     while True:
         child = 2 * i + 1
         if child >= size:
             break
-        if child + 1 < size and _before(child + 1, child, hc, hk):
+        if child + 1 < size and _before(h, child + 1, child):
             child += 1
-        if not _before(child, i, hc, hk):
+        if not _before(h, child, i):
             break
-        _swap(i, child, hc, hk, hp)
+        _swap(h, i, child)
         i = child
     return size
 
@@ -248,27 +235,24 @@ def _same_spelling(
 
 
 class PairStore(NamedTuple):
-    """The pairs of :func:`merge_words`, with the words that may hold each.
+    """The pairs of :func:`merge_words`, with the positions where each may occur.
 
-    ``keys``/``slot_pair``: the ``left << 32 | right`` -> pair hash table;
-    per pair its ``key``, ``left``, ``right``, ``counts``, the first ``head``
-    of its list of words (linked through ``node_word``/``node_next``), the
-    word it listed ``last`` and the step it ``gained_at`` last; ``gained``:
-    the pairs that gained in this step; ``sizes``: pairs, list nodes and
-    gained pairs in use.
+    ``table``: the ``left << 32 | right`` -> pair hash table, two int64 per slot
+    (key, -1 when empty, and pair), ``sizes[3]`` slots in use (doubled when
+    half full); per pair its ``key`` (int64 bits of the uint64 key),
+    ``counts``, the first ``head`` node of its list of positions and the step
+    it ``gained_at`` last; ``nodes``: two int32 per list node (a position,
+    which may no longer hold the pair, and the next node); ``gained``: the
+    pairs that gained in this step; ``sizes``: pairs, list nodes and gained
+    pairs in use, and the table's slots.
     """
 
-    keys: np.ndarray
-    slot_pair: np.ndarray
+    table: np.ndarray
     key: np.ndarray
-    left: np.ndarray
-    right: np.ndarray
     counts: np.ndarray
     head: np.ndarray
-    last: np.ndarray
     gained_at: np.ndarray
-    node_word: np.ndarray
-    node_next: np.ndarray
+    nodes: np.ndarray
     gained: np.ndarray
     sizes: np.ndarray
 
@@ -290,58 +274,78 @@ class NewTokens(NamedTuple):
 
 @njit(cache=True, nogil=True)
 def _new_pair_store(n_cap: int) -> PairStore:
-    """Room for ``n_cap`` pairs and list nodes."""
+    """Room for ``n_cap`` pairs and list nodes (the table's room is only filled as it grows)."""
     cap = 16
     while cap < 2 * n_cap:
         cap *= 2
+    table = np.empty(2 * cap, dtype=np.int64)
+    start = min(cap, 1024)
+    table[: 2 * start] = -1
+    sizes = np.zeros(4, dtype=np.int64)
+    sizes[3] = start
     return PairStore(
-        np.full(cap, _EMPTY, dtype=np.uint64),
-        np.empty(cap, dtype=np.int32),
-        np.empty(n_cap, dtype=np.uint64),
+        table,
         np.empty(n_cap, dtype=np.int64),
         np.empty(n_cap, dtype=np.int64),
-        np.zeros(n_cap, dtype=np.int64),
         np.empty(n_cap, dtype=np.int32),
         np.empty(n_cap, dtype=np.int32),
-        np.empty(n_cap, dtype=np.int64),
+        np.empty(2 * n_cap, dtype=np.int32),
         np.empty(n_cap, dtype=np.int32),
-        np.empty(n_cap, dtype=np.int32),
-        np.empty(n_cap, dtype=np.int32),
-        np.zeros(3, dtype=np.int64),
+        sizes,
     )
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _add(ps: PairStore, x: np.int64, y: np.int64, d: np.int64, w: int, step: int) -> None:
-    """Add ``d`` to the count of pair ``(x, y)`` (made if new) for a change in word ``w``.
+def _slot(table: np.ndarray, n_slots: np.int64, key: np.int64) -> np.int64:
+    """Slot of ``key`` in the first ``n_slots`` slots of ``table``, or the empty slot for it."""
+    mask = n_slots - 1
+    slot = fibonacci_slot(key, mask)
+    while table[2 * slot] != -1 and table[2 * slot] != key:
+        slot = (slot + 1) & mask
+    return slot
 
-    A gain lists ``w`` under the pair (unless it was the last word listed)
-    and, once per ``step``, the pair as gained (never for ``step`` -1).
+
+@njit(cache=True, nogil=True)
+def _grow_table(ps: PairStore) -> None:
+    """Double the slots in use and put every pair back."""
+    n_slots = 2 * ps.sizes[3]
+    ps.table[: 2 * n_slots] = -1
+    ps.sizes[3] = n_slots
+    for q in range(ps.sizes[0]):
+        slot = _slot(ps.table, n_slots, ps.key[q])
+        ps.table[2 * slot] = ps.key[q]
+        ps.table[2 * slot + 1] = q
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _add(ps: PairStore, x: np.int64, y: np.int64, d: np.int64, at: int, step: int) -> None:
+    """Add ``d`` to the count of pair ``(x, y)`` (made if new), a change at position ``at``.
+
+    A gain lists ``at`` under the pair and, once per ``step``, the pair as
+    gained (never for ``step`` -1).
     """
-    key = (np.uint64(x) << np.uint64(32)) | np.uint64(y)
-    slot = _pair_slot(ps.keys, key)
-    if ps.keys[slot] == _EMPTY:
+    key = np.int64((np.uint64(x) << np.uint64(32)) | np.uint64(y))
+    slot = _slot(ps.table, ps.sizes[3], key)
+    if ps.table[2 * slot] == -1:
         q = ps.sizes[0]
         ps.sizes[0] += 1
-        ps.keys[slot] = key
-        ps.slot_pair[slot] = q
+        ps.table[2 * slot] = key
+        ps.table[2 * slot + 1] = q
         ps.key[q] = key
-        ps.left[q] = x
-        ps.right[q] = y
+        ps.counts[q] = 0
         ps.head[q] = -1
-        ps.last[q] = -1
         ps.gained_at[q] = -1
+        if 2 * ps.sizes[0] > ps.sizes[3]:
+            _grow_table(ps)
     else:
-        q = ps.slot_pair[slot]
+        q = ps.table[2 * slot + 1]
     ps.counts[q] += d
     if d > 0:
-        if ps.last[q] != w:
-            node = ps.sizes[1]
-            ps.sizes[1] += 1
-            ps.last[q] = w
-            ps.node_word[node] = w
-            ps.node_next[node] = ps.head[q]
-            ps.head[q] = node
+        node = ps.sizes[1]
+        ps.sizes[1] += 1
+        ps.nodes[2 * node] = at
+        ps.nodes[2 * node + 1] = ps.head[q]
+        ps.head[q] = node
         if ps.gained_at[q] != step:
             ps.gained_at[q] = step
             ps.gained[ps.sizes[2]] = q
@@ -432,19 +436,27 @@ def merge_words(
     # Every merged occurrence removes a position and makes at most two new pairs.
     most = max(total - n_words, 0)
     ps = _new_pair_store(max(3 * most, 16))
+    # Per position, four int64: its symbol, the next and previous positions of its word
+    # (-1: none; a merge unlinks its right symbol, whose previous becomes -2) and its word.
+    at = np.empty(4 * max(total, 1), dtype=np.int64)
     for w in range(n_words):
-        for i in range(word_off[w], word_off[w + 1] - 1):
-            _add(ps, words[i], words[i + 1], counts[w], w, -1)
+        s = word_off[w]
+        e = word_off[w + 1]
+        for i in range(s, e):
+            at[4 * i] = words[i]
+            at[4 * i + 1] = i + 1 if i + 1 < e else -1
+            at[4 * i + 2] = i - 1 if i > s else -1
+            at[4 * i + 3] = w
+        for i in range(s, e - 1):
+            _add(ps, words[i], words[i + 1], counts[w], i, -1)
 
-    # The heap: (count, pair) of pairs that reach min_count; an entry whose count is not
-    # the pair's any more is re-filed when it comes up.
-    hc = np.empty(ps.key.shape[0] + 1, dtype=np.int64)
-    hk = np.empty(ps.key.shape[0] + 1, dtype=np.uint64)
-    hp = np.empty(ps.key.shape[0] + 1, dtype=np.int32)
+    # The heap: (count, key, pair) of pairs that reach min_count; an entry whose count is
+    # not the pair's any more is re-filed when it comes up.
+    heap = np.empty(3 * (ps.key.shape[0] + 1), dtype=np.int64)
     hsize = 0
     for p in range(ps.sizes[0]):
         if ps.counts[p] >= min_count:
-            hsize = _push(hc, hk, hp, hsize, ps.counts[p], ps.key[p], p)
+            hsize = _push(heap, hsize, ps.counts[p], ps.key[p], p)
 
     n_m = most + 1 if hsize > 0 else 1
     m_left = np.empty(n_m, dtype=np.int64)
@@ -465,70 +477,76 @@ def merge_words(
         np.full(tcap, _EMPTY, dtype=np.uint64),
         np.empty(tcap, dtype=np.int64),
     )
-    word_step = np.full(n_words, -1, dtype=np.int64)
+    occ = np.empty(ps.key.shape[0], dtype=np.int64)
     n_new = 0
     n_merges = 0
     while hsize > 0 and (budget < 0 or n_new < budget):
-        p = hp[0]
-        filed = hc[0]
-        hsize = _pop(hc, hk, hp, hsize)
+        filed = heap[0]
+        p = heap[2]
+        hsize = _pop(heap, hsize)
         if filed != ps.counts[p]:  # stale: re-file under the current count, or drop
             if ps.counts[p] >= min_count:
-                hsize = _push(hc, hk, hp, hsize, ps.counts[p], ps.key[p], p)
+                hsize = _push(heap, hsize, ps.counts[p], ps.key[p], p)
             continue
-        a = ps.left[p]
-        b = ps.right[p]
+        a = np.int64(np.uint64(ps.key[p]) >> np.uint64(32))
+        b = np.int64(np.uint64(ps.key[p]) & np.uint64(0xFFFFFFFF))
         z, n_new = _token_of(tk, a, b, top, n_new)
         m_left[n_merges] = a
         m_right[n_merges] = b
         m_new[n_merges] = z
         m_count[n_merges] = ps.counts[p]
 
-        # Merge (a, b) -> z, left to right, in every word listed under the pair; the
-        # counts change next to each occurrence only: (x, a) -> (x, z) and (b, y) -> (z, y)
-        # (x: the symbol written before it, maybe z; y: the next one), and none is left of
-        # (a, b) (overlapping (a, a) included).
+        # Merge (a, b) -> z at every position listed under the pair that still holds it.
+        # The counts change next to each occurrence only: (x, a) -> (x, z) and
+        # (b, y) -> (z, y), and none is left of (a, b). Occurrences of (a, b) with
+        # a != b never overlap, so their order does not matter; those of (a, a) are
+        # taken left to right.
         step = n_merges
         ps.sizes[2] = 0
-        removed = np.int64(0)
+        n_occ = 0
         node = ps.head[p]
         while node >= 0:
-            w = ps.node_word[node]
-            node = ps.node_next[node]
-            if word_step[w] == step:
+            occ[n_occ] = ps.nodes[2 * node]
+            n_occ += 1
+            node = ps.nodes[2 * node + 1]
+        if a == b:
+            occ[:n_occ].sort()
+        removed = np.int64(0)
+        for o in range(n_occ):
+            i = occ[o]
+            j = at[4 * i + 1]
+            if at[4 * i + 2] == -2 or j < 0 or at[4 * i] != a or at[4 * j] != b:
                 continue
-            word_step[w] = step
-            s = word_off[w]
-            n = wlen[w]
-            c = counts[w]
-            r = 0
-            out = 0
-            while r < n:
-                if words[s + r] != a or r + 1 == n or words[s + r + 1] != b:
-                    words[s + out] = words[s + r]
-                    out += 1
-                    r += 1
-                    continue
-                removed += c
-                if out > 0:
-                    _add(ps, words[s + out - 1], a, -c, w, step)
-                    _add(ps, words[s + out - 1], z, c, w, step)
-                if r + 2 < n:
-                    _add(ps, b, words[s + r + 2], -c, w, step)
-                    _add(ps, z, words[s + r + 2], c, w, step)
-                words[s + out] = z
-                out += 1
-                r += 2
-            wlen[w] = out
-        ps.counts[p] = 0  # no word holds (a, b) any more
+            c = counts[at[4 * i + 3]]
+            removed += c
+            h = at[4 * i + 2]
+            if h >= 0:
+                _add(ps, at[4 * h], a, -c, h, step)
+                _add(ps, at[4 * h], z, c, h, step)
+            k = at[4 * j + 1]
+            if k >= 0:
+                _add(ps, b, at[4 * k], -c, i, step)
+                _add(ps, z, at[4 * k], c, i, step)
+                at[4 * k + 2] = i
+            at[4 * i] = z
+            at[4 * i + 1] = k
+            at[4 * j + 2] = -2
+        ps.counts[p] = 0  # no position holds (a, b) any more
         ps.head[p] = -1
-        ps.last[p] = -1
         for g in range(ps.sizes[2]):
             q = ps.gained[g]
             if ps.counts[q] >= min_count:
-                hsize = _push(hc, hk, hp, hsize, ps.counts[q], ps.key[q], q)
+                hsize = _push(heap, hsize, ps.counts[q], ps.key[q], q)
         m_removed[n_merges] = removed
         n_merges += 1
+    for w in range(n_words):  # each word's symbols back to the front of its place
+        i = word_off[w]
+        n = 0
+        while i >= 0:
+            words[word_off[w] + n] = at[4 * i]
+            n += 1
+            i = at[4 * i + 1]
+        wlen[w] = n
     return (
         wlen,
         m_left[:n_merges].copy(),
