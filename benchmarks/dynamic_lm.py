@@ -287,7 +287,15 @@ def markdown(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         f"{meta['batch_size']}, merged until no pair repeats (pre-token boundaries). Hypernetwork: "
         f"{train.get('params', '?'):,} parameters, trained {train.get('steps', '?')} steps "
         f"({train.get('minutes', '?')} min on this CPU, {train.get('positions', '?'):,} aligned "
-        "positions) on the training part of the same languages. Loss: mean nats per compared "
+        "positions) on the training part of the same languages"
+        + (
+            f", objective KL plus {train['hidden_weight']:g} × the relative squared distance of "
+            f"the hidden states {', '.join(map(str, train.get('hidden_layers', [])))} "
+            "at aligned positions"
+            if train.get("hidden_weight")
+            else ", objective KL at aligned positions"
+        )
+        + ". Loss: mean nats per compared "
         "token (the first token of each word after a merged word), 95 % bootstrap interval "
         "over documents; relative difference against the unmerged input on the same resamples.",
         "",
@@ -351,6 +359,20 @@ def main(argv: list[str] | None = None) -> int:
         "each merged token at its last base token's position",
     )
     ap.add_argument("--no-save", action="store_true", help="print the table, write nothing")
+    ap.add_argument("--train-steps", type=int, default=None, help="stop after this many steps")
+    ap.add_argument(
+        "--hidden-weight",
+        type=float,
+        default=0.0,
+        help="weight of the hidden-state matching term of the training loss (0: KL only)",
+    )
+    ap.add_argument(
+        "--hidden-layers",
+        type=lambda x: tuple(int(v) for v in x.split(",")),
+        default=(),
+        help="comma-separated hidden-state indices matched by that term",
+    )
+    ap.add_argument("--run-dir", type=Path, default=RUN, help="where the hypernetwork is saved")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--bootstrap", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=0)
@@ -374,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     training: dict[str, Any] = {}
     if args.train_minutes > 0:
         options = HypernetTrainOptions(
-            steps=None,
+            steps=args.train_steps,
             minutes=args.train_minutes,
             batch_size=args.train_batch,
             max_tokens=args.train_max_tokens,
@@ -386,6 +408,8 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             checkpoint_every=10,
             positions=args.positions,
+            hidden_weight=args.hidden_weight,
+            hidden_layers=args.hidden_layers,
         )
         t_start = time.perf_counter()
 
@@ -394,28 +418,32 @@ def main(argv: list[str] | None = None) -> int:
             print(f"step {step}: KL {loss:.4f} ({elapsed:.0f} s)", file=sys.stderr, flush=True)
 
         result = train_hypernet(
-            model, tok, train_docs, options, output=RUN, progress=True, on_step=report
+            model, tok, train_docs, options, output=args.run_dir, progress=True, on_step=report
         )
         dyn = result.embedding
         training = {
             "steps": result.steps,
             "minutes": round(result.seconds / 60, 1),
             "positions": result.positions,
+            "hidden_weight": args.hidden_weight,
+            "hidden_layers": list(args.hidden_layers),
             "first_losses": [round(x, 4) for x in result.losses[:5]],
             "last_losses": [round(x, 4) for x in result.losses[-5:]],
         }
     else:
-        dyn = DynamicEmbedding.from_pretrained(table, RUN)
-        log = json.loads((RUN / "train_log.json").read_text("utf-8"))
+        dyn = DynamicEmbedding.from_pretrained(table, args.run_dir)
+        log = json.loads((args.run_dir / "train_log.json").read_text("utf-8"))
         training = {
             "steps": log["steps"],
             "minutes": round(log["seconds"] / 60, 1),
             "positions": log["positions"],
-            "reused": str(RUN),
+            "reused": str(args.run_dir),
+            "hidden_weight": log["options"].get("hidden_weight", 0.0),
+            "hidden_layers": log["options"].get("hidden_layers", []),
         }
     assert dyn.hypernet is not None
     training["params"] = sum(p.numel() for p in dyn.hypernet.parameters())
-    training["config"] = json.loads((RUN / "config.json").read_text("utf-8"))["config"]
+    training["config"] = json.loads((args.run_dir / "config.json").read_text("utf-8"))["config"]
     dyn.eval()
     embeddings = {"mean": DynamicEmbedding(table, mode="mean"), "hypernet": dyn}
     assert isinstance(dyn.hypernet, MergedTokenHypernet)

@@ -368,3 +368,62 @@ def test_training_under_bf16_autocast_runs(tok: toknz.Tokenizer) -> None:
     assert all(p.dtype == torch.float32 for p in result.embedding.trainable_parameters())
     with pytest.raises(UsageError, match="autocast"):
         HypernetTrainOptions(autocast="int8")
+
+
+def test_hidden_states_with_layers_are_the_models_own() -> None:
+    model = tiny_llama(V)
+    emb = DynamicEmbedding(model.get_input_embeddings(), mode="mean")
+    batch = merge_batch([[1, 2, 3, 1, 2, 9], [7, 8, 7, 8]], first_new_id=V)
+    x = lm_inputs(batch, prefix=[0])
+    rows, pos = torch.tensor([0, 1, 0]), torch.tensor([1, 2, 3])
+    with torch.no_grad():
+        embeds = emb(x.input_ids, batch)
+        out = model.model(
+            inputs_embeds=embeds,
+            attention_mask=x.attention_mask,
+            position_ids=x.position_ids,
+            output_hidden_states=True,
+        )
+        both = hidden_states(model, embeds, x, layers=(1, 0))
+        assert both.shape == (*x.input_ids.shape, 3, D * 2)
+        assert torch.equal(both[:, :, 0], hidden_states(model, embeds, x))
+        assert torch.equal(both[:, :, 1], out.hidden_states[1])
+        assert torch.equal(both[:, :, 2], out.hidden_states[0])
+        picked = hidden_at(model, lambda i: emb(i, batch), x, rows, pos, layers=(1,))
+        assert torch.allclose(picked, both[rows, pos][:, :2], atol=1e-5)
+        with pytest.raises(UsageError, match="layer 7"):
+            hidden_states(model, embeds, x, layers=(7,))
+
+
+def test_hidden_matching_term_adds_to_the_kl(tok: toknz.Tokenizer) -> None:
+    model = tiny_llama(tok.n_vocab).requires_grad_(False)
+    net = perturbed(
+        MergedTokenHypernet(
+            HypernetConfig(embed_dim=32, transformer=TransformerConfig(dim=32, depth=1, heads=2))
+        )
+    )
+    emb = DynamicEmbedding(model.get_input_embeddings(), mode="hypernet", hypernet=net)
+    batch = merge_texts(tok, TEXTS, first_new_id=tok.n_vocab)
+    parts: dict[str, float] = {}
+    loss, n = distillation_loss(
+        model, emb, batch, prefix=[0], hidden_weight=0.5, hidden_layers=(1, 2), parts=parts
+    )
+    plain, n_plain = distillation_loss(model, emb, batch, prefix=[0])
+    assert n == n_plain > 0
+    assert parts["kl"] == pytest.approx(float(plain.detach()), rel=1e-5)
+    assert parts["hidden"] > 0
+    assert float(loss.detach()) == pytest.approx(parts["kl"] + 0.5 * parts["hidden"], rel=1e-5)
+    loss.backward()
+    assert all(p.grad is None for p in model.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in net.parameters())
+    with pytest.raises(UsageError, match="hidden_layers"):
+        distillation_loss(model, emb, batch, hidden_weight=1.0)
+    with pytest.raises(UsageError, match="hidden_layers"):
+        HypernetTrainOptions(hidden_weight=1.0)
+    with pytest.raises(UsageError, match="non-negative"):
+        HypernetTrainOptions(hidden_weight=-1.0, hidden_layers=(1,))
+    options = HypernetTrainOptions(
+        steps=2, batch_size=8, prefix=(0,), hidden_weight=1.0, hidden_layers=(2,)
+    )
+    result = train_hypernet(model, tok, TEXTS, options, embedding=emb)
+    assert result.steps == 2 and all(np.isfinite(result.losses))

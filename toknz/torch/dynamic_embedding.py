@@ -511,19 +511,35 @@ def lm_inputs(
 
 
 def hidden_states(
-    model: nn.Module, embeds: torch.Tensor, inputs: LMInputs, **kwargs: Any
+    model: nn.Module,
+    embeds: torch.Tensor,
+    inputs: LMInputs,
+    *,
+    layers: Sequence[int] = (),
+    **kwargs: Any,
 ) -> torch.Tensor:
     """The last hidden states ``[B, T, D]`` (after the final norm) of a ``transformers``
-    causal LM's base model fed ``embeds [B, T, D]`` with ``inputs``' mask and positions."""
+    causal LM's base model fed ``embeds [B, T, D]`` with ``inputs``' mask and positions.
+
+    With ``layers`` (indices into the model's ``hidden_states``: 0 the embeddings, ``k`` the
+    output of block ``k``), those layers' states follow the last ones: ``[B, T, 1 + K, D]``.
+    """
     base = hf_base_model(model)
     out = base(
         inputs_embeds=embeds,
         attention_mask=inputs.attention_mask.to(embeds.device),
         position_ids=inputs.position_ids.to(embeds.device),
         use_cache=False,
+        output_hidden_states=bool(layers) or None,
         **kwargs,
     )
-    return out.last_hidden_state  # type: ignore[no-any-return]
+    if not layers:
+        return out.last_hidden_state  # type: ignore[no-any-return]
+    n = len(out.hidden_states)
+    for k in layers:
+        if not -n <= k < n:
+            raise UsageError(f"layer {k} out of range: the model has {n} hidden states")
+    return torch.stack([out.last_hidden_state, *(out.hidden_states[k] for k in layers)], dim=2)
 
 
 def hidden_at(
@@ -534,8 +550,10 @@ def hidden_at(
     positions: torch.Tensor,
     *,
     tokens_per_call: int = 4096,
+    layers: Sequence[int] = (),
 ) -> torch.Tensor:
-    """The last hidden states ``[P, D]`` at ``(rows[k], positions[k])`` of a padded batch.
+    """The last hidden states ``[P, D]`` at ``(rows[k], positions[k])`` of a padded batch
+    (``[P, 1 + K, D]`` with ``layers``: as :func:`hidden_states`).
 
     Runs the model on groups of rows of similar length (sorted, each group cut to its
     longest row and holding at most ``tokens_per_call`` padded positions, one row at least)
@@ -567,10 +585,10 @@ def hidden_at(
             continue
         local = torch.searchsorted(sel.sort().values.to(rows.device), rows[where])
         local = sel.sort().indices.to(rows.device)[local]
-        hidden = hidden_states(model, embed(sub.input_ids), sub)
+        hidden = hidden_states(model, embed(sub.input_ids), sub, layers=layers)
         picked = hidden[local.to(hidden.device), positions[where].to(hidden.device)]
         if out is None:
-            out = picked.new_zeros(rows.shape[0], picked.shape[-1])
+            out = picked.new_zeros(rows.shape[0], *picked.shape[1:])
         out = out.index_copy(0, where.to(out.device), picked)
     if out is None:
         raise UsageError("no positions to gather")

@@ -103,6 +103,8 @@ class HypernetTrainOptions:
     checkpoint_every: int = 0
     autocast: str | None = None
     rows_per_step: int | None = None
+    hidden_weight: float = 0.0
+    hidden_layers: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.autocast not in (None, "bfloat16", "float16"):
@@ -122,6 +124,13 @@ class HypernetTrainOptions:
         if self.positions not in POSITIONS:
             raise UsageError(f"positions must be one of {', '.join(POSITIONS)}")
         self.prefix = tuple(self.prefix)
+        self.hidden_layers = tuple(self.hidden_layers)
+        if self.hidden_weight < 0 or not math.isfinite(self.hidden_weight):
+            raise UsageError(
+                f"hidden_weight must be a non-negative number, not {self.hidden_weight}"
+            )
+        if self.hidden_weight > 0 and not self.hidden_layers:
+            raise UsageError("hidden_weight needs hidden_layers (which hidden states to match)")
 
 
 @dataclass
@@ -230,6 +239,9 @@ def distillation_loss(
     prefix: Sequence[int] = (),
     positions: str = "compact",
     tokens_per_call: int = 4096,
+    hidden_weight: float = 0.0,
+    hidden_layers: Sequence[int] = (),
+    parts: dict[str, float] | None = None,
 ) -> tuple[torch.Tensor, int]:
     """Mean ``KL(unmerged || merged)`` of next-token distributions at aligned positions.
 
@@ -239,7 +251,16 @@ def distillation_loss(
     runs on groups of similar-length rows of at most ``tokens_per_call`` padded positions
     (:func:`~toknz.torch.dynamic_embedding.hidden_at`). See the module docstring for the
     objective.
+
+    With ``hidden_weight > 0`` the loss adds, times that weight, the mean over
+    ``hidden_layers`` (indices into the model's hidden states) of the squared distance between
+    the student's and the teacher's states at the aligned positions, relative to the
+    teacher's squared norm: a denser signal than the next-token distribution alone.
+    ``parts``, when given, receives the two terms as floats (``"kl"``, ``"hidden"``).
     """
+    layers = tuple(hidden_layers) if hidden_weight > 0 else ()
+    if hidden_weight > 0 and not layers:
+        raise UsageError("hidden_weight needs hidden_layers")
     rows, dyn_pos, base_pos = aligned_positions(batch, len(prefix))
     device = embedding.embedding.weight.device
     if rows.numel() == 0:
@@ -254,7 +275,10 @@ def distillation_loss(
             rows,
             base_pos,
             tokens_per_call=tokens_per_call,
+            layers=layers,
         )
+        t_states = t_hidden[:, 1:].float() if layers else None
+        t_hidden = t_hidden[:, 0] if layers else t_hidden
         t_logp = F.log_softmax(head(t_hidden).float(), dim=-1)
     student_in = lm_inputs(batch, prefix=prefix, positions=positions)
     s_hidden = hidden_at(
@@ -264,10 +288,22 @@ def distillation_loss(
         rows,
         dyn_pos,
         tokens_per_call=tokens_per_call,
+        layers=layers,
     )
+    s_states = s_hidden[:, 1:].float() if layers else None
+    s_hidden = s_hidden[:, 0] if layers else s_hidden
     s_logp = F.log_softmax(head(s_hidden).float(), dim=-1)
-    kl = F.kl_div(s_logp, t_logp, log_target=True, reduction="none").sum(-1)
-    return kl.mean(), int(rows.numel())
+    kl = F.kl_div(s_logp, t_logp, log_target=True, reduction="none").sum(-1).mean()
+    loss = kl
+    hidden_term = torch.zeros((), device=kl.device)
+    if s_states is not None and t_states is not None:
+        dist = (s_states - t_states).pow(2).sum(-1)
+        hidden_term = (dist / t_states.pow(2).sum(-1).clamp(min=1e-6)).mean()
+        loss = kl + hidden_weight * hidden_term
+    if parts is not None:
+        parts["kl"] = float(kl.detach())
+        parts["hidden"] = float(hidden_term.detach())
+    return loss, int(rows.numel())
 
 
 def _subset(batch: DynamicBatch, rows: list[int]) -> DynamicBatch:
@@ -377,6 +413,7 @@ def train_hypernet(
         return torch.autocast(device_type, dtype=getattr(torch, options.autocast))
 
     picker = random.Random(options.seed)
+    parts: dict[str, float] = {}
     skipped = 0
     try:
         while not done():
@@ -411,15 +448,22 @@ def train_hypernet(
                 group["lr"] = options.lr * factor
             with ctx():
                 loss, n = distillation_loss(
-                    model, embedding, batch, prefix=options.prefix, positions=options.positions
+                    model,
+                    embedding,
+                    batch,
+                    prefix=options.prefix,
+                    positions=options.positions,
+                    hidden_weight=options.hidden_weight,
+                    hidden_layers=options.hidden_layers,
+                    parts=parts,
                 )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[no-untyped-call]
             if options.grad_clip > 0:
                 nn.utils.clip_grad_norm_(params, options.grad_clip)
             optimizer.step()
-            value = float(loss.detach())
-            if not math.isfinite(value):
+            value = parts["kl"]
+            if not math.isfinite(float(loss.detach())):
                 raise UsageError(f"the loss became {value} at step {result.steps}; lower lr")
             result.seconds += time.perf_counter() - t0
             result.steps += 1
