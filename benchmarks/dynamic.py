@@ -116,7 +116,8 @@ def profile_phases(tok: Any, chunk: list[str], flat: Any, repeat: int) -> dict[s
     the validity rule; the texts are not read again); ``segments``/``merge
     loop``/``expand``: the three phases of the merge kernel called one by one (``expand``
     with the definitions); ``rest``: the whole call minus those (options, checks, kernel
-    calls, the batch object).
+    calls, the batch object, and the caches a single pass over the batch finds cold that the
+    phases, timed one by one and repeated, find warm).
     """
     import numpy as np
     from toknz_core import dynamic as kernels

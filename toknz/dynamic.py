@@ -7,13 +7,15 @@ position, the span of original positions. :func:`unmerge` undoes it exactly.
 :func:`boundaries_for` gives the segment starts the base tokenizer allows;
 ``Tokenizer.encode_batch(texts, dynamic=...)`` does both in one call.
 
-The merging is the BPE trainer's kernel (:func:`toknz_core.train.train_bpe`),
-run on the batch's distinct segments with their counts: incremental 64-bit
+The merging is one kernel call (:func:`toknz_core.dynamic.merge_batch`) over
+the batch's distinct segments with their counts: exact incremental 64-bit
 pair counts, and ties broken deterministically (larger count, then smaller
 ``(left, right)`` id pair; new ids are larger than every base id, in order of
 creation). A pair's count is the number of its adjacent occurrences in all
 segments (overlapping ones included for a pair ``(a, a)``, as in the paper's
-``Counter`` and in the trainer); every occurrence is merged, left to right.
+``Counter``); every occurrence is merged, left to right. The result keeps flat
+arrays; the per-sequence lists, the merge tuples and the definitions dict of
+:class:`DynamicBatch` are built on first use.
 
 **Budget**: the number of new token ids created (the growth of the batch's
 vocabulary). A merge that rebuilds an existing token by another merge order
