@@ -45,6 +45,8 @@ PYTHON_PATH_CHARS = 2048
 #: Texts of at most this many characters (so at most 65,536 UTF-8 bytes: one id per byte at
 #: most) take the three-argument kernel once the compiled path is ready (:meth:`Tokenizer._short`).
 SHORT_TEXT_CHARS = 1 << 14
+#: ``allowed`` when no special token is allowed (one object, no set built per call).
+_NO_SPECIAL: frozenset[str] = frozenset()
 
 
 def replace_surrogates(text: str) -> str:
@@ -646,7 +648,10 @@ class Tokenizer(DerivedState):
         """
         if not isinstance(text, str):
             raise UsageError(f"encode expects str, got {type(text).__name__}; decode bytes first")
-        allowed, disallowed = self._resolve_special(allowed_special, disallowed_special)
+        if not allowed_special and disallowed_special == "all":  # the defaults: no set work
+            allowed, disallowed = _NO_SPECIAL, self.special_tokens_set
+        else:
+            allowed, disallowed = self._resolve_special(allowed_special, disallowed_special)
         self._check_disallowed(text, disallowed)
         ids = self._encode_text(text, allowed)
         if add_special_tokens:
@@ -657,7 +662,7 @@ class Tokenizer(DerivedState):
         """Encode ``text`` treating special-token strings as plain text."""
         if not isinstance(text, str):
             raise UsageError(f"encode_ordinary expects str, got {type(text).__name__}")
-        return self._encode_text(text, frozenset())
+        return self._encode_text(text, _NO_SPECIAL)
 
     def encode_to_numpy(
         self,

@@ -81,6 +81,9 @@ class AddedTokenMatcher:
         self._regex = (
             regex.compile("|".join(regex.escape(c) for c in contents)) if contents else None
         )
+        # Every match starts with one of these characters: a text holding none of them has
+        # no match, and ``in`` on a short text is far cheaper than a regex search.
+        self._first_chars = tuple(sorted({c[0] for c in contents}))
 
     def __bool__(self) -> bool:
         return self._regex is not None
@@ -119,5 +122,11 @@ class AddedTokenMatcher:
         """The character offset and content of the first match, ignoring flags."""
         if self._regex is None:
             return None
+        if len(self._first_chars) <= 4:
+            for c in self._first_chars:
+                if c in text:
+                    break
+            else:
+                return None
         m = self._regex.search(text)
         return (m.start(), m.group()) if m else None

@@ -384,15 +384,19 @@ class BPE(DerivedState):
         packed = None if self._missing_bytes else self._packed_tables(kind, class_table)
         if packed is None:
             return None
+        from toknz_core.dispatch import direct_entry
         from toknz_core.docencode import encode_short
 
         blob = packed[0]
         take, give = self._take_work, self._free_works.append
+        some_work = take()
+        kernel = direct_entry(encode_short, b"", blob, some_work[0])
+        give(some_work)
 
         def encode(raw: bytes, as_list: bool) -> list[int] | np.ndarray | None:
             work = take()
             try:
-                n = encode_short(raw, blob, work[0])
+                n = kernel(raw, blob, work[0])
                 if n < 0:
                     return None
                 ids = work[2][:n]
