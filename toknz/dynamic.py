@@ -418,13 +418,11 @@ def unmerge(batch: DynamicBatch) -> list[list[int]]:
 
 class _Tables(NamedTuple):
     """Per token id: ``props`` (int32, its byte length ``<< 8`` or the flag bits the validity
-    rule looks at) and its bytes (``arena[off[t]:off[t + 1]]``); and the tokenizer's
-    ``n_vocab`` (a property that is not free)."""
+    rule looks at) and its bytes (``arena[off[t]:off[t + 1]]``)."""
 
     props: np.ndarray
     arena: np.ndarray
     off: np.ndarray
-    n_vocab: int
 
 
 _TABLES: weakref.WeakKeyDictionary[Tokenizer, _Tables] = weakref.WeakKeyDictionary()
@@ -472,7 +470,7 @@ def _token_tables(tokenizer: Tokenizer) -> _Tables:
     props = lens.astype(np.int32) << 8
     for bit, where in bits:
         props[where] |= np.int32(bit)
-    got = _Tables(props, arena, off, tokenizer.n_vocab)
+    got = _Tables(props, arena, off)
     _TABLES[tokenizer] = got
     return got
 
@@ -534,7 +532,7 @@ def _cuts(
         raise UsageError(f"unknown boundary rule {rule!r}; use one of {', '.join(RULES)}")
     if seq_off.shape[0] - 1 != len(texts):
         raise UsageError(f"{seq_off.shape[0] - 1} id sequences for {len(texts)} texts")
-    props, arena, arena_off, _ = _token_tables(tokenizer)
+    props, arena, arena_off = _token_tables(tokenizer)
     kind = tokenizer._compiled_kind()
     if rule == "pretoken" and kind is not None and spelled:
         from toknz.pipeline.unicode_tables import load_table
@@ -621,7 +619,7 @@ def encode_dynamic(
     opts = DynamicOptions.of(options)
     flat, seq_off = _flat_ids(ids)
     tables = _token_tables(tokenizer)
-    first = tables.n_vocab if opts.first_new_id is None else opts.first_new_id
+    first = tokenizer.n_vocab if opts.first_new_id is None else opts.first_new_id
     kind = tokenizer._compiled_kind()
     if opts.boundary != "pretoken" or kind is None:
         cut = _cuts(tokenizer, texts, opts.boundary, flat, seq_off)
@@ -634,7 +632,7 @@ def encode_dynamic(
     _check_options(opts.budget, opts.min_count)
     if seq_off.shape[0] - 1 != len(texts):
         raise UsageError(f"{seq_off.shape[0] - 1} id sequences for {len(texts)} texts")
-    props, arena, arena_off, _ = tables
+    props, arena, arena_off = tables
     budget = -1 if opts.budget is None else opts.budget
     bad_id, *got = kernels.merge_spelled(
         kind, arena, arena_off, load_table(), props, flat, seq_off, first, budget, opts.min_count

@@ -296,7 +296,7 @@ class Tokenizer(DerivedState):
 
     # ------------------------------------------------------------- vocabulary
 
-    @property
+    @cached_property
     def n_vocab(self) -> int:
         """One more than the largest id (model tokens and added tokens)."""
         top = max((t.id for t in self.added_tokens), default=-1)
