@@ -147,14 +147,17 @@ def test_bad_drop_rule_is_refused() -> None:
         solve_mixture_lp(data, highs_options={"no_such_option": 1})
 
 
-def test_time_limit_stops_after_a_round() -> None:
+@pytest.mark.parametrize("method", ["lazy", "stabilized"])
+def test_time_limit_stops_after_a_round(method: str) -> None:
     counts, merges = random_instance(7, 4, 6, 25)
     keys = np.array([(a << 32) | b for a, b, _ in merges], dtype=np.int64)
     data = build_inputs(counts, keys)
-    full = solve_mixture_lp(data, per_step=1, max_add=2)
+    full = solve_mixture_lp(data, per_step=1, max_add=2, method=method)
     assert full.rounds > 1
-    cut = solve_mixture_lp(data, per_step=1, max_add=2, time_limit=0.0)
+    cut = solve_mixture_lp(data, per_step=1, max_add=2, time_limit=0.0, method=method)
     assert cut.rounds == 1 and not cut.converged
+    # The violation reported is that of the weights returned, measured at the LP optimum.
+    assert cut.largest_violation > 0
 
 
 @settings(max_examples=8, deadline=None)
