@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar, overload
 
@@ -30,6 +29,7 @@ from toknz.pipeline.decoders import Decoder, split_per_token
 from toknz.pipeline.normalizers import Normalizer
 from toknz.pipeline.postprocess import NoPostProcess, PostProcessor
 from toknz.pipeline.pretokenize import PreTokenizer, pre_tokenize
+from toknz.thread_pool import shared_pool
 from toknz.validate import check_added_tokens
 
 if TYPE_CHECKING:
@@ -564,8 +564,7 @@ class Tokenizer(DerivedState):
         if threads <= 1 or len(bounds) <= 1:
             results = [group(bd) for bd in bounds]
         else:
-            with ThreadPoolExecutor(max_workers=threads) as pool:
-                results = list(pool.map(group, bounds))
+            results = list(shared_pool(threads).map(group, bounds))
         if as_lists:
             return [ids for lists in results for ids in lists]
         offsets = np.zeros(len(texts) + 1, dtype=np.int64)
@@ -625,9 +624,8 @@ class Tokenizer(DerivedState):
         if threads <= 1 or len(texts) <= 1:
             return None, [one(t) for t in texts]
         # Threads help because the regex engine and the Numba kernel release the GIL.
-        with ThreadPoolExecutor(max_workers=threads) as pool:
-            chunk = max(1, len(texts) // (threads * 4))
-            return None, list(pool.map(one, texts, chunksize=chunk))
+        chunk = max(1, len(texts) // (threads * 4))
+        return None, list(shared_pool(threads).map(one, texts, chunksize=chunk))
 
     def encode(
         self,
