@@ -128,7 +128,7 @@ def profile_phases(tok: Any, chunk: list[str], flat: Any, repeat: int) -> dict[s
     out: dict[str, float] = {}
     total, _ = best_time(lambda: encode_dynamic(tok, chunk, flat, {}), repeat)
     ids = flat.ids.astype(np.int64)
-    props, arena, arena_off, _ = _token_tables(tok)
+    props, arena, arena_off = _token_tables(tok)
     kind, table = tok._compiled_kind(), load_table()
     out["split + rule"], (cut, _, _) = best_time(
         lambda: kernels.spelled_cuts(kind, arena, arena_off, table, ids, flat.offsets, props),
