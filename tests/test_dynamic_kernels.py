@@ -271,3 +271,18 @@ def test_spelled_cuts_equal_text_cuts(texts: list[str], name: str) -> None:
     flat, seq_off = _flat_ids(FlatIds(*tok.encode_batch_to_numpy(texts)))
     spelled = _cuts(tok, texts, "pretoken", flat, seq_off, spelled=True)
     assert spelled.tolist() == _cuts(tok, texts, "pretoken", flat, seq_off).tolist()
+
+
+def test_benchmark_profile_phases_run() -> None:
+    """benchmarks/dynamic.py --profile times the kernels' phases one by one: it must keep
+    calling them as the library does (a changed return shape broke it once)."""
+    from dynamic import profile_phases  # benchmarks/dynamic.py, on pytest's pythonpath
+
+    import toknz
+    from toknz.dynamic import FlatIds
+
+    tok = toknz.load("o200k_base")
+    texts = ["abcabc abcabc", "abcabc de de"]
+    phases = profile_phases(tok, texts, FlatIds(*tok.encode_batch_to_numpy(texts)), 1)
+    assert {"split + rule", "segments", "merge loop", "expand", "total"} <= set(phases)
+    assert all(v >= 0 for v in phases.values())
