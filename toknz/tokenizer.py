@@ -332,6 +332,8 @@ class Tokenizer(DerivedState):
     def _resolve_special(
         self, allowed_special: SpecialSet, disallowed_special: SpecialSet
     ) -> tuple[frozenset[str], frozenset[str]]:
+        if allowed_special == _NO_SPECIAL and disallowed_special == "all":  # the defaults
+            return _NO_SPECIAL, self.special_tokens_set
         if allowed_special == "all":
             allowed = self.special_tokens_set
         else:
@@ -646,10 +648,7 @@ class Tokenizer(DerivedState):
         """
         if not isinstance(text, str):
             raise UsageError(f"encode expects str, got {type(text).__name__}; decode bytes first")
-        if not allowed_special and disallowed_special == "all":  # the defaults: no set work
-            allowed, disallowed = _NO_SPECIAL, self.special_tokens_set
-        else:
-            allowed, disallowed = self._resolve_special(allowed_special, disallowed_special)
+        allowed, disallowed = self._resolve_special(allowed_special, disallowed_special)
         self._check_disallowed(text, disallowed)
         ids = self._encode_text(text, allowed)
         if add_special_tokens:

@@ -231,6 +231,16 @@ def aligned_positions(
     )
 
 
+def _last_and_layers(
+    picked: torch.Tensor, layers: Sequence[int]
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Split :func:`~toknz.torch.dynamic_embedding.hidden_at`'s output into the last hidden
+    states ``[P, D]`` and, with ``layers``, the chosen layers' states ``[P, K, D]`` (float32)."""
+    if not layers:
+        return picked, None
+    return picked[:, 0], picked[:, 1:].float()
+
+
 def distillation_loss(
     model: nn.Module,
     embedding: DynamicEmbedding,
@@ -277,8 +287,7 @@ def distillation_loss(
             tokens_per_call=tokens_per_call,
             layers=layers,
         )
-        t_states = t_hidden[:, 1:].float() if layers else None
-        t_hidden = t_hidden[:, 0] if layers else t_hidden
+        t_hidden, t_states = _last_and_layers(t_hidden, layers)
         t_logp = F.log_softmax(head(t_hidden).float(), dim=-1)
     student_in = lm_inputs(batch, prefix=prefix, positions=positions)
     s_hidden = hidden_at(
@@ -290,8 +299,7 @@ def distillation_loss(
         tokens_per_call=tokens_per_call,
         layers=layers,
     )
-    s_states = s_hidden[:, 1:].float() if layers else None
-    s_hidden = s_hidden[:, 0] if layers else s_hidden
+    s_hidden, s_states = _last_and_layers(s_hidden, layers)
     s_logp = F.log_softmax(head(s_hidden).float(), dim=-1)
     kl = F.kl_div(s_logp, t_logp, log_target=True, reduction="none").sum(-1).mean()
     loss = kl
@@ -462,9 +470,10 @@ def train_hypernet(
             if options.grad_clip > 0:
                 nn.utils.clip_grad_norm_(params, options.grad_clip)
             optimizer.step()
+            total = float(loss.detach())
+            if not math.isfinite(total):
+                raise UsageError(f"the loss became {total} at step {result.steps}; lower lr")
             value = parts["kl"]
-            if not math.isfinite(float(loss.detach())):
-                raise UsageError(f"the loss became {value} at step {result.steps}; lower lr")
             result.seconds += time.perf_counter() - t0
             result.steps += 1
             result.losses.append(value)
