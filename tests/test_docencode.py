@@ -56,11 +56,15 @@ def tables_for(
     np.cumsum([len(t) for t in raws], out=tok_offsets[1:])
     tok_ids = np.array([tokens[t] for t in raws], dtype=np.int32)
     short8, short24 = kernels.build_short_tokens(tok_data, tok_offsets, tok_ids)
+    byte_pairs = kernels.byte_pair_ranks(byte_ids, pairs)
     return (
         byte_ids,
         pairs,
         rank_ids,
-        kernels.byte_pair_ranks(byte_ids, pairs),
+        byte_pairs,
+        kernels.byte_bridges(
+            byte_ids, pairs, rank_ids, byte_pairs, shortcut, tok_data, tok_offsets, tok_ids
+        ),
         shortcut,
         short8,
         short24,
@@ -111,6 +115,7 @@ def test_tiktoken_rule_matches_twin(ranks: dict[bytes, int], raw: list[bytes]) -
             byte_ids[letters[tok[0]]] = r
     tables[0] = byte_ids
     tables[3] = kernels.byte_pair_ranks(byte_ids, tables[1])
+    tables[4] = kernels.byte_bridges(byte_ids, *tables[1:4], tables[5], *tables[8:10], tables[11])
     encoded = [bytes(letters[c] for c in p) for p in pieces]
     for cache in caches():
         assert run(encoded, tuple(tables), cache) == want
@@ -132,6 +137,64 @@ def test_bytes_without_a_token_are_dropped(
         byte_ids[b] = -1
     tables[0] = byte_ids
     tables[3] = kernels.byte_pair_ranks(byte_ids, tables[1])
+    tables[4] = kernels.byte_bridges(byte_ids, *tables[1:4], tables[5], *tables[8:10], tables[11])
     for cache in caches():
         assert run(pieces, tuple(tables), cache) == want
         assert run(pieces, tuple(tables), cache) == want
+
+
+def _tiktoken_tables(ranks: dict[bytes, int]) -> tuple[list, dict[bytes, int]]:
+    """Kernel tables of a random tiktoken vocabulary over bytes 0..2 (letters a, b, c); the
+    other bytes get ids of their own (1000 + byte), so no id has two spellings."""
+    letters = {ord("a"): 0, ord("b"): 1, ord("c"): 2}
+    shifted = {bytes(letters[c] for c in tok): r for tok, r in ranks.items()}
+    tables = list(tables_for(pairs_from_ranks(ranks), shifted, shortcut=True))
+    byte_ids = 1000 + np.arange(256, dtype=np.int32)
+    for tok, r in shifted.items():
+        if len(tok) == 1:
+            byte_ids[tok[0]] = r
+    tables[0] = byte_ids
+    tables[3] = kernels.byte_pair_ranks(byte_ids, tables[1])
+    tables[4] = kernels.byte_bridges(byte_ids, *tables[1:4], tables[5], *tables[8:10], tables[11])
+    return tables, shifted
+
+
+def _bits(bridges: np.ndarray) -> set[tuple[int, int]]:
+    flat = np.unpackbits(bridges.view(np.uint8), bitorder="little")
+    return {(int(k) >> 8, int(k) & 255) for k in np.flatnonzero(flat)}
+
+
+@SETTINGS
+@given(tiktoken_vocab(), documents())
+def test_bridges_are_the_junctions_of_merges(ranks: dict[bytes, int], raw: list[bytes]) -> None:
+    """Bit (x, y) is set exactly when a merge joins a token ending in x to one starting with y,
+    or every bit when some short token is not its own bytes' BPE; cutting there is exact."""
+    tables, shifted = _tiktoken_tables(ranks)
+    spelled = {r: tok for tok, r in shifted.items()}
+    junctions = {(spelled[a][-1], spelled[b][0]) for a, b, _, _ in pairs_from_ranks(ranks)}
+    reachable = all(twin_tiktoken(t, ranks) == [ranks[t]] for t in ranks if len(t) > 1)
+    everything = {(x, y) for x in range(256) for y in range(256)}
+    assert _bits(tables[4]) == (junctions if reachable else everything)
+
+    pieces = [bytes(p[i] % 3 for i in range(len(p))) for p in raw]
+    spelled_pieces = [bytes(b"abc"[x] for x in p) for p in pieces]
+    want = [
+        i for p in spelled_pieces for i in ([ranks[p]] if p in ranks else twin_tiktoken(p, ranks))
+    ]
+    uncut = list(tables)
+    uncut[4] = np.full(kernels.BRIDGE_WORDS, np.uint64(2**64 - 1), dtype=np.uint64)
+    for cache in caches():
+        assert run(pieces, tuple(tables), cache) == want
+        assert run(pieces, tuple(tables), cache) == want
+        assert run(pieces, tuple(uncut), kernels.new_word_cache()) == want
+
+
+def test_bridges_cut_cjk_text_of_cl100k() -> None:
+    """cl100k_base: no merge joins many CJK characters' bytes to the next character's, so a
+    long CJK piece is encoded part by part (and still equals tiktoken in the equality tests)."""
+    import toknz
+
+    bridged = _bits(toknz.load("cl100k_base").model._fast_tables[4])
+    text = "这是一个用于测试的中文句子".encode()
+    cuts = [i for i in range(1, len(text)) if (text[i - 1], text[i]) not in bridged]
+    assert len(cuts) >= 5

@@ -64,6 +64,96 @@ def byte_pair_ranks(byte_ids: np.ndarray, table: np.ndarray) -> np.ndarray:
     return out
 
 
+#: Words of a bridge table (:func:`byte_bridges`): one bit per pair of bytes.
+BRIDGE_WORDS = 1024
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _bridged(bridges: np.ndarray, x: np.int64, y: np.int64) -> bool:
+    """Whether bit ``x * 256 + y`` of a bridge table is set."""
+    k = x * 256 + y
+    return (bridges[k >> 6] >> np.uint64(k & 63)) & np.uint64(1) != np.uint64(0)
+
+
+@njit(cache=True, nogil=True)
+def byte_bridges(
+    byte_ids: np.ndarray,
+    pairs: np.ndarray,
+    rank_ids: np.ndarray,
+    byte_pairs: np.ndarray,
+    shortcut: bool,
+    tok_data: np.ndarray,
+    tok_offsets: np.ndarray,
+    tok_ids: np.ndarray,
+) -> np.ndarray:
+    """The bridge table of a model: bit ``x * 256 + y`` (``uint64[BRIDGE_WORDS]``) is set when
+    some merge joins a symbol whose last byte is ``x`` to one whose first byte is ``y``.
+
+    Between two bytes whose bit is clear no merge ever happens, so a piece's BPE is the
+    BPE of its parts between such bytes, each on its own: :func:`encode_pieces` encodes a
+    piece it has not seen as those parts, most of them in its word cache. (With
+    ``cl100k_base``, CJK text splits into parts of about two characters.)
+
+    Every bit is set (no piece is ever cut) when that would not be exact: a byte has no
+    token (its neighbours may merge across it), a symbol of the pair table has no known
+    bytes, an id has two spellings, or, with ``shortcut``, a token of 2 to ``CACHE_WORD`` bytes does not come out
+    of its own bytes' BPE as itself (then a cached part could differ from the part's BPE).
+    Tokens are ``tok_data[tok_offsets[t]:tok_offsets[t + 1]]`` with ids ``tok_ids``.
+    """
+    bridges = np.zeros(BRIDGE_WORDS, dtype=np.uint64)
+    every = np.full(BRIDGE_WORDS, np.uint64(0xFFFFFFFFFFFFFFFF), dtype=np.uint64)
+    top = np.int64(0)
+    for b in range(256):
+        if byte_ids[b] < 0:
+            return every
+        top = max(top, np.int64(byte_ids[b]))
+    for t in range(tok_ids.shape[0]):
+        top = max(top, np.int64(tok_ids[t]))
+    first = np.full(top + 1, -1, dtype=np.int64)
+    last = np.full(top + 1, -1, dtype=np.int64)
+    for b in range(256):
+        if first[byte_ids[b]] >= 0:
+            return every  # two bytes share an id
+        first[byte_ids[b]] = b
+        last[byte_ids[b]] = b
+    for t in range(tok_ids.shape[0]):
+        s, e = tok_offsets[t], tok_offsets[t + 1]
+        i = tok_ids[t]
+        if e > s:
+            if first[i] >= 0 and (first[i] != tok_data[s] or last[i] != tok_data[e - 1]):
+                return every  # an id with two spellings
+            first[i] = tok_data[s]
+            last[i] = tok_data[e - 1]
+    empty = np.uint64(0xFFFFFFFFFFFFFFFF)
+    for slot in range(pairs.shape[0]):
+        entry = pairs[slot]
+        if entry == empty:
+            continue
+        a = np.int64(entry >> np.uint64(44))
+        b = np.int64((entry >> np.uint64(24)) & np.uint64((1 << 20) - 1))
+        if a > top or b > top or last[a] < 0 or first[b] < 0:
+            return every
+        k = last[a] * 256 + first[b]
+        bridges[k >> 6] |= np.uint64(1) << np.uint64(k & 63)
+    if shortcut:
+        sym = np.empty(CACHE_WORD, dtype=np.int32)
+        prank = np.empty(CACHE_WORD, dtype=np.int64)
+        for t in range(tok_ids.shape[0]):
+            s, e = tok_offsets[t], tok_offsets[t + 1]
+            n = e - s
+            if n < 2 or n > CACHE_WORD:
+                continue
+            for i in range(n):
+                sym[i] = byte_ids[tok_data[s + i]]
+            for i in range(n - 1):
+                prank[i] = byte_pairs[np.int64(tok_data[s + i]) * 256 + tok_data[s + i + 1]]
+            if merge_symbols(sym, n, pairs, rank_ids, prank, _NO_RANK64) != 1 or (
+                sym[0] != tok_ids[t]
+            ):
+                return every
+    return bridges
+
+
 @njit(cache=True, nogil=True, inline="always")
 def _pack_bytes(data: np.ndarray, start: int, stop: int) -> np.uint64:
     """``data[start:stop]`` (at most 8 bytes) as a little-endian integer, zero-padded."""
@@ -180,6 +270,156 @@ def _find_short_token(
         slot = slot + 1 if slot + 1 < cap else 0
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _cache_get(
+    cache: np.ndarray,
+    slot: np.int64,
+    w0: np.uint64,
+    w1: np.uint64,
+    w2: np.uint64,
+    n: int,
+    out: np.ndarray,
+    n_out: int,
+) -> int:
+    """Write the ids cached for the piece packed as ``w0, w1, w2`` (``n`` bytes) in record
+    ``slot`` to ``out[n_out:]``; return how many, or -1 when the record holds another piece."""
+    meta = cache[slot, 3]
+    if (
+        (meta & np.uint64(0xFF)) != np.uint64(n)
+        or cache[slot, 0] != w0
+        or cache[slot, 1] != w1
+        or cache[slot, 2] != w2
+    ):
+        return -1
+    m = np.int64(meta >> np.uint64(8))
+    for i in range(m):
+        word = cache[slot, 4 + (i >> 1)]
+        out[n_out + i] = np.int32((word >> np.uint64(32 * (i & 1))) & np.uint64(0xFFFFFFFF))
+    return m
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _cache_put(
+    cache: np.ndarray,
+    slot: np.int64,
+    w0: np.uint64,
+    w1: np.uint64,
+    w2: np.uint64,
+    n: int,
+    ids: np.ndarray,
+    start: int,
+    m: int,
+) -> None:
+    """Store ``ids[start:start + m]`` (at most ``CACHE_IDS``) for the packed piece in record ``slot``."""
+    cache[slot, 0] = w0
+    cache[slot, 1] = w1
+    cache[slot, 2] = w2
+    cache[slot, 3] = np.uint64(n) | (np.uint64(m) << np.uint64(8))
+    for j in range(4):
+        cache[slot, 4 + j] = np.uint64(0)
+    for i in range(m):
+        cache[slot, 4 + (i >> 1)] |= np.uint64(np.uint32(ids[start + i])) << np.uint64(32 * (i & 1))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _merge_bytes(
+    data: np.ndarray,
+    start: int,
+    end: int,
+    byte_ids: np.ndarray,
+    pairs: np.ndarray,
+    rank_ids: np.ndarray,
+    byte_pairs: np.ndarray,
+    scratch: np.ndarray,
+    prank: np.ndarray,
+    out: np.ndarray,
+    n_out: int,
+) -> int:
+    """BPE of ``data[start:end]`` (``scratch`` and ``prank`` at least that long) written to
+    ``out[n_out:]``; return the number of ids."""
+    n = end - start
+    k = 0
+    for i in range(n):
+        b = byte_ids[data[start + i]]
+        if b >= 0:  # a byte with no token is dropped; its neighbours may merge
+            scratch[k] = b
+            k += 1
+    if k == n:  # every byte a symbol: the first ranks from the byte-pair table
+        for i in range(n - 1):
+            prank[i] = byte_pairs[np.int64(data[start + i]) * 256 + data[start + i + 1]]
+    else:
+        first_ranks(scratch, k, pairs, prank)
+    m = merge_symbols(scratch, k, pairs, rank_ids, prank, _NO_RANK64)
+    for i in range(m):
+        out[n_out + i] = scratch[i]
+    return m
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _encode_parts(
+    data: np.ndarray,
+    start: int,
+    end: int,
+    bridges: np.ndarray,
+    byte_ids: np.ndarray,
+    pairs: np.ndarray,
+    rank_ids: np.ndarray,
+    byte_pairs: np.ndarray,
+    scratch: np.ndarray,
+    prank: np.ndarray,
+    cache: np.ndarray,
+    out: np.ndarray,
+    n_out: int,
+) -> int:
+    """BPE of ``data[start:end]`` as the BPE of its parts between bytes no merge joins
+    (:func:`byte_bridges`), short parts through the word cache; ids to ``out[n_out:]``,
+    their number returned."""
+    cmask = np.uint64(cache.shape[0] - 1)
+    m = 0
+    s = start
+    while s < end:
+        e = s + 1
+        while e < end and _bridged(bridges, np.int64(data[e - 1]), np.int64(data[e])):
+            e += 1
+        n = e - s
+        if n == end - start:  # no cut: the caller found the piece in no cache
+            return _merge_bytes(
+                data, s, e, byte_ids, pairs, rank_ids, byte_pairs, scratch, prank, out, n_out
+            )
+        if n == 1:
+            b = byte_ids[data[s]]
+            if b >= 0:
+                out[n_out + m] = b
+                m += 1
+        elif n <= CACHE_WORD:
+            w0, w1, w2 = _pack_word(data, s, e)
+            slot = np.int64(_word_hash(w0, w1, w2, n) & cmask)
+            got = _cache_get(cache, slot, w0, w1, w2, n, out, n_out + m)
+            if got < 0:
+                got = _merge_bytes(
+                    data,
+                    s,
+                    e,
+                    byte_ids,
+                    pairs,
+                    rank_ids,
+                    byte_pairs,
+                    scratch,
+                    prank,
+                    out,
+                    n_out + m,
+                )
+                if got <= CACHE_IDS:
+                    _cache_put(cache, slot, w0, w1, w2, n, out, n_out + m, got)
+            m += got
+        else:
+            m += _merge_bytes(
+                data, s, e, byte_ids, pairs, rank_ids, byte_pairs, scratch, prank, out, n_out + m
+            )
+        s = e
+    return m
+
+
 @njit(cache=True, nogil=True)
 def encode_pieces(
     data: np.ndarray,
@@ -188,6 +428,7 @@ def encode_pieces(
     pairs: np.ndarray,
     rank_ids: np.ndarray,
     byte_pairs: np.ndarray,
+    bridges: np.ndarray,
     shortcut: bool,
     short8: np.ndarray,
     short24: np.ndarray,
@@ -212,8 +453,10 @@ def encode_pieces(
 
     ``cache`` is a direct-mapped word cache (:func:`new_word_cache`) kept by
     the caller across calls: short pieces seen before are answered from one
-    cache line. It only ever holds exact results, so it never changes the
-    output; one cache must not be shared by concurrent calls. Returns int32 ids.
+    cache line. A piece not in it is encoded as its parts between bytes no merge
+    joins (``bridges``, :func:`byte_bridges`), each part through the cache. The
+    cache only ever holds exact results, so it never changes the output; one cache
+    must not be shared by concurrent calls. Returns int32 ids.
     """
     out = np.empty(data.shape[0], dtype=np.int32)
     scratch = np.empty(64, dtype=np.int32)
@@ -243,19 +486,8 @@ def encode_pieces(
             w0, w1, w2 = _pack_word(data, start, end)
             h = _word_hash(w0, w1, w2, n)
             slot = np.int64(h & cmask)
-            meta = cache[slot, 3]
-            if (
-                (meta & np.uint64(0xFF)) == np.uint64(n)
-                and cache[slot, 0] == w0
-                and cache[slot, 1] == w1
-                and cache[slot, 2] == w2
-            ):
-                m = np.int64(meta >> np.uint64(8))
-                for i in range(m):
-                    word = cache[slot, 4 + (i >> 1)]
-                    out[n_out + i] = np.int32(
-                        (word >> np.uint64(32 * (i & 1))) & np.uint64(0xFFFFFFFF)
-                    )
+            m = _cache_get(cache, slot, w0, w1, w2, n, out, n_out)
+            if m >= 0:
                 n_out += m
                 start = end
                 continue
@@ -275,32 +507,23 @@ def encode_pieces(
             if n > scratch.shape[0]:
                 scratch = np.empty(2 * n, dtype=np.int32)
                 prank = np.empty(2 * n, dtype=np.int64)
-            k = 0
-            for i in range(n):
-                b = byte_ids[data[start + i]]
-                if b >= 0:  # a byte with no token is dropped; its neighbours may merge
-                    scratch[k] = b
-                    k += 1
-            sym = scratch[:k]
-            if k == n:  # every byte a symbol: the first ranks from the byte-pair table
-                for i in range(n - 1):
-                    prank[i] = byte_pairs[np.int64(data[start + i]) * 256 + data[start + i + 1]]
-            else:
-                first_ranks(sym, k, pairs, prank)
-            m = merge_symbols(sym, k, pairs, rank_ids, prank, _NO_RANK64)
-            for i in range(m):
-                out[n_out + i] = sym[i]
+            m = _encode_parts(
+                data,
+                start,
+                end,
+                bridges,
+                byte_ids,
+                pairs,
+                rank_ids,
+                byte_pairs,
+                scratch,
+                prank,
+                cache,
+                out,
+                n_out,
+            )
         if cacheable and m <= CACHE_IDS:
-            cache[slot, 0] = w0
-            cache[slot, 1] = w1
-            cache[slot, 2] = w2
-            cache[slot, 3] = np.uint64(n) | (np.uint64(m) << np.uint64(8))
-            for j in range(4):
-                cache[slot, 4 + j] = np.uint64(0)
-            for i in range(m):
-                cache[slot, 4 + (i >> 1)] |= np.uint64(np.uint32(out[n_out + i])) << np.uint64(
-                    32 * (i & 1)
-                )
+            _cache_put(cache, slot, w0, w1, w2, n, out, n_out, m)
         n_out += m
         start = end
     return out[:n_out]
@@ -315,6 +538,7 @@ def encode_text_bytes(
     pairs: np.ndarray,
     rank_ids: np.ndarray,
     byte_pairs: np.ndarray,
+    bridges: np.ndarray,
     shortcut: bool,
     short8: np.ndarray,
     short24: np.ndarray,
@@ -334,6 +558,7 @@ def encode_text_bytes(
         pairs,
         rank_ids,
         byte_pairs,
+        bridges,
         shortcut,
         short8,
         short24,
@@ -355,6 +580,7 @@ def encode_documents(
     pairs: np.ndarray,
     rank_ids: np.ndarray,
     byte_pairs: np.ndarray,
+    bridges: np.ndarray,
     shortcut: bool,
     short8: np.ndarray,
     short24: np.ndarray,
@@ -385,6 +611,7 @@ def encode_documents(
             pairs,
             rank_ids,
             byte_pairs,
+            bridges,
             shortcut,
             short8,
             short24,
@@ -413,6 +640,7 @@ PACKED_DTYPES = (
     np.uint64,  # pairs
     np.int32,  # rank_ids
     np.int64,  # byte_pairs
+    np.uint64,  # bridges
     np.uint64,  # short8
     np.uint64,  # short24
     np.uint8,  # tok_data
@@ -458,16 +686,16 @@ def pack_tables(kind: int, class_table: np.ndarray, *tables: object) -> tuple[np
 
     >>> import numpy as np
     >>> parts = [np.arange(3, dtype=d) for d in PACKED_DTYPES]
-    >>> parts[5] = parts[6] = np.zeros((2, 2), dtype=np.uint64)
-    >>> blob, views = pack_tables(1, *parts[:5], True, *parts[5:])
-    >>> views[1].tolist(), views[5], views[6].shape, np.shares_memory(blob, views[2])
+    >>> parts[6] = parts[7] = np.zeros((2, 2), dtype=np.uint64)
+    >>> blob, views = pack_tables(1, *parts[:6], True, *parts[6:])
+    >>> views[1].tolist(), views[6], views[7].shape, np.shares_memory(blob, views[2])
     ([0, 1, 2], True, (2, 2), True)
     """
-    if len(tables) != 11:
-        raise ValueError(f"pack_tables takes the 11 tables of encode_pieces, got {len(tables)}")
-    shortcut = bool(tables[4])
+    if len(tables) != 12:
+        raise ValueError(f"pack_tables takes the 12 tables of encode_pieces, got {len(tables)}")
+    shortcut = bool(tables[5])
     arrays: list[np.ndarray] = [class_table]
-    arrays += [np.asarray(t) for i, t in enumerate(tables) if i != 4]
+    arrays += [np.asarray(t) for i, t in enumerate(tables) if i != 5]
     header = np.zeros(_HEADER_WORDS, dtype=np.int64)
     header[0] = kind
     header[1] = 1 if shortcut else 0
@@ -485,7 +713,7 @@ def pack_tables(kind: int, class_table: np.ndarray, *tables: object) -> tuple[np
         view = blob[start : start + size].view(a.dtype).reshape(a.shape)
         view[...] = a
         views.append(view)
-    tables = (*views[:5], bool(shortcut), *views[5:])
+    tables = (*views[:6], bool(shortcut), *views[6:])
     return blob, tables
 
 
@@ -520,13 +748,14 @@ def encode_short(text: bytes, blob: np.ndarray, work: np.ndarray) -> int:
         _part(blob, header, 2).view(np.uint64),
         _part(blob, header, 3).view(np.int32),
         _part(blob, header, 4).view(np.int64),
+        _part(blob, header, 5).view(np.uint64),
         header[1] != 0,
-        _rows(_part(blob, header, 5).view(np.uint64), header, 5),
         _rows(_part(blob, header, 6).view(np.uint64), header, 6),
-        _part(blob, header, 7),
-        _part(blob, header, 8).view(np.int64),
+        _rows(_part(blob, header, 7).view(np.uint64), header, 7),
+        _part(blob, header, 8),
         _part(blob, header, 9).view(np.int64),
-        _part(blob, header, 10).view(np.int32),
+        _part(blob, header, 10).view(np.int64),
+        _part(blob, header, 11).view(np.int32),
         work[:CACHE_WORDS].reshape((CACHE_SLOTS, 8)),
     )
     n = ids.shape[0]

@@ -35,7 +35,7 @@ from toknz_core.hashing import fibonacci_slot
 
 NO_RANK = np.int32(2**31 - 1)
 #: Words longer than this use the heap-based merge.
-HEAP_THRESHOLD = 48
+HEAP_THRESHOLD = 24
 #: Largest id and rank the pair table holds.
 MAX_ID = (1 << 20) - 2
 MAX_RANK = (1 << 24) - 2
@@ -215,25 +215,52 @@ def heap_push(heap: np.ndarray, size: int, item: np.int64) -> int:
 
 @njit(cache=True, nogil=True, inline="always")
 def heap_pop(heap: np.ndarray, size: int) -> tuple[np.int64, int]:
-    """Pop the smallest item of ``heap[:size]``; return it and the new size."""
+    """Pop the smallest item of ``heap[:size]``; return it and the new size.
+
+    The hole left at the root sinks to a leaf along the smaller children (chosen without
+    a branch), then the last item rises from there: a random heap's pop mispredicts a
+    branch per level when the last item is sifted down instead.
+    """
     top = heap[0]
     size -= 1
-    heap[0] = heap[size]
+    last = heap[size]
     i = 0
-    while True:
-        lo = 2 * i + 1
-        if lo >= size:
-            break
-        child = lo
-        if lo + 1 < size and heap[lo + 1] < heap[lo]:
-            child = lo + 1
-        if heap[i] <= heap[child]:
-            break
-        tmp = heap[child]
-        heap[child] = heap[i]
-        heap[i] = tmp
+    child = 1
+    while child + 1 < size:
+        child += np.int64(heap[child + 1] < heap[child])
+        heap[i] = heap[child]
         i = child
+        child = 2 * i + 1
+    if child < size:
+        heap[i] = heap[child]
+        i = child
+    while i > 0:
+        parent = (i - 1) >> 1
+        if heap[parent] <= last:
+            break
+        heap[i] = heap[parent]
+        i = parent
+    heap[i] = last
     return top, size
+
+
+@njit(cache=True, nogil=True, inline="always")
+def heapify(heap: np.ndarray, size: int) -> None:
+    """Order ``heap[:size]`` as a binary min-heap in place, in O(size)."""
+    for start in range(size // 2 - 1, -1, -1):
+        i = start
+        item = heap[i]
+        while True:
+            child = 2 * i + 1
+            if child >= size:
+                break
+            if child + 1 < size and heap[child + 1] < heap[child]:
+                child += 1
+            if item <= heap[child]:
+                break
+            heap[i] = heap[child]
+            i = child
+        heap[i] = item
 
 
 @njit(cache=True, nogil=True)
@@ -250,51 +277,53 @@ def merge_heap(
 
     Positions are the original indices of the left symbols, so ordering the heap by
     ``(rank, position)`` picks the lowest rank, then the leftmost pair, exactly as the
-    scan does. Stale entries are skipped on pop by checking that the pair now at that
-    position still has that rank.
+    scan does. ``prank[i]`` stays the rank of the pair that starts at ``i`` now (-1 once
+    ``i`` is merged away), so a popped entry is stale exactly when it disagrees with
+    ``prank``: no table lookup to check it. Every pair whose rank is below ``limit`` has
+    an entry, so the first entry that agrees is the pair to merge.
     """
     # int32 links (the heap packs positions into 32 bits anyway) and a heap of 2n
-    # entries: n - 1 pushes up front, then each pop pushes at most two, so the size
-    # grows by at most one per merge, and there are at most n - 1 merges. About 21
-    # bytes per symbol in all, for pieces of any length.
+    # entries: at most n - 1 up front, then each merge pushes at most two and pops
+    # one, and there are at most n - 1 merges. About 24 bytes per symbol in all.
     nxt = np.empty(n, dtype=np.int32)
     prv = np.empty(n, dtype=np.int32)
-    alive = np.ones(n, dtype=np.bool_)
+    heap = np.empty(2 * n + 4, dtype=np.int64)
+    size = 0
     for i in range(n):
         nxt[i] = i + 1 if i + 1 < n else -1
         prv[i] = i - 1
-    heap = np.empty(2 * n + 4, dtype=np.int64)
-    size = 0
     for i in range(n - 1):
         r = prank[i]
         if r < limit:
-            size = heap_push(heap, size, (r << np.int64(32)) | np.int64(i))
+            heap[size] = (r << np.int64(32)) | np.int64(i)
+            size += 1
+    heapify(heap, size)
     while size > 0:
         item, size = heap_pop(heap, size)
         rank = item >> np.int64(32)
         pos = item & np.int64(0xFFFFFFFF)
-        if not alive[pos]:
+        if prank[pos] != rank:
             continue
         right = np.int64(nxt[pos])
-        if right < 0:
-            continue
-        if pair_rank(pairs, np.int64(sym[pos]), np.int64(sym[right])) != rank:
-            continue
         sym[pos] = rank_ids[rank]
-        alive[right] = False
+        if right < n - 1:
+            prank[right] = -1
         after = np.int64(nxt[right])
         nxt[pos] = after
         if after >= 0:
             prv[after] = pos
+            r = pair_rank(pairs, np.int64(sym[pos]), np.int64(sym[after]))
+            prank[pos] = r
+            if r < limit:
+                size = heap_push(heap, size, (r << np.int64(32)) | pos)
+        else:
+            prank[pos] = _NO_RANK64
         before = np.int64(prv[pos])
         if before >= 0:
             r = pair_rank(pairs, np.int64(sym[before]), np.int64(sym[pos]))
+            prank[before] = r
             if r < limit:
                 size = heap_push(heap, size, (r << np.int64(32)) | before)
-        if after >= 0:
-            r = pair_rank(pairs, np.int64(sym[pos]), np.int64(sym[after]))
-            if r < limit:
-                size = heap_push(heap, size, (r << np.int64(32)) | pos)
     m = 0
     i = 0
     while i >= 0:

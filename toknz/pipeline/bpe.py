@@ -258,7 +258,8 @@ class BPE(DerivedState):
     @cached_property
     def _fast_tables(self) -> tuple[Any, ...]:
         """The tables of :func:`toknz_core.docencode.encode_pieces` (``byte_ids`` to
-        ``tok_ids``): :attr:`table`, plus the byte-pair ranks and the whole-token lookups."""
+        ``tok_ids``): :attr:`table`, plus the byte-pair ranks and bridges and the whole-token
+        lookups."""
         from toknz_core import docencode
         from toknz_core.ranks import build_bytes_table
 
@@ -278,12 +279,24 @@ class BPE(DerivedState):
         tok_ids = np.array(tids, dtype=np.int32)
         pairs, rank_ids = self.table
         short8, short24 = docencode.build_short_tokens(tok_data, tok_offsets, tok_ids)
+        byte_pairs = docencode.byte_pair_ranks(self._byte_ids, pairs)
+        shortcut = self.merge_rule == "ranks" or self.ignore_merges
         return (
             self._byte_ids,
             pairs,
             rank_ids,
-            docencode.byte_pair_ranks(self._byte_ids, pairs),
-            self.merge_rule == "ranks" or self.ignore_merges,
+            byte_pairs,
+            docencode.byte_bridges(
+                self._byte_ids,
+                pairs,
+                rank_ids,
+                byte_pairs,
+                shortcut,
+                tok_data,
+                tok_offsets,
+                tok_ids,
+            ),
+            shortcut,
             short8,
             short24,
             tok_data,
