@@ -26,6 +26,7 @@ import numpy as np
 from numba import njit
 
 from toknz_core.encode import NO_RANK, first_ranks, merge_symbols, pair_rank
+from toknz_core.memory import prefetch
 from toknz_core.pretok import split
 from toknz_core.ranks import find_bytes_in
 
@@ -462,8 +463,25 @@ def encode_pieces(
     scratch = np.empty(64, dtype=np.int32)
     prank = np.empty(64, dtype=np.int64)
     n_out = 0
-    start = 0
     cmask = np.uint64(cache.shape[0] - 1)
+    # First pass: every short piece's key, and a request for its cache record, so that
+    # the records load while the second pass works.
+    keys = np.empty((ends.shape[0], 4), dtype=np.uint64)
+    records = cache.reshape(cache.shape[0] * 8)
+    start = 0
+    for p in range(ends.shape[0]):
+        end = ends[p]
+        n = end - start
+        if 2 <= n <= CACHE_WORD:
+            w0, w1, w2 = _pack_word(data, start, end)
+            h = _word_hash(w0, w1, w2, n)
+            keys[p, 0] = w0
+            keys[p, 1] = w1
+            keys[p, 2] = w2
+            keys[p, 3] = h
+            prefetch(records, np.int64(h & cmask) * 8)  # type: ignore[call-arg]
+        start = end
+    start = 0
     for p in range(ends.shape[0]):
         end = ends[p]
         n = end - start
@@ -483,8 +501,7 @@ def encode_pieces(
         w2 = np.uint64(0)
         h = np.uint64(0)
         if cacheable:
-            w0, w1, w2 = _pack_word(data, start, end)
-            h = _word_hash(w0, w1, w2, n)
+            w0, w1, w2, h = keys[p, 0], keys[p, 1], keys[p, 2], keys[p, 3]
             slot = np.int64(h & cmask)
             m = _cache_get(cache, slot, w0, w1, w2, n, out, n_out)
             if m >= 0:
