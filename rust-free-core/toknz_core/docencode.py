@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from toknz_core.encode import NO_RANK, first_ranks, merge_symbols, pair_rank
+from toknz_core.encode import NO_RANK, first_ranks, merge_symbols, pair_rank, table_slots
 from toknz_core.memory import prefetch
 from toknz_core.pretok import split
 from toknz_core.ranks import find_bytes_in
@@ -65,15 +65,34 @@ def byte_pair_ranks(byte_ids: np.ndarray, table: np.ndarray) -> np.ndarray:
     return out
 
 
-#: Words of a bridge table (:func:`byte_bridges`): one bit per pair of bytes.
-BRIDGE_WORDS = 1024
+#: Bits of the bridge table's second part (:func:`byte_bridges`), a power of two.
+BRIDGE_CONTEXT_BITS = 1 << 20
+#: Words of a bridge table: 65,536 bits for pairs of bytes, then the second part.
+BRIDGE_WORDS = 1024 + BRIDGE_CONTEXT_BITS // 64
+_ALL_BITS = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _bridged(bridges: np.ndarray, x: np.int64, y: np.int64) -> bool:
-    """Whether bit ``x * 256 + y`` of a bridge table is set."""
-    k = x * 256 + y
+def _bit(bridges: np.ndarray, k: np.int64) -> bool:
     return (bridges[k >> 6] >> np.uint64(k & 63)) & np.uint64(1) != np.uint64(0)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _context_bit(x1: np.int64, x2: np.int64, y: np.int64) -> np.int64:
+    """Bit of the bridge table's second part for the bytes ``x1 x2 | y``."""
+    h = np.uint64((x1 << 16) | (x2 << 8) | y) * np.uint64(0x9E3779B97F4A7C15)
+    return 65536 + np.int64((h >> np.uint64(40)) & np.uint64(BRIDGE_CONTEXT_BITS - 1))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _joinable(bridges: np.ndarray, data: np.ndarray, start: int, i: int) -> bool:
+    """Whether a merge may join the symbols on both sides of ``data[i - 1] | data[i]`` in a
+    piece that starts at ``start`` (``start < i``)."""
+    x2 = np.int64(data[i - 1])
+    y = np.int64(data[i])
+    if _bit(bridges, x2 * 256 + y):
+        return True
+    return i - 1 > start and _bit(bridges, _context_bit(np.int64(data[i - 2]), x2, y))
 
 
 @njit(cache=True, nogil=True)
@@ -87,22 +106,30 @@ def byte_bridges(
     tok_offsets: np.ndarray,
     tok_ids: np.ndarray,
 ) -> np.ndarray:
-    """The bridge table of a model: bit ``x * 256 + y`` (``uint64[BRIDGE_WORDS]``) is set when
-    some merge joins a symbol whose last byte is ``x`` to one whose first byte is ``y``.
+    """The bridge table of a model (``uint64[BRIDGE_WORDS]``): where a merge may join two
+    symbols of a piece, judged from the two bytes before the joint and the one after.
 
-    Between two bytes whose bit is clear no merge ever happens, so a piece's BPE is the
-    BPE of its parts between such bytes, each on its own: :func:`encode_pieces` encodes a
-    piece it has not seen as those parts, most of them in its word cache. (With
-    ``cl100k_base``, CJK text splits into parts of about two characters.)
+    A merge ``(l, r)`` joins a symbol ``l`` that ends just before the joint to a symbol
+    ``r`` that starts at it, so ``r``'s first byte is the byte after the joint, and ``l``
+    is the byte before it (one-byte ``l``) or ends with the two bytes before it. The table
+    has bit ``x * 256 + y`` set for every merge of a one-byte ``l = x`` with ``r``
+    starting with ``y``, and for every merge of a longer ``l`` ending in ``x1 x2`` a bit
+    for ``(x1, x2, y)`` in its second part (hashed: a collision only keeps a joint).
+
+    Where no bit allows it, no merge ever joins, so a piece's BPE is the BPE of its parts
+    between such joints, each on its own: :func:`encode_pieces` encodes a piece it has not
+    seen as those parts, most of them in its word cache. (CJK text falls into parts of two
+    or three characters with ``cl100k_base`` and ``o200k_base``.)
 
     Every bit is set (no piece is ever cut) when that would not be exact: a byte has no
     token (its neighbours may merge across it), a symbol of the pair table has no known
-    bytes, an id has two spellings, or, with ``shortcut``, a token of 2 to ``CACHE_WORD`` bytes does not come out
-    of its own bytes' BPE as itself (then a cached part could differ from the part's BPE).
-    Tokens are ``tok_data[tok_offsets[t]:tok_offsets[t + 1]]`` with ids ``tok_ids``.
+    bytes, an id has two spellings, or, with ``shortcut``, a token of 2 to ``CACHE_WORD``
+    bytes does not come out of its own bytes' BPE as itself (then a cached part could
+    differ from the part's BPE). Tokens are ``tok_data[tok_offsets[t]:tok_offsets[t + 1]]``
+    with ids ``tok_ids``.
     """
     bridges = np.zeros(BRIDGE_WORDS, dtype=np.uint64)
-    every = np.full(BRIDGE_WORDS, np.uint64(0xFFFFFFFFFFFFFFFF), dtype=np.uint64)
+    every = np.full(BRIDGE_WORDS, _ALL_BITS, dtype=np.uint64)
     top = np.int64(0)
     for b in range(256):
         if byte_ids[b] < 0:
@@ -112,6 +139,7 @@ def byte_bridges(
         top = max(top, np.int64(tok_ids[t]))
     first = np.full(top + 1, -1, dtype=np.int64)
     last = np.full(top + 1, -1, dtype=np.int64)
+    before_last = np.full(top + 1, -1, dtype=np.int64)  # -1 for a one-byte symbol
     for b in range(256):
         if first[byte_ids[b]] >= 0:
             return every  # two bytes share an id
@@ -120,21 +148,24 @@ def byte_bridges(
     for t in range(tok_ids.shape[0]):
         s, e = tok_offsets[t], tok_offsets[t + 1]
         i = tok_ids[t]
-        if e > s:
+        if e - s >= 2:
             if first[i] >= 0 and (first[i] != tok_data[s] or last[i] != tok_data[e - 1]):
                 return every  # an id with two spellings
             first[i] = tok_data[s]
             last[i] = tok_data[e - 1]
-    empty = np.uint64(0xFFFFFFFFFFFFFFFF)
-    for slot in range(pairs.shape[0]):
+            before_last[i] = tok_data[e - 2]
+    for slot in range(table_slots(pairs)):
         entry = pairs[slot]
-        if entry == empty:
+        if entry == _ALL_BITS:
             continue
         a = np.int64(entry >> np.uint64(44))
         b = np.int64((entry >> np.uint64(24)) & np.uint64((1 << 20) - 1))
         if a > top or b > top or last[a] < 0 or first[b] < 0:
             return every
-        k = last[a] * 256 + first[b]
+        if before_last[a] < 0:
+            k = last[a] * 256 + first[b]
+        else:
+            k = _context_bit(before_last[a], last[a], first[b])
         bridges[k >> 6] |= np.uint64(1) << np.uint64(k & 63)
     if shortcut:
         sym = np.empty(CACHE_WORD, dtype=np.int32)
@@ -380,7 +411,7 @@ def _encode_parts(
     s = start
     while s < end:
         e = s + 1
-        while e < end and _bridged(bridges, np.int64(data[e - 1]), np.int64(data[e])):
+        while e < end and _joinable(bridges, data, start, e):
             e += 1
         n = e - s
         if n == end - start:  # no cut: the caller found the piece in no cache
