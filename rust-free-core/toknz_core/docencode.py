@@ -27,7 +27,7 @@ from numba import njit
 
 from toknz_core.encode import NO_RANK, first_ranks, merge_symbols, pair_rank, table_slots
 from toknz_core.memory import prefetch
-from toknz_core.pretok import split
+from toknz_core.pretok import split, split_into
 from toknz_core.ranks import find_bytes_in
 
 #: Word cache: slots (a power of two); pieces up to CACHE_WORD bytes giving up to CACHE_IDS ids.
@@ -491,13 +491,59 @@ def encode_pieces(
     must not be shared by concurrent calls. Returns int32 ids.
     """
     out = np.empty(data.shape[0], dtype=np.int32)
-    scratch = np.empty(64, dtype=np.int32)
-    prank = np.empty(64, dtype=np.int64)
+    n_out = _encode_into(
+        data,
+        ends,
+        byte_ids,
+        pairs,
+        rank_ids,
+        byte_pairs,
+        bridges,
+        shortcut,
+        short8,
+        short24,
+        tok_data,
+        tok_offsets,
+        tok_slots,
+        tok_ids,
+        cache,
+        out,
+        np.empty((ends.shape[0], 4), dtype=np.uint64),
+        np.empty(64, dtype=np.int32),
+        np.empty(64, dtype=np.int64),
+    )
+    return out[:n_out]
+
+
+@njit(cache=True, nogil=True)
+def _encode_into(
+    data: np.ndarray,
+    ends: np.ndarray,
+    byte_ids: np.ndarray,
+    pairs: np.ndarray,
+    rank_ids: np.ndarray,
+    byte_pairs: np.ndarray,
+    bridges: np.ndarray,
+    shortcut: bool,
+    short8: np.ndarray,
+    short24: np.ndarray,
+    tok_data: np.ndarray,
+    tok_offsets: np.ndarray,
+    tok_slots: np.ndarray,
+    tok_ids: np.ndarray,
+    cache: np.ndarray,
+    out: np.ndarray,
+    keys: np.ndarray,
+    scratch: np.ndarray,
+    prank: np.ndarray,
+) -> int:
+    """:func:`encode_pieces` into the caller's arrays: ``out`` (int32, room for one id per
+    byte of ``data``), ``keys`` (uint64, a row of 4 per piece) and the merge scratch
+    ``scratch``/``prank`` (grown here when a piece is longer). Returns the number of ids."""
     n_out = 0
     cmask = np.uint64(cache.shape[0] - 1)
     # First pass: every short piece's key, and a request for its cache record, so that
     # the records load while the second pass works.
-    keys = np.empty((ends.shape[0], 4), dtype=np.uint64)
     records = cache.reshape(cache.shape[0] * 8)
     start = 0
     for p in range(ends.shape[0]):
@@ -574,7 +620,7 @@ def encode_pieces(
             _cache_put(cache, slot, w0, w1, w2, n, out, n_out, m)
         n_out += m
         start = end
-    return out[:n_out]
+    return n_out
 
 
 @njit(cache=True, nogil=True)
@@ -702,14 +748,23 @@ _ALIGN = 64
 CACHE_WORDS = CACHE_SLOTS * 8
 #: Most ids :func:`encode_short` writes: a text of at most this many bytes always fits.
 SHORT_OUT = 1 << 16
+#: Pieces :func:`encode_short` splits and keys in its work array (more: arrays of their own).
+SHORT_PIECES = 1 << 12
+_OUT_AT = CACHE_WORDS
+_ENDS_AT = _OUT_AT + SHORT_OUT // 2
+_KEYS_AT = _ENDS_AT + SHORT_PIECES
+_SCRATCH_AT = _KEYS_AT + 4 * SHORT_PIECES
+_PRANK_AT = _SCRATCH_AT + 32
+_WORK_WORDS = _PRANK_AT + 64
 
 
 def new_work() -> np.ndarray:
     """The scratch of one :func:`encode_short` call at a time: a word cache
-    (:func:`new_word_cache`, a view of the first :data:`CACHE_WORDS` words) and room for
-    :data:`SHORT_OUT` uint32 ids (:func:`work_parts`)."""
-    work = np.zeros(CACHE_WORDS + SHORT_OUT // 2, dtype=np.uint64)
-    return work
+    (:func:`new_word_cache`, a view of the first :data:`CACHE_WORDS` words), room for
+    :data:`SHORT_OUT` uint32 ids (:func:`work_parts`), then the piece ends, piece keys and
+    merge scratch of a text of up to :data:`SHORT_PIECES` pieces, so that a short text
+    allocates nothing."""
+    return np.zeros(_WORK_WORDS, dtype=np.uint64)
 
 
 def work_parts(work: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -719,7 +774,7 @@ def work_parts(work: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     >>> cache.shape == (CACHE_SLOTS, 8), out.dtype, out.shape[0] == SHORT_OUT
     (True, dtype('uint32'), True)
     """
-    return work[:CACHE_WORDS].reshape(CACHE_SLOTS, 8), work[CACHE_WORDS:].view(np.uint32)
+    return work[:CACHE_WORDS].reshape(CACHE_SLOTS, 8), work[_OUT_AT:_ENDS_AT].view(np.uint32)
 
 
 def pack_tables(kind: int, class_table: np.ndarray, *tables: object) -> tuple[np.ndarray, tuple]:
@@ -784,14 +839,33 @@ def encode_short(text: bytes, blob: np.ndarray, work: np.ndarray) -> int:
     (:func:`new_work`; one call at a time per work array).
 
     Returns the number of ids, or -1 when there are more than :data:`SHORT_OUT` (the
-    output part then holds nothing useful). Three arguments and no array returned: a
-    short text's call costs a few microseconds less than :func:`encode_text_bytes`.
+    output part then holds nothing useful). Three arguments, no array returned and, for a
+    text of at most :data:`SHORT_OUT` bytes and :data:`SHORT_PIECES` pieces, no array
+    allocated: the piece ends, keys and ids go to ``work``.
     """
     data = np.frombuffer(text, dtype=np.uint8)
     header = blob[: _HEADER_WORDS * 8].view(np.int64)
-    ids = encode_pieces(
+    n = data.shape[0]
+    ends, k = split_into(
+        header[0],
         data,
-        split(header[0], data, _part(blob, header, 0).view(np.uint16)),
+        np.int64(0),
+        np.int64(n),
+        _part(blob, header, 0).view(np.uint16),
+        work[_ENDS_AT:_KEYS_AT].view(np.int64),
+        np.int64(0),
+    )
+    if k <= SHORT_PIECES:
+        keys = work[_KEYS_AT:_SCRATCH_AT].reshape((SHORT_PIECES, 4))
+    else:
+        keys = np.empty((k, 4), dtype=np.uint64)
+    if n <= SHORT_OUT:
+        out = work[_OUT_AT:_ENDS_AT].view(np.int32)
+    else:
+        out = np.empty(n, dtype=np.int32)
+    m = _encode_into(
+        data,
+        ends[:k],
         _part(blob, header, 1).view(np.int32),
         _part(blob, header, 2).view(np.uint64),
         _part(blob, header, 3).view(np.int32),
@@ -805,11 +879,15 @@ def encode_short(text: bytes, blob: np.ndarray, work: np.ndarray) -> int:
         _part(blob, header, 10).view(np.int64),
         _part(blob, header, 11).view(np.int32),
         work[:CACHE_WORDS].reshape((CACHE_SLOTS, 8)),
+        out,
+        keys,
+        work[_SCRATCH_AT:_PRANK_AT].view(np.int32),
+        work[_PRANK_AT:_WORK_WORDS].view(np.int64),
     )
-    n = ids.shape[0]
-    if n > SHORT_OUT:
+    if m > SHORT_OUT:
         return -1
-    out = work[CACHE_WORDS:].view(np.uint32)
-    for i in range(n):
-        out[i] = ids[i]
-    return n
+    if n > SHORT_OUT:
+        ids = work[_OUT_AT:_ENDS_AT].view(np.int32)
+        for i in range(m):
+            ids[i] = out[i]
+    return m
