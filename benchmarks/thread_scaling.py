@@ -10,7 +10,11 @@ one. This script separates the two things a second thread changes:
 
 - *fresh*: like encode.py, each round encodes a slice of documents not seen before;
 - *repeat*: each round encodes the same slice again, so every piece is already in the
-  word caches (each worker's own cache: a cache is never shared between threads).
+  word caches (each worker's own cache: a cache is never shared between threads);
+- *kernel, repeat*: the compiled batch kernel alone (``toknz_core.docencode.encode_documents``)
+  on the repeat slice, called from ``threads`` plain threads on equal shares of it, each with
+  its own word cache: no thread pool, no GIL-held step between calls. If this scales and the
+  batch API does not, the loss is in the Python around the kernel.
 
 Each (encoding, threads) pair runs in its own process: load, warm up on a separate slice,
 then ``--rounds`` rounds of each kind, median MB/s. If 2 threads scale on *repeat* but not
@@ -68,6 +72,7 @@ def worker(encoding: str, threads: int, rounds: int, slice_docs: int) -> dict[st
     warm, rest = docs[:slice_docs], docs[slice_docs:]
     tok.encode_batch_to_numpy(warm, num_threads=threads)
     out: dict[str, float] = {}
+    out.update(kernel_alone(tok, warm, threads, rounds))
     for kind in ("fresh", "repeat"):
         speeds = []
         cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -80,6 +85,45 @@ def worker(encoding: str, threads: int, rounds: int, slice_docs: int) -> dict[st
         out[kind] = statistics.median(speeds)
         out[kind + " cpu/wall"] = (time.process_time() - cpu0) / (time.perf_counter() - wall0)
     return out
+
+
+def kernel_alone(tok: object, docs: list[str], threads: int, rounds: int) -> dict[str, float]:
+    """Median MB/s (and cpu/wall) of ``encode_documents`` on ``docs`` (already cached) split
+    into ``threads`` equal shares, one plain thread and one word cache per share."""
+    import threading
+
+    import numpy as np
+    from toknz_core.docencode import encode_documents, new_word_cache
+
+    model = tok.model  # type: ignore[attr-defined]
+    kind = tok._scanner_kind  # type: ignore[attr-defined]
+    blob, views = model._packed[kind]
+    shares = []
+    for t in range(threads):
+        datas = [d.encode("utf-8") for d in docs[t::threads]]
+        sizes = np.zeros(len(datas) + 1, dtype=np.int64)
+        np.cumsum([len(d) for d in datas], out=sizes[1:])
+        shares.append((np.frombuffer(b"".join(datas), dtype=np.uint8), sizes, new_word_cache()))
+    size = sum(s[0].size for s in shares) / 1e6
+
+    def run(share: tuple) -> None:
+        data, sizes, cache = share
+        encode_documents(kind, data, sizes, views[0], *views[1:], cache)
+
+    for share in shares:
+        run(share)  # compiled, and every piece in its share's cache
+    speeds = []
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    for _ in range(rounds):
+        workers = [threading.Thread(target=run, args=(share,)) for share in shares]
+        t0 = time.perf_counter()
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        speeds.append(size / (time.perf_counter() - t0))
+    cpu = (time.process_time() - cpu0) / (time.perf_counter() - wall0)
+    return {"kernel, repeat": statistics.median(speeds), "kernel, repeat cpu/wall": cpu}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
                 cmd, capture_output=True, text=True, check=True, cwd=Path(__file__).parent
             )
             got[threads] = json.loads(res.stdout.strip().splitlines()[-1])
-        for kind in ("fresh", "repeat"):
+        for kind in ("fresh", "repeat", "kernel, repeat"):
             one, two = got[1][kind], got[2][kind]
             cpu = got[2][kind + " cpu/wall"]
             rows.append(
@@ -117,7 +161,9 @@ def main(argv: list[str] | None = None) -> int:
             f"for 2 threads at start). `encode_batch_to_numpy` on batches of {args.slice_docs} "
             f"documents of ~4 KB (German, Russian, Japanese, Python, Go), median of "
             f"{args.rounds} rounds, one process per encoding and thread count. *fresh*: every "
-            "round new text; *repeat*: the same text every round (its pieces cached); *cpu/wall*: "
+            "round new text; *repeat*: the same text every round (its pieces cached); *kernel, "
+            "repeat*: the compiled kernel alone on the repeat text, one plain thread and word "
+            "cache per half, no Python between calls; *cpu/wall*: "
             "the process's CPU seconds over wall seconds during the 2-thread rounds (2: both "
             "threads busy all the time).",
             "",
