@@ -25,7 +25,14 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from toknz_core.encode import NO_RANK, first_ranks, merge_symbols, pair_rank, table_slots
+from toknz_core.encode import (
+    NO_RANK,
+    first_ranks,
+    merge_symbols,
+    pair_rank,
+    slot_pair,
+    table_slots,
+)
 from toknz_core.memory import prefetch
 from toknz_core.pretok import split, split_into
 from toknz_core.ranks import find_bytes_in
@@ -155,33 +162,28 @@ def byte_bridges(
             last[i] = tok_data[e - 1]
             before_last[i] = tok_data[e - 2]
     for slot in range(table_slots(pairs)):
-        entry = pairs[slot]
-        if entry == _ALL_BITS:
+        left, right = slot_pair(pairs, np.int64(slot))
+        if left < 0:
             continue
-        a = np.int64(entry >> np.uint64(44))
-        b = np.int64((entry >> np.uint64(24)) & np.uint64((1 << 20) - 1))
-        if a > top or b > top or last[a] < 0 or first[b] < 0:
+        if left > top or right > top or last[left] < 0 or first[right] < 0:
             return every
-        if before_last[a] < 0:
-            k = last[a] * 256 + first[b]
+        if before_last[left] < 0:
+            k = last[left] * 256 + first[right]
         else:
-            k = _context_bit(before_last[a], last[a], first[b])
+            k = _context_bit(before_last[left], last[left], first[right])
         bridges[k >> 6] |= np.uint64(1) << np.uint64(k & 63)
     if shortcut:
         sym = np.empty(CACHE_WORD, dtype=np.int32)
         prank = np.empty(CACHE_WORD, dtype=np.int64)
+        ids = np.empty(CACHE_WORD, dtype=np.int32)
         for t in range(tok_ids.shape[0]):
             s, e = tok_offsets[t], tok_offsets[t + 1]
-            n = e - s
-            if n < 2 or n > CACHE_WORD:
+            if not 2 <= e - s <= CACHE_WORD:
                 continue
-            for i in range(n):
-                sym[i] = byte_ids[tok_data[s + i]]
-            for i in range(n - 1):
-                prank[i] = byte_pairs[np.int64(tok_data[s + i]) * 256 + tok_data[s + i + 1]]
-            if merge_symbols(sym, n, pairs, rank_ids, prank, _NO_RANK64) != 1 or (
-                sym[0] != tok_ids[t]
-            ):
+            got = _merge_bytes(
+                tok_data, s, e, byte_ids, pairs, rank_ids, byte_pairs, sym, prank, ids, 0
+            )
+            if got != 1 or ids[0] != tok_ids[t]:
                 return every
     return bridges
 

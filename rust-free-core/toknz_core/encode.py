@@ -149,6 +149,16 @@ def pair_rank(pairs: np.ndarray, a: np.int64, b: np.int64) -> np.int64:
         slot = (slot + np.int64(1)) & mask
 
 
+@njit(cache=True, nogil=True, inline="always")
+def slot_pair(pairs: np.ndarray, slot: np.int64) -> tuple[np.int64, np.int64]:
+    """``(left, right)`` of the pair in ``pairs[slot]`` (``slot < table_slots(pairs)``), or
+    ``(-1, -1)`` for an empty slot."""
+    e = pairs[slot]
+    if e == _EMPTY:
+        return np.int64(-1), np.int64(-1)
+    return np.int64(e >> np.uint64(44)), np.int64((e >> np.uint64(24)) & _ID_MASK)
+
+
 @njit(cache=True, nogil=True)
 def pair_lookup(pairs: np.ndarray, rank_ids: np.ndarray, a: int, b: int) -> tuple[int, int]:
     """``(rank, new_id)`` of pair ``(a, b)``, or ``(NO_RANK, -1)``."""
