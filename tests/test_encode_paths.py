@@ -198,6 +198,37 @@ def test_short_texts_from_many_threads_at_once(toknz_tok: Any) -> None:
     assert [a.tolist() for a in arrays] == want
 
 
+def test_encode_with_default_arguments_goes_straight_to_the_short_kernel(toknz_tok: Any) -> None:
+    """``encode(text)`` with the defaults skips the special-token steps when no special token
+    can be in the text, and only then: one spied kernel call per short text, special tokens
+    still refused or allowed exactly as with explicit arguments."""
+    import toknz
+
+    tok = toknz_tok("cl100k_base")
+    tok.encode_ordinary("warm " * 1000)
+    real = tok.__dict__["_short_ready"]
+    calls: list[bytes] = []
+
+    def spy(raw: bytes, as_list: bool) -> Any:
+        calls.append(raw)
+        return real(raw, as_list)
+
+    tok.__dict__["_short_ready"] = spy
+    try:
+        assert tok.encode("hello world") == tok.encode_ordinary("hello world")
+        assert tok.encode("a < b > c") == tok.encode_ordinary("a < b > c")
+        assert calls == [b"hello world", b"hello world", b"a < b > c", b"a < b > c"]
+        with pytest.raises(toknz.SpecialTokenError, match="<\\|endoftext\\|>"):
+            tok.encode("the end<|endoftext|>")
+        as_text = tok.encode("x<|endoftext|>", disallowed_special=())
+        assert as_text == tok.encode_ordinary("x<|endoftext|>")
+        special = tok.encode("x<|endoftext|>", allowed_special={"<|endoftext|>"})
+        assert special == tok.encode_ordinary("x") + [tok.special_tokens["<|endoftext|>"]]
+        assert tok.encode("hi", allowed_special=set()) == tok.encode_ordinary("hi")
+    finally:
+        tok.__dict__["_short_ready"] = real
+
+
 def test_waiting_while_another_thread_starts_the_load(monkeypatch: Any) -> None:
     """wait() from one thread while another is still starting the loader.
 

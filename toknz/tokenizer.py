@@ -633,7 +633,7 @@ class Tokenizer(DerivedState):
         self,
         text: str,
         *,
-        allowed_special: SpecialSet = frozenset(),
+        allowed_special: SpecialSet = _NO_SPECIAL,
         disallowed_special: SpecialSet = "all",
         add_special_tokens: bool = False,
     ) -> list[int]:
@@ -646,6 +646,16 @@ class Tokenizer(DerivedState):
         ``add_special_tokens=True`` applies the file's post-processor (BOS,
         EOS...) as ``tokenizers`` does by default.
         """
+        if (
+            allowed_special is _NO_SPECIAL
+            and disallowed_special == "all"
+            and not add_special_tokens
+            and type(text) is str
+            and not self._special_finder.may_occur(text)
+        ):  # the defaults, and no special token can be in the text: straight to the kernel
+            short = self._short(text, _NO_SPECIAL, True)
+            if short is not None:
+                return short  # type: ignore[no-any-return]
         if not isinstance(text, str):
             raise UsageError(f"encode expects str, got {type(text).__name__}; decode bytes first")
         allowed, disallowed = self._resolve_special(allowed_special, disallowed_special)
@@ -665,7 +675,7 @@ class Tokenizer(DerivedState):
         self,
         text: str,
         *,
-        allowed_special: SpecialSet = frozenset(),
+        allowed_special: SpecialSet = _NO_SPECIAL,
         disallowed_special: SpecialSet = "all",
         add_special_tokens: bool = False,
     ) -> np.ndarray:
@@ -714,7 +724,7 @@ class Tokenizer(DerivedState):
         texts: Sequence[str],
         *,
         num_threads: int | None = None,
-        allowed_special: SpecialSet = frozenset(),
+        allowed_special: SpecialSet = _NO_SPECIAL,
         disallowed_special: SpecialSet = "all",
         add_special_tokens: bool = False,
         dynamic: DynamicOptions | dict[str, Any] | None = None,
@@ -759,7 +769,7 @@ class Tokenizer(DerivedState):
         texts: Sequence[str],
         *,
         num_threads: int | None = None,
-        allowed_special: SpecialSet = frozenset(),
+        allowed_special: SpecialSet = _NO_SPECIAL,
         disallowed_special: SpecialSet = "all",
         add_special_tokens: bool = False,
     ) -> tuple[np.ndarray, np.ndarray]:

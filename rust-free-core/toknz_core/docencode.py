@@ -22,8 +22,10 @@ Tables (built once per model by ``toknz/pipeline/bpe.py``):
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
-from numba import njit
+from numba import carray, njit
 
 from toknz_core.encode import (
     NO_RANK,
@@ -33,7 +35,7 @@ from toknz_core.encode import (
     slot_pair,
     table_slots,
 )
-from toknz_core.memory import prefetch
+from toknz_core.memory import pointer, prefetch
 from toknz_core.pretok import split, split_into
 from toknz_core.ranks import find_bytes_in
 
@@ -513,6 +515,7 @@ def encode_pieces(
         np.empty((ends.shape[0], 4), dtype=np.uint64),
         np.empty(64, dtype=np.int32),
         np.empty(64, dtype=np.int64),
+        cache.reshape(cache.shape[0] * 8),
     )
     return out[:n_out]
 
@@ -538,15 +541,17 @@ def _encode_into(
     keys: np.ndarray,
     scratch: np.ndarray,
     prank: np.ndarray,
+    records: np.ndarray,
 ) -> int:
     """:func:`encode_pieces` into the caller's arrays: ``out`` (int32, room for one id per
-    byte of ``data``), ``keys`` (uint64, a row of 4 per piece) and the merge scratch
-    ``scratch``/``prank`` (grown here when a piece is longer). Returns the number of ids."""
+    byte of ``data``), ``keys`` (uint64, a row of 4 per piece), the merge scratch
+    ``scratch``/``prank`` (grown here when a piece is longer) and ``records``, the word
+    cache's memory as one row (the caller makes it: a reshape here would cost more than
+    encoding a short text). Returns the number of ids."""
     n_out = 0
     cmask = np.uint64(cache.shape[0] - 1)
     # First pass: every short piece's key, and a request for its cache record, so that
     # the records load while the second pass works.
-    records = cache.reshape(cache.shape[0] * 8)
     start = 0
     for p in range(ends.shape[0]):
         end = ends[p]
@@ -823,73 +828,95 @@ def pack_tables(kind: int, class_table: np.ndarray, *tables: object) -> tuple[np
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _part(blob: np.ndarray, header: np.ndarray, i: int) -> np.ndarray:
+def _table(blob_at: np.int64, header: np.ndarray, i: int, dtype: Any, itemsize: int) -> np.ndarray:
+    """Part ``i`` of the :func:`pack_tables` blob at address ``blob_at``, one-dimensional."""
     start = header[2 + 3 * i]
-    return blob[start : start + header[3 + 3 * i]]
+    return carray(pointer(blob_at + start), (header[3 + 3 * i] // itemsize,), dtype)  # type: ignore[call-arg]
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _rows(part: np.ndarray, header: np.ndarray, i: int) -> np.ndarray:
+def _table_rows(blob_at: np.int64, header: np.ndarray, i: int) -> np.ndarray:
+    """Part ``i`` of the blob (uint64) as rows of its recorded column count."""
+    start = header[2 + 3 * i]
     cols = header[4 + 3 * i]
-    return part.reshape((part.shape[0] // cols, cols))
+    return carray(pointer(blob_at + start), (header[3 + 3 * i] // 8 // cols, cols), np.uint64)  # type: ignore[call-arg]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _work_part(work_at: np.int64, word: int, n: int, dtype: Any) -> np.ndarray:
+    """``n`` items of ``dtype`` from uint64 word ``word`` of the work array at ``work_at``."""
+    return carray(pointer(work_at + 8 * word), (n,), dtype)  # type: ignore[call-arg]
 
 
 @njit(cache=True, nogil=True)
-def encode_short(text: bytes, blob: np.ndarray, work: np.ndarray) -> int:
+def encode_short(text: bytes, blob_at: np.int64, work_at: np.int64) -> int:
     """:func:`encode_text_bytes` of ``text`` (UTF-8 ``bytes``) with the split and tables of
-    the :func:`pack_tables` ``blob``, the ids written after the word cache of ``work``
-    (:func:`new_work`; one call at a time per work array).
+    the :func:`pack_tables` blob at address ``blob_at``, the ids written after the word
+    cache of the :func:`new_work` array at ``work_at`` (one call at a time per work array).
 
-    Returns the number of ids, or -1 when there are more than :data:`SHORT_OUT` (the
-    output part then holds nothing useful). Three arguments, no array returned and, for a
-    text of at most :data:`SHORT_OUT` bytes and :data:`SHORT_PIECES` pieces, no array
-    allocated: the piece ends, keys and ids go to ``work``.
+    The addresses are ``array.ctypes.data``: the caller keeps both arrays alive during the
+    call (:func:`toknz_core.memory.pointer`). Tables and work parts are viewed by address
+    instead of sliced, viewed and reshaped from array arguments: those steps cost more than
+    encoding a short text. Returns the number of ids, or -1 when there are more than
+    :data:`SHORT_OUT` (the output part then holds nothing useful). For a text of at most
+    :data:`SHORT_OUT` bytes and :data:`SHORT_PIECES` pieces no array is allocated.
+
+    >>> import numpy as np
+    >>> import toknz
+    >>> tok = toknz.load("cl100k_base")
+    >>> _ = tok.encode_ordinary("warm " * 1000)  # a long text: builds the packed tables
+    >>> blob = tok.model._packed[tok._scanner_kind][0]
+    >>> work = new_work()
+    >>> n = encode_short(b"hello world", blob.ctypes.data, work.ctypes.data)
+    >>> work_parts(work)[1][:n].tolist() == tok.encode("hello world")
+    True
     """
     data = np.frombuffer(text, dtype=np.uint8)
-    header = blob[: _HEADER_WORDS * 8].view(np.int64)
+    header = carray(pointer(blob_at), (_HEADER_WORDS,), np.int64)  # type: ignore[call-arg]
     n = data.shape[0]
     ends, k = split_into(
         header[0],
         data,
         np.int64(0),
         np.int64(n),
-        _part(blob, header, 0).view(np.uint16),
-        work[_ENDS_AT:_KEYS_AT].view(np.int64),
+        _table(blob_at, header, 0, np.uint16, 2),
+        _work_part(work_at, _ENDS_AT, _KEYS_AT - _ENDS_AT, np.int64),
         np.int64(0),
     )
     if k <= SHORT_PIECES:
-        keys = work[_KEYS_AT:_SCRATCH_AT].reshape((SHORT_PIECES, 4))
+        keys = carray(pointer(work_at + 8 * _KEYS_AT), (SHORT_PIECES, 4), np.uint64)
     else:
         keys = np.empty((k, 4), dtype=np.uint64)
     if n <= SHORT_OUT:
-        out = work[_OUT_AT:_ENDS_AT].view(np.int32)
+        out = _work_part(work_at, _OUT_AT, SHORT_OUT, np.int32)
     else:
         out = np.empty(n, dtype=np.int32)
     m = _encode_into(
         data,
         ends[:k],
-        _part(blob, header, 1).view(np.int32),
-        _part(blob, header, 2).view(np.uint64),
-        _part(blob, header, 3).view(np.int32),
-        _part(blob, header, 4).view(np.int64),
-        _part(blob, header, 5).view(np.uint64),
+        _table(blob_at, header, 1, np.int32, 4),
+        _table(blob_at, header, 2, np.uint64, 8),
+        _table(blob_at, header, 3, np.int32, 4),
+        _table(blob_at, header, 4, np.int64, 8),
+        _table(blob_at, header, 5, np.uint64, 8),
         header[1] != 0,
-        _rows(_part(blob, header, 6).view(np.uint64), header, 6),
-        _rows(_part(blob, header, 7).view(np.uint64), header, 7),
-        _part(blob, header, 8),
-        _part(blob, header, 9).view(np.int64),
-        _part(blob, header, 10).view(np.int64),
-        _part(blob, header, 11).view(np.int32),
-        work[:CACHE_WORDS].reshape((CACHE_SLOTS, 8)),
+        _table_rows(blob_at, header, 6),
+        _table_rows(blob_at, header, 7),
+        _table(blob_at, header, 8, np.uint8, 1),
+        _table(blob_at, header, 9, np.int64, 8),
+        _table(blob_at, header, 10, np.int64, 8),
+        _table(blob_at, header, 11, np.int32, 4),
+        carray(pointer(work_at), (CACHE_SLOTS, 8), np.uint64),
         out,
         keys,
-        work[_SCRATCH_AT:_PRANK_AT].view(np.int32),
-        work[_PRANK_AT:_WORK_WORDS].view(np.int64),
+        _work_part(work_at, _SCRATCH_AT, 2 * (_PRANK_AT - _SCRATCH_AT), np.int32),
+        _work_part(work_at, _PRANK_AT, _WORK_WORDS - _PRANK_AT, np.int64),
+        _work_part(work_at, 0, CACHE_WORDS, np.uint64),
     )
     if m > SHORT_OUT:
         return -1
     if n > SHORT_OUT:
-        ids = work[_OUT_AT:_ENDS_AT].view(np.int32)
+        ids = _work_part(work_at, _OUT_AT, SHORT_OUT, np.int32)
         for i in range(m):
             ids[i] = out[i]
     return m

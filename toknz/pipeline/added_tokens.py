@@ -118,15 +118,27 @@ class AddedTokenMatcher:
             out.append((text[start_offset:], None))
         return out
 
+    def may_occur(self, text: str) -> bool:
+        """False when no token can occur in ``text``: none of their first characters is in it
+        (checked for up to four distinct first characters; with more, always True).
+
+        >>> m = AddedTokenMatcher([AddedToken(id=1, content="<|end|>", special=True)])
+        >>> m.may_occur("a < b"), m.may_occur("a > b")
+        (True, False)
+        """
+        if self._regex is None:
+            return False
+        if len(self._first_chars) > 4:
+            return True
+        for c in self._first_chars:  # a loop: a generator costs more than a short text's check
+            if c in text:
+                return True
+        return False
+
     def find_first(self, text: str) -> tuple[int, str] | None:
         """The character offset and content of the first match, ignoring flags."""
-        if self._regex is None:
+        if not self.may_occur(text):
             return None
-        if len(self._first_chars) <= 4:
-            for c in self._first_chars:
-                if c in text:
-                    break
-            else:
-                return None
+        assert self._regex is not None
         m = self._regex.search(text)
         return (m.start(), m.group()) if m else None

@@ -331,9 +331,11 @@ class BPE(DerivedState):
             self.__dict__["table"] = (got[1][2], got[1][3])
         return got
 
-    def _take_work(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(work, word cache, ids out)`` for one kernel call, from the model's pool (a new
-        one when all are in use; :func:`toknz_core.docencode.new_work`).
+    def _take_work(self) -> tuple[np.ndarray, np.ndarray, memoryview, int]:
+        """``(work, word cache, ids out, work address)`` for one kernel call, from the
+        model's pool (a new one when all are in use; :func:`toknz_core.docencode.new_work`).
+        The ids are a ``memoryview`` (uint32): slicing one and making a list of it costs
+        less than with an array, for the few ids of a short text.
 
         Caches outlive threads (a thread pool's threads come and go), so a batch
         on fresh threads still finds the words earlier calls cached. Give it back
@@ -345,10 +347,11 @@ class BPE(DerivedState):
             from toknz_core.docencode import new_work, work_parts
 
             work = new_work()
-            return (work, *work_parts(work))
+            cache, ids = work_parts(work)
+            return work, cache, memoryview(ids), work.ctypes.data  # type: ignore[arg-type]
 
     @cached_property
-    def _free_works(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    def _free_works(self) -> list[tuple[np.ndarray, np.ndarray, memoryview, int]]:
         """The pool of kernel work arrays (:meth:`_take_work`)."""
         return []
 
@@ -400,20 +403,19 @@ class BPE(DerivedState):
         from toknz_core.dispatch import direct_entry
         from toknz_core.docencode import encode_short
 
-        blob = packed[0]
+        blob = packed[0]  # kept alive by this closure: the kernel reads it by address
+        blob_at = blob.ctypes.data
         take, give = self._take_work, self._free_works.append
-        some_work = take()
-        kernel = direct_entry(encode_short, b"", blob, some_work[0])
-        give(some_work)
+        kernel = direct_entry(encode_short, b"", blob_at, blob_at)
 
         def encode(raw: bytes, as_list: bool) -> list[int] | np.ndarray | None:
-            work = take()
+            work = take()  # out of the pool, so no other call writes to it meanwhile
             try:
-                n = kernel(raw, blob, work[0])
+                n = kernel(raw, blob_at, work[3])
                 if n < 0:
                     return None
                 ids = work[2][:n]
-                return ids.tolist() if as_list else ids.copy()  # type: ignore[no-any-return]
+                return ids.tolist() if as_list else np.array(ids)
             finally:
                 give(work)
 
