@@ -35,7 +35,7 @@ from toknz_core.encode import (
     slot_pair,
     table_slots,
 )
-from toknz_core.memory import pointer, prefetch
+from toknz_core.memory import load_u64, pointer, prefetch, store_u64
 from toknz_core.pretok import split, split_into
 from toknz_core.ranks import find_bytes_in
 
@@ -199,9 +199,21 @@ def _pack_bytes(data: np.ndarray, start: int, stop: int) -> np.uint64:
     return w
 
 
+#: ``_LOW_BYTES[k]``: the mask of the low ``k`` bytes of a word (0 <= k <= 8).
+_LOW_BYTES = np.array([(1 << (8 * k)) - 1 for k in range(9)], dtype=np.uint64)
+
+
 @njit(cache=True, nogil=True, inline="always")
 def _pack_word(data: np.ndarray, start: int, end: int) -> tuple[np.uint64, np.uint64, np.uint64]:
-    """``data[start:end]`` (at most ``CACHE_WORD`` bytes) as three little-endian words."""
+    """``data[start:end]`` (at most ``CACHE_WORD`` bytes) as three little-endian words,
+    zero-padded: three 8-byte loads and masks when ``data`` has ``CACHE_WORD`` bytes from
+    ``start`` (no loop whose length changes with the piece), else byte by byte."""
+    n = end - start
+    if start + CACHE_WORD <= data.shape[0]:
+        w0 = load_u64(data, start) & _LOW_BYTES[min(n, 8)]  # type: ignore[call-arg]
+        w1 = load_u64(data, start + 8) & _LOW_BYTES[min(max(n - 8, 0), 8)]  # type: ignore[call-arg]
+        w2 = load_u64(data, start + 16) & _LOW_BYTES[max(n - 16, 0)]  # type: ignore[call-arg]
+        return w0, w1, w2
     w0 = _pack_bytes(data, start, min(end, start + 8))
     w1 = np.uint64(0)
     w2 = np.uint64(0)
@@ -318,7 +330,12 @@ def _cache_get(
     n_out: int,
 ) -> int:
     """Write the ids cached for the piece packed as ``w0, w1, w2`` (``n`` bytes) in record
-    ``slot`` to ``out[n_out:]``; return how many, or -1 when the record holds another piece."""
+    ``slot`` to ``out[n_out:]``; return how many, or -1 when the record holds another piece.
+
+    The record's four id words are copied whole, whatever the number of ids (no loop whose
+    length changes from piece to piece), so ``out`` (int32) must have room for
+    ``CACHE_IDS`` ids from ``n_out``: the callers give it that much beyond one id per byte.
+    """
     meta = cache[slot, 3]
     if (
         (meta & np.uint64(0xFF)) != np.uint64(n)
@@ -327,11 +344,9 @@ def _cache_get(
         or cache[slot, 2] != w2
     ):
         return -1
-    m = np.int64(meta >> np.uint64(8))
-    for i in range(m):
-        word = cache[slot, 4 + (i >> 1)]
-        out[n_out + i] = np.int32((word >> np.uint64(32 * (i & 1))) & np.uint64(0xFFFFFFFF))
-    return m
+    for j in range(CACHE_IDS // 2):
+        store_u64(out, n_out + 2 * j, cache[slot, 4 + j])  # type: ignore[call-arg]
+    return np.int64(meta >> np.uint64(8))
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -494,7 +509,7 @@ def encode_pieces(
     cache only ever holds exact results, so it never changes the output; one cache
     must not be shared by concurrent calls. Returns int32 ids.
     """
-    out = np.empty(data.shape[0], dtype=np.int32)
+    out = np.empty(data.shape[0] + CACHE_IDS, dtype=np.int32)  # room for _cache_get's copy
     n_out = _encode_into(
         data,
         ends,
@@ -544,7 +559,7 @@ def _encode_into(
     records: np.ndarray,
 ) -> int:
     """:func:`encode_pieces` into the caller's arrays: ``out`` (int32, room for one id per
-    byte of ``data``), ``keys`` (uint64, a row of 4 per piece), the merge scratch
+    byte of ``data`` and ``CACHE_IDS`` more, :func:`_cache_get`), ``keys`` (uint64, a row of 4 per piece), the merge scratch
     ``scratch``/``prank`` (grown here when a piece is longer) and ``records``, the word
     cache's memory as one row (the caller makes it: a reshape here would cost more than
     encoding a short text). Returns the number of ids."""
@@ -556,7 +571,7 @@ def _encode_into(
     for p in range(ends.shape[0]):
         end = ends[p]
         n = end - start
-        if 2 <= n <= CACHE_WORD:
+        if 1 <= n <= CACHE_WORD:  # one-byte pieces too: one hit path, no branch on length
             w0, w1, w2 = _pack_word(data, start, end)
             h = _word_hash(w0, w1, w2, n)
             keys[p, 0] = w0
@@ -570,13 +585,6 @@ def _encode_into(
         end = ends[p]
         n = end - start
         if n <= 0:
-            continue
-        if n == 1:
-            b = byte_ids[data[start]]
-            if b >= 0:  # a byte with no token is dropped
-                out[n_out] = b
-                n_out += 1
-            start = end
             continue
         cacheable = n <= CACHE_WORD
         slot = np.int64(0)
@@ -758,7 +766,7 @@ SHORT_OUT = 1 << 16
 #: Pieces :func:`encode_short` splits and keys in its work array (more: arrays of their own).
 SHORT_PIECES = 1 << 12
 _OUT_AT = CACHE_WORDS
-_ENDS_AT = _OUT_AT + SHORT_OUT // 2
+_ENDS_AT = _OUT_AT + (SHORT_OUT + CACHE_IDS) // 2  # room for _cache_get's copy after the ids
 _KEYS_AT = _ENDS_AT + SHORT_PIECES
 _SCRATCH_AT = _KEYS_AT + 4 * SHORT_PIECES
 _PRANK_AT = _SCRATCH_AT + 32
@@ -781,7 +789,9 @@ def work_parts(work: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     >>> cache.shape == (CACHE_SLOTS, 8), out.dtype, out.shape[0] == SHORT_OUT
     (True, dtype('uint32'), True)
     """
-    return work[:CACHE_WORDS].reshape(CACHE_SLOTS, 8), work[_OUT_AT:_ENDS_AT].view(np.uint32)
+    return work[:CACHE_WORDS].reshape(CACHE_SLOTS, 8), work[
+        _OUT_AT : _OUT_AT + SHORT_OUT // 2
+    ].view(np.uint32)
 
 
 def pack_tables(kind: int, class_table: np.ndarray, *tables: object) -> tuple[np.ndarray, tuple]:
@@ -888,9 +898,9 @@ def encode_short(text: bytes, blob_at: np.int64, work_at: np.int64) -> int:
     else:
         keys = np.empty((k, 4), dtype=np.uint64)
     if n <= SHORT_OUT:
-        out = _work_part(work_at, _OUT_AT, SHORT_OUT, np.int32)
+        out = _work_part(work_at, _OUT_AT, SHORT_OUT + CACHE_IDS, np.int32)
     else:
-        out = np.empty(n, dtype=np.int32)
+        out = np.empty(n + CACHE_IDS, dtype=np.int32)
     m = _encode_into(
         data,
         ends[:k],

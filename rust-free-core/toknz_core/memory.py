@@ -16,6 +16,14 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 
+def _item_address(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+    """LLVM pointer to ``array[index]`` for an intrinsic whose first two arguments are a
+    one-dimensional array and an index (no bounds check)."""
+    array_type = signature.args[0]
+    view = context.make_array(array_type)(context, builder, args[0])
+    return cgutils.get_item_pointer(context, builder, array_type, view, [args[1]], wraparound=False)
+
+
 @intrinsic
 def prefetch(typingctx: Any, array: Any, index: Any) -> Any:  # noqa: ARG001
     """Hint that ``array[index]`` (a one-dimensional array) will be read soon; no effect on
@@ -38,11 +46,7 @@ def prefetch(typingctx: Any, array: Any, index: Any) -> Any:  # noqa: ARG001
     sig = types.void(array, index)
 
     def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-        array_type = signature.args[0]
-        view = context.make_array(array_type)(context, builder, args[0])
-        address = cgutils.get_item_pointer(
-            context, builder, array_type, view, [args[1]], wraparound=False
-        )
+        address = _item_address(context, builder, signature, args)
         byte_ptr = ir.IntType(8).as_pointer()
         i32 = ir.IntType(32)
         fn = cgutils.get_or_insert_function(
@@ -90,5 +94,61 @@ def pointer(typingctx: Any, address: Any) -> Any:  # noqa: ARG001
 
     def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
         return builder.inttoptr(args[0], context.get_value_type(types.voidptr))
+
+    return sig, codegen
+
+
+@intrinsic
+def load_u64(typingctx: Any, array: Any, index: Any) -> Any:  # noqa: ARG001
+    """The 8 bytes ``array[index:index + 8]`` of a one-dimensional uint8 array as one
+    little-endian ``uint64``, in one unaligned load: no bounds check, so the caller makes
+    sure that ``index + 8 <= array.shape[0]``.
+
+    Packing a piece of text a byte at a time costs a loop whose length changes from piece
+    to piece (a mispredicted exit each time); this is one instruction.
+
+    >>> import numpy as np
+    >>> from numba import njit
+    >>> @njit
+    ... def first_word(a):
+    ...     return load_u64(a, 1)
+    >>> hex(first_word(np.arange(10, dtype=np.uint8)))
+    '0x807060504030201'
+    """
+    sig = types.uint64(array, index)
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        address = _item_address(context, builder, signature, args)
+        word_ptr = builder.bitcast(address, ir.IntType(64).as_pointer())
+        return builder.load(word_ptr, align=1)
+
+    return sig, codegen
+
+
+@intrinsic
+def store_u64(typingctx: Any, array: Any, index: Any, value: Any) -> Any:  # noqa: ARG001
+    """Write the 8 bytes of ``value`` (a ``uint64``, little-endian) at ``array[index]`` of a
+    one-dimensional array, in one unaligned store: no bounds check, so the caller makes
+    sure the 8 bytes lie inside ``array``.
+
+    Two int32 ids packed in one word go out in one store, whatever their number.
+
+    >>> import numpy as np
+    >>> from numba import njit
+    >>> @njit
+    ... def put(a):
+    ...     store_u64(a, 1, np.uint64(0x0000000700000005))
+    >>> a = np.zeros(4, dtype=np.int32)
+    >>> put(a)
+    >>> a.tolist()
+    [0, 5, 7, 0]
+    """
+    sig = types.void(array, index, value)
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        address = _item_address(context, builder, signature, args)
+        word_ptr = builder.bitcast(address, ir.IntType(64).as_pointer())
+        builder.store(args[2], word_ptr, align=1)
+        return context.get_dummy_value()
 
     return sig, codegen
