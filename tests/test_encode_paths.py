@@ -169,6 +169,30 @@ def test_short_kernel_equals_the_python_twin(name: str, toknz_tok: Any) -> None:
     check()
 
 
+@pytest.mark.parametrize("name", ["cl100k_base", "o200k_base"])
+def test_batch_kernel_reuses_its_buffers_across_documents(name: str, toknz_tok: Any) -> None:
+    """One call of the many-documents kernel reuses one set of buffers from document to
+    document: empty documents, one with more pieces than the first buffers hold (1,024),
+    long pieces between short ones; each document gets the Python twin's ids."""
+    tok = toknz_tok(name)
+    tok.encode_ordinary("warm " * 1000)
+    docs = [
+        "",
+        "hi",
+        " ".join(f"w{i % 97}" for i in range(3000)),
+        "",
+        "漢字かな交じり文" * 60,
+        "a b",
+        (json.__doc__ or "")[:2000],
+    ]
+    datas = [d.encode("utf-8") for d in docs]
+    offsets = np.zeros(len(datas) + 1, dtype=np.int64)
+    np.cumsum([len(d) for d in datas], out=offsets[1:])
+    ids, id_offsets = tok._batch_encoder(np.frombuffer(b"".join(datas), dtype=np.uint8), offsets)
+    got = [ids[a:b].tolist() for a, b in zip(id_offsets[:-1], id_offsets[1:], strict=True)]
+    assert got == [python_twin(tok, d) for d in docs]
+
+
 def test_short_kernel_refuses_more_ids_than_its_buffer(toknz_tok: Any) -> None:
     """More ids than SHORT_OUT: None (the caller takes the general kernel), never a cut list."""
     import random

@@ -708,14 +708,26 @@ def encode_documents(
     """
     n_docs = doc_offsets.shape[0] - 1
     total = doc_offsets[n_docs] - doc_offsets[0] if n_docs > 0 else np.int64(0)
-    out = np.empty(total, dtype=np.int32)
+    # One buffer of each kind for the whole call, reused from document to document: ids
+    # (one per byte and CACHE_IDS to spare, for _cache_get), piece ends, keys, scratch.
+    out = np.empty(total + CACHE_IDS, dtype=np.int32)
     id_offsets = np.zeros(max(n_docs, 0) + 1, dtype=np.int64)
+    ends = np.empty(1024, dtype=np.int64)
+    keys = np.empty((1024, 4), dtype=np.uint64)
+    scratch = np.empty(64, dtype=np.int32)
+    prank = np.empty(64, dtype=np.int64)
+    records = cache.reshape(cache.shape[0] * 8)
     k = 0
     for d in range(n_docs):
         doc = data[doc_offsets[d] : doc_offsets[d + 1]]
-        ids = encode_pieces(
+        ends, n_pieces = split_into(
+            kind, doc, np.int64(0), np.int64(doc.shape[0]), class_table, ends, np.int64(0)
+        )
+        if n_pieces > keys.shape[0]:
+            keys = np.empty((2 * n_pieces, 4), dtype=np.uint64)
+        k += _encode_into(
             doc,
-            split(kind, doc, class_table),
+            ends[:n_pieces],
             byte_ids,
             pairs,
             rank_ids,
@@ -729,9 +741,12 @@ def encode_documents(
             tok_slots,
             tok_ids,
             cache,
+            out[k:],
+            keys,
+            scratch,
+            prank,
+            records,
         )
-        out[k : k + ids.shape[0]] = ids
-        k += ids.shape[0]
         id_offsets[d + 1] = k
     return out[:k], id_offsets
 
