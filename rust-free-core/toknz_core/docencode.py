@@ -35,7 +35,7 @@ from toknz_core.encode import (
     slot_pair,
     table_slots,
 )
-from toknz_core.memory import load_u64, pointer, prefetch, store_u64
+from toknz_core.memory import load_u64, pointer, prefetch, store_u64, unowned
 from toknz_core.pretok import split, split_into
 from toknz_core.ranks import find_bytes_in
 
@@ -562,7 +562,30 @@ def _encode_into(
     byte of ``data`` and ``CACHE_IDS`` more, :func:`_cache_get`), ``keys`` (uint64, a row of 4 per piece), the merge scratch
     ``scratch``/``prank`` (grown here when a piece is longer) and ``records``, the word
     cache's memory as one row (the caller makes it: a reshape here would cost more than
-    encoding a short text). Returns the number of ids."""
+    encoding a short text). Returns the number of ids.
+
+    Every array is used through an :func:`~toknz_core.memory.unowned` view: the slices and
+    helper calls of the miss path then touch no shared reference count (an atomic
+    operation each, and a cache line bouncing between threads that share the tables)."""
+    data = unowned(data)  # type: ignore[call-arg]
+    ends = unowned(ends)
+    byte_ids = unowned(byte_ids)
+    pairs = unowned(pairs)
+    rank_ids = unowned(rank_ids)
+    byte_pairs = unowned(byte_pairs)
+    bridges = unowned(bridges)
+    short8 = unowned(short8)
+    short24 = unowned(short24)
+    tok_data = unowned(tok_data)
+    tok_offsets = unowned(tok_offsets)
+    tok_slots = unowned(tok_slots)
+    tok_ids = unowned(tok_ids)
+    cache = unowned(cache)
+    out = unowned(out)
+    keys = unowned(keys)
+    scratch = unowned(scratch)
+    prank = unowned(prank)
+    records = unowned(records)
     n_out = 0
     cmask = np.uint64(cache.shape[0] - 1)
     # First pass: every short piece's key, and a request for its cache record, so that
