@@ -35,7 +35,7 @@ from toknz_core.encode import (
     slot_pair,
     table_slots,
 )
-from toknz_core.memory import load_u64, pointer, prefetch, store_u64, unowned
+from toknz_core.memory import borrowed, load_u64, pointer, prefetch, store_u64
 from toknz_core.pretok import split, split_into
 from toknz_core.ranks import find_bytes_in
 
@@ -564,28 +564,28 @@ def _encode_into(
     cache's memory as one row (the caller makes it: a reshape here would cost more than
     encoding a short text). Returns the number of ids.
 
-    Every array is used through an :func:`~toknz_core.memory.unowned` view: the slices and
+    Every array is used through a :func:`~toknz_core.memory.borrowed` view: the slices and
     helper calls of the miss path then touch no shared reference count (an atomic
     operation each, and a cache line bouncing between threads that share the tables)."""
-    data = unowned(data)  # type: ignore[call-arg]
-    ends = unowned(ends)
-    byte_ids = unowned(byte_ids)
-    pairs = unowned(pairs)
-    rank_ids = unowned(rank_ids)
-    byte_pairs = unowned(byte_pairs)
-    bridges = unowned(bridges)
-    short8 = unowned(short8)
-    short24 = unowned(short24)
-    tok_data = unowned(tok_data)
-    tok_offsets = unowned(tok_offsets)
-    tok_slots = unowned(tok_slots)
-    tok_ids = unowned(tok_ids)
-    cache = unowned(cache)
-    out = unowned(out)
-    keys = unowned(keys)
-    scratch = unowned(scratch)
-    prank = unowned(prank)
-    records = unowned(records)
+    data = borrowed(data)
+    ends = borrowed(ends)
+    byte_ids = borrowed(byte_ids)
+    pairs = borrowed(pairs)
+    rank_ids = borrowed(rank_ids)
+    byte_pairs = borrowed(byte_pairs)
+    bridges = borrowed(bridges)
+    short8 = borrowed(short8)
+    short24 = borrowed(short24)
+    tok_data = borrowed(tok_data)
+    tok_offsets = borrowed(tok_offsets)
+    tok_slots = borrowed(tok_slots)
+    tok_ids = borrowed(tok_ids)
+    cache = borrowed(cache)
+    out = borrowed(out)
+    keys = borrowed(keys)
+    scratch = borrowed(scratch)
+    prank = borrowed(prank)
+    records = borrowed(records)
     n_out = 0
     cmask = np.uint64(cache.shape[0] - 1)
     # First pass: every short piece's key, and a request for its cache record, so that

@@ -154,23 +154,24 @@ def store_u64(typingctx: Any, array: Any, index: Any, value: Any) -> Any:  # noq
     return sig, codegen
 
 
-@intrinsic
-def unowned(typingctx: Any, array: Any) -> Any:  # noqa: ARG001
-    """The same array (same memory, shape and strides) without its reference to the
-    memory's owner: copying, slicing or passing it on touches no reference count.
+def _borrowed(typingctx: Any, array: Any) -> Any:  # noqa: ARG001
+    """``borrowed(array)``: the same array (same memory, shape and strides) without its reference to the
+    memory's owner (a null meminfo): copying, slicing or passing it on touches no
+    reference count.
 
-    Every new reference to an ordinary array in compiled code is an atomic increment and
-    decrement of one shared counter. A kernel that slices its tables or passes them to a
-    helper per piece pays tens of nanoseconds per piece for them, and two threads using
-    the same tables make the counter's cache line bounce between their cores. The caller
-    keeps the original array alive (a kernel's own argument is alive until it returns);
-    never return an unowned array or keep it past the call.
+    Numba increments and decrements an array's reference count (atomic operations on one
+    shared counter) each time it is sliced or passed to a helper. A kernel that does that
+    per piece pays tens of nanoseconds per piece, and two threads using the same tables
+    make the counter's cache line bounce between their cores. A kernel takes
+    ``data = borrowed(data)`` once at its top and works on the view. The caller's array
+    keeps the memory alive (a kernel's own argument is alive until it returns): never
+    return a borrowed view or keep it past the call.
 
     >>> import numpy as np
     >>> from numba import njit
     >>> @njit
     ... def total(a):
-    ...     b = unowned(a)
+    ...     b = borrowed(a)
     ...     s = 0
     ...     for i in range(b.shape[0]):
     ...         s += b[i:][0]
@@ -187,3 +188,8 @@ def unowned(typingctx: Any, array: Any) -> Any:  # noqa: ARG001
         return view._getvalue()
 
     return sig, codegen
+
+
+#: ``borrowed(array)`` inside a kernel: see :func:`_borrowed` (typed ``Any`` so that the
+#: kernels' calls need no type-checker exemptions).
+borrowed: Any = intrinsic(_borrowed)

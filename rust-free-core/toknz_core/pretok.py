@@ -43,7 +43,7 @@ How each regex alternative is decided (``c`` the character at the position,
   ``regex``: ``'S``, U+017F LONG S and ``s`` all match ``'s``).
 
 Speed: the helpers are ``forceinline`` (inlined by LLVM, compiled once each)
-and every kernel takes :func:`~toknz_core.unicode_classes.borrowed` views of its
+and every kernel takes :func:`~toknz_core.memory.borrowed` views of its
 arrays first, so that passing arrays to helpers costs no reference counting;
 the output array is grown outside the scanning loop. Together these take the
 scanners from ~50 to ~300 MB/s on English text.
@@ -54,7 +54,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from toknz_core.unicode_classes import borrowed, decode
+from toknz_core.memory import borrowed
+from toknz_core.unicode_classes import decode
 
 #: Pattern kinds accepted by :func:`split` and :func:`split_batch`.
 R50K = 0

@@ -19,12 +19,8 @@ Imports numpy and numba only.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from numba import njit
-from numba.core import cgutils
-from numba.extending import intrinsic
 
 #: Bump when the meaning of a bit or the shape of the table changes (it keys the disk cache).
 LAYOUT_VERSION = 1
@@ -49,38 +45,6 @@ FLAG_MASK = np.uint16(0xFF)
 
 #: The letters of the contractions (``'s 't 're 've 'm 'll 'd``).
 CONTRACTION_LETTERS = "sdmtlvre"
-
-
-def _borrowed(typingctx: Any, arr: Any) -> Any:
-    """A view of ``arr`` without a reference count (null meminfo), for use inside a kernel.
-
-    Numba increments and decrements an array's reference count (atomic
-    operations) each time it is passed to an inlined helper; in a scanner that
-    calls a few helpers per piece this costs ~50 ns per piece, more than the
-    scanning itself. A kernel takes ``data = borrowed(data)`` once at its top
-    and passes the view to its helpers, whose reference-count operations then
-    see a null meminfo and do nothing. The view must not outlive the call (it
-    must never be returned or stored): the caller's array keeps the memory alive.
-    """
-    sig = arr(arr)
-
-    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-        src = context.make_array(arr)(context, builder, value=args[0])
-        dst = context.make_array(arr)(context, builder)
-        dst.meminfo = cgutils.get_null_value(dst.meminfo.type)
-        dst.parent = cgutils.get_null_value(dst.parent.type)
-        dst.nitems = src.nitems
-        dst.itemsize = src.itemsize
-        dst.data = src.data
-        dst.shape = src.shape
-        dst.strides = src.strides
-        return dst._getvalue()
-
-    return sig, codegen
-
-
-#: ``borrowed(arr)`` inside a kernel: see :func:`_borrowed`.
-borrowed: Any = intrinsic(_borrowed)
 
 
 @njit(cache=True, nogil=True, forceinline=True)
