@@ -43,6 +43,9 @@ from toknz_core.ranks import find_bytes_in
 CACHE_SLOTS = 1 << 15
 CACHE_WORD = 24
 CACHE_IDS = 8
+#: Merge scratch entries the kernels start with: pieces of up to half as many bytes are
+#: merged without allocating (:func:`_encode_parts` keeps its cuts in the second half).
+MERGE_SCRATCH = 4096
 _NO_RANK64 = np.int64(NO_RANK)
 
 
@@ -419,24 +422,41 @@ def _encode_parts(
     scratch: np.ndarray,
     prank: np.ndarray,
     cache: np.ndarray,
+    records: np.ndarray,
     out: np.ndarray,
     n_out: int,
 ) -> int:
     """BPE of ``data[start:end]`` as the BPE of its parts between bytes no merge joins
     (:func:`byte_bridges`), short parts through the word cache; ids to ``out[n_out:]``,
-    their number returned."""
+    their number returned.
+
+    A first pass finds the cuts (kept in ``prank[n:2n]`` for a piece of ``n`` bytes: the
+    caller gives ``prank`` twice the piece's length) and asks for each short part's cache
+    record (``records``: the cache as one row), so that the records load together instead
+    of one after the other; the second pass looks the parts up and merges the others."""
     cmask = np.uint64(cache.shape[0] - 1)
-    m = 0
+    n_piece = end - start
+    cuts = 0
     s = start
     while s < end:
         e = s + 1
         while e < end and _joinable(bridges, data, start, e):
             e += 1
-        n = e - s
-        if n == end - start:  # no cut: the caller found the piece in no cache
+        if e - s == n_piece:  # no cut: the caller found the piece in no cache
             return _merge_bytes(
                 data, s, e, byte_ids, pairs, rank_ids, byte_pairs, scratch, prank, out, n_out
             )
+        if 2 <= e - s <= CACHE_WORD:
+            w0, w1, w2 = _pack_word(data, s, e)
+            prefetch(records, np.int64(_word_hash(w0, w1, w2, e - s) & cmask) * 8)  # type: ignore[call-arg]
+        prank[n_piece + cuts] = e
+        cuts += 1
+        s = e
+    m = 0
+    s = start
+    for c in range(cuts):
+        e = prank[n_piece + c]
+        n = e - s
         if n == 1:
             b = byte_ids[data[s]]
             if b >= 0:
@@ -528,8 +548,8 @@ def encode_pieces(
         cache,
         out,
         np.empty((ends.shape[0], 4), dtype=np.uint64),
-        np.empty(64, dtype=np.int32),
-        np.empty(64, dtype=np.int64),
+        np.empty(MERGE_SCRATCH, dtype=np.int32),
+        np.empty(MERGE_SCRATCH, dtype=np.int64),
         cache.reshape(cache.shape[0] * 8),
     )
     return out[:n_out]
@@ -559,8 +579,9 @@ def _encode_into(
     records: np.ndarray,
 ) -> int:
     """:func:`encode_pieces` into the caller's arrays: ``out`` (int32, room for one id per
-    byte of ``data`` and ``CACHE_IDS`` more, :func:`_cache_get`), ``keys`` (uint64, a row of 4 per piece), the merge scratch
-    ``scratch``/``prank`` (grown here when a piece is longer) and ``records``, the word
+    byte of ``data`` and ``CACHE_IDS`` more, :func:`_cache_get`), ``keys`` (uint64, a row
+    of 4 per piece), the merge scratch ``scratch``/``prank`` (replaced here by arrays of
+    twice a piece's length when it is longer than half of them) and ``records``, the word
     cache's memory as one row (the caller makes it: a reshape here would cost more than
     encoding a short text). Returns the number of ids.
 
@@ -636,7 +657,7 @@ def _encode_into(
                     out[n_out] = tok_ids[k]
                     m = 1
         if m == 0:
-            if n > scratch.shape[0]:
+            if 2 * n > prank.shape[0]:  # _encode_parts keeps its cuts in prank[n:2n]
                 scratch = np.empty(2 * n, dtype=np.int32)
                 prank = np.empty(2 * n, dtype=np.int64)
             m = _encode_parts(
@@ -651,6 +672,7 @@ def _encode_into(
                 scratch,
                 prank,
                 cache,
+                records,
                 out,
                 n_out,
             )
@@ -737,8 +759,8 @@ def encode_documents(
     id_offsets = np.zeros(max(n_docs, 0) + 1, dtype=np.int64)
     ends = np.empty(1024, dtype=np.int64)
     keys = np.empty((1024, 4), dtype=np.uint64)
-    scratch = np.empty(64, dtype=np.int32)
-    prank = np.empty(64, dtype=np.int64)
+    scratch = np.empty(MERGE_SCRATCH, dtype=np.int32)
+    prank = np.empty(MERGE_SCRATCH, dtype=np.int64)
     records = cache.reshape(cache.shape[0] * 8)
     k = 0
     for d in range(n_docs):
@@ -807,8 +829,8 @@ _OUT_AT = CACHE_WORDS
 _ENDS_AT = _OUT_AT + (SHORT_OUT + CACHE_IDS) // 2  # room for _cache_get's copy after the ids
 _KEYS_AT = _ENDS_AT + SHORT_PIECES
 _SCRATCH_AT = _KEYS_AT + 4 * SHORT_PIECES
-_PRANK_AT = _SCRATCH_AT + 32
-_WORK_WORDS = _PRANK_AT + 64
+_PRANK_AT = _SCRATCH_AT + MERGE_SCRATCH // 2
+_WORK_WORDS = _PRANK_AT + MERGE_SCRATCH
 
 
 def new_work() -> np.ndarray:
