@@ -331,11 +331,12 @@ class BPE(DerivedState):
             self.__dict__["table"] = (got[1][2], got[1][3])
         return got
 
-    def _take_work(self) -> tuple[np.ndarray, np.ndarray, memoryview, int]:
-        """``(work, word cache, ids out, work address)`` for one kernel call, from the
-        model's pool (a new one when all are in use; :func:`toknz_core.docencode.new_work`).
-        The ids are a ``memoryview`` (uint32): slicing one and making a list of it costs
-        less than with an array, for the few ids of a short text.
+    def _take_work(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, memoryview, int]:
+        """``(work, word cache, ids out, the same ids as a memoryview, work address)`` for
+        one kernel call, from the model's pool (a new one when all are in use;
+        :func:`toknz_core.docencode.new_work`). The ids (uint32) come as an array, to copy
+        into a new array, and as a ``memoryview``, to make a list of: for the few ids of a
+        short text each is the cheaper way to its result.
 
         Caches outlive threads (a thread pool's threads come and go), so a batch
         on fresh threads still finds the words earlier calls cached. Give it back
@@ -348,10 +349,10 @@ class BPE(DerivedState):
 
             work = new_work()
             cache, ids = work_parts(work)
-            return work, cache, memoryview(ids), work.ctypes.data  # type: ignore[arg-type]
+            return work, cache, ids, memoryview(ids), work.ctypes.data  # type: ignore[arg-type]
 
     @cached_property
-    def _free_works(self) -> list[tuple[np.ndarray, np.ndarray, memoryview, int]]:
+    def _free_works(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, memoryview, int]]:
         """The pool of kernel work arrays (:meth:`_take_work`)."""
         return []
 
@@ -411,11 +412,10 @@ class BPE(DerivedState):
         def encode(raw: bytes, as_list: bool) -> list[int] | np.ndarray | None:
             work = take()  # out of the pool, so no other call writes to it meanwhile
             try:
-                n = kernel(raw, blob_at, work[3])
+                n = kernel(raw, blob_at, work[4])
                 if n < 0:
                     return None
-                ids = work[2][:n]
-                return ids.tolist() if as_list else np.array(ids)
+                return work[3][:n].tolist() if as_list else work[2][:n].copy()  # type: ignore[no-any-return]
             finally:
                 give(work)
 
