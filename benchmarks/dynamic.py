@@ -24,16 +24,21 @@ What it measures (toknz.dynamic, see its docstring for the rules):
   property), and ``min_count=1`` with no budget (every pre-token one token) is
   the ceiling.
 - Boundary: ``"pretoken"`` (the paper's default) for every row.
-- Time, per batch, on one thread: ``encode`` = ``tok.encode_batch(docs,
+- Time, per batch, on one thread: ``encode`` = ``tok.encode_batch_to_numpy(docs,
   num_threads=1)``, timed once, when the batch is first seen (toknz's piece
   cache still holds the words of earlier batches, as it would in use);
   ``bounds`` = :func:`toknz.dynamic.boundaries_for` and ``merge`` =
   :func:`toknz.dynamic.merge_batch` on the id lists (the list API: flattening the
   lists, the merge kernel, the batch; per-text boundary arrays); ``dynamic`` =
-  :func:`toknz.dynamic.encode_dynamic` on the same ids as ``encode_batch_to_numpy``
-  gives them (a flat uint32 array): what ``tok.encode_batch(docs, dynamic={})`` does
-  after encoding (pre-token boundaries as flags straight to the merge kernel). Best of
-  ``--repeat`` runs, summed over batches; the merged ids of both are checked equal.
+  what ``tok.encode_batch(docs, dynamic={})`` adds to encoding: the encoder's
+  flags of where each pre-token's ids start (``marks``: the flagging encoder's
+  time minus the plain one's on the same warm batch, at least 0) plus
+  :func:`toknz.dynamic.encode_dynamic` on its output (the validity rule on those
+  flags, then the merge, in one kernel call). Best of ``--repeat`` runs, summed
+  over batches; the merged ids of ``encode_batch(docs, dynamic={})`` and of
+  ``encode_dynamic`` are checked equal to the list API's. Where the flagging
+  encoder is not taken (a batch in which an added token occurs), ``dynamic``
+  splits the bytes the ids spell instead, as ``encode_batch`` does.
   ``--profile`` splits ``dynamic`` into its phases (:func:`profile_phases`) and times
   the per-sequence ``ids``/``spans`` views a user builds on first use.
 
@@ -106,18 +111,27 @@ def best_time(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
 
 
 #: The phases of ``encode_batch(dynamic=...)`` after encoding (``--profile``), in order.
-PHASES = ("split + rule", "segments", "merge loop", "expand", "rest")
+PHASES = ("marks", "rule", "segments", "merge loop", "expand", "rest")
 
 
-def profile_phases(tok: Any, chunk: list[str], flat: Any, repeat: int) -> dict[str, float]:
+def encoder_starts(tok: Any, chunk: list[str]) -> Any:
+    """``(ids, offsets, starts)`` from the encoder that flags pre-token starts, or None where
+    ``encode_batch(dynamic=...)`` cannot use it (then it splits the spelled bytes)."""
+    return tok._compiled_batch(chunk, frozenset(), frozenset(), 1, False, marked=True)
+
+
+def profile_phases(
+    tok: Any, chunk: list[str], flat: Any, starts: Any, repeat: int
+) -> dict[str, float]:
     """Best-of-``repeat`` seconds of each phase of :func:`toknz.dynamic.encode_dynamic` on ``flat``.
 
-    ``split + rule``: the boundary kernel (the bytes the ids spell, their pre-token split and
-    the validity rule; the texts are not read again); ``segments``/``merge
-    loop``/``expand``: the three phases of the merge kernel called one by one (``expand``
-    with the definitions); ``rest``: the whole call minus those (options, checks, kernel
-    calls, the batch object, and the caches a single pass over the batch finds cold that the
-    phases, timed one by one and repeated, find warm).
+    ``rule``: the boundary kernel: the validity rule on the encoder's pre-token starts
+    (``starts``), or, when the encoder gave none (``None``), the pre-token split of the
+    bytes the ids spell and the rule; ``segments``/``merge loop``/``expand``: the three
+    phases of the merge kernel called one by one (``expand`` with the definitions);
+    ``rest``: the whole call minus those (options, checks, kernel calls, the batch object,
+    and the caches a single pass over the batch finds cold that the phases, timed one by
+    one and repeated, find warm). ``marks`` is timed by :func:`measure`.
     """
     import numpy as np
     from toknz_core import dynamic as kernels
@@ -126,14 +140,19 @@ def profile_phases(tok: Any, chunk: list[str], flat: Any, repeat: int) -> dict[s
     from toknz.pipeline.unicode_tables import load_table
 
     out: dict[str, float] = {}
-    total, _ = best_time(lambda: encode_dynamic(tok, chunk, flat, {}), repeat)
+    total, _ = best_time(lambda: encode_dynamic(tok, chunk, flat, {}, starts=starts), repeat)
     ids = flat.ids.astype(np.int64)
     props, arena, arena_off = _token_tables(tok)
     kind, table = tok._compiled_kind(), load_table()
-    out["split + rule"], (cut, _, _) = best_time(
-        lambda: kernels.spelled_cuts(kind, arena, arena_off, table, ids, flat.offsets, props),
-        repeat,
-    )
+    if starts is not None:
+        out["rule"], (cut, _) = best_time(
+            lambda: kernels.marked_cuts(ids, flat.offsets, props, starts), repeat
+        )
+    else:
+        out["rule"], (cut, _, _) = best_time(
+            lambda: kernels.spelled_cuts(kind, arena, arena_off, table, ids, flat.offsets, props),
+            repeat,
+        )
     out["segments"], seg = best_time(lambda: kernels.segment_words(ids, cut), repeat)
     seg_start, seg_word, words, word_off, counts = seg
     top = int(ids.max()) if ids.size else -1
@@ -166,8 +185,15 @@ def sequence_views(batch: Any) -> tuple[Any, Any]:
 
 
 def measure(tok: Any, docs: list[str], batch: int, repeat: int, profile: bool) -> dict[str, Any]:
-    import numpy as np
+    """One row: ``docs`` in batches of ``batch``, lengths and times summed over the batches.
 
+    Times: ``encode`` (``encode_batch_to_numpy``, once, on the batch's first sight);
+    ``merge``/``bounds`` (the list API); ``dynamic``: what ``encode_batch(dynamic=...)``
+    adds to encoding: the encoder's pre-token flags (``marks``: the flagging encoder
+    minus the plain one, both on the same warm batch, best of ``repeat``, at least 0) and
+    :func:`toknz.dynamic.encode_dynamic` on its output. The merged ids of
+    ``encode_batch(dynamic=...)`` itself are checked against the list API's.
+    """
     from toknz.dynamic import FlatIds, boundaries_for, encode_dynamic, length_curve, merge_batch
 
     row: dict[str, Any] = {
@@ -182,6 +208,7 @@ def measure(tok: Any, docs: list[str], batch: int, repeat: int, profile: bool) -
         "merge_s": 0.0,
         "dynamic_s": 0.0,
         "views_s": 0.0,
+        "marked_batches": 0,
     }
     for b in FIXED_BUDGETS:
         row[f"after_{b}"] = 0
@@ -191,16 +218,32 @@ def measure(tok: Any, docs: list[str], batch: int, repeat: int, profile: bool) -
     for i in range(0, len(docs), batch):
         chunk = docs[i : i + batch]
         # once: a repeat would hit toknz's piece cache for every word of the batch
-        t_enc, ids = best_time(lambda c=chunk: tok.encode_batch(c, num_threads=1), 1)
+        t_enc, (flat_ids, offsets) = best_time(
+            lambda c=chunk: tok.encode_batch_to_numpy(c, num_threads=1), 1
+        )
+        bounds_off = offsets.tolist()
+        ids = [flat_ids[a:b].tolist() for a, b in zip(bounds_off[:-1], bounds_off[1:], strict=True)]
         t_bnd, bounds = best_time(lambda c=chunk, x=ids: boundaries_for(tok, c, ids=x), repeat)
         t_mrg, got = best_time(
             lambda x=ids, bd=bounds: merge_batch(x, bd, min_count=2, first_new_id=first), repeat
         )
-        # What encode_batch(dynamic=...) does after encoding: its ids are encode_batch_to_numpy's.
-        offsets = np.cumsum([0, *map(len, ids)]).astype(np.int64)
-        flat = FlatIds(np.fromiter((t for s in ids for t in s), np.uint32), offsets)
-        t_dyn, dyn = best_time(lambda c=chunk, f=flat: encode_dynamic(tok, c, f, {}), repeat)
-        assert dyn.merges == got.merges and dyn.n_after == got.n_after
+        # What encode_batch(dynamic=...) adds to encoding: the encoder's flags, the merge.
+        t_plain, _ = best_time(lambda c=chunk: tok.encode_batch_to_numpy(c, num_threads=1), repeat)
+        t_marked, marked = best_time(lambda c=chunk: encoder_starts(tok, c), repeat)
+        starts = None
+        t_marks = 0.0
+        if marked is not None:
+            assert marked[0].tolist() == flat_ids.tolist()
+            starts = marked[2]
+            t_marks = max(0.0, t_marked - t_plain)
+            row["marked_batches"] += 1
+        flat = FlatIds(flat_ids, offsets)
+        t_dyn, dyn = best_time(
+            lambda c=chunk, f=flat, s=starts: encode_dynamic(tok, c, f, {}, starts=s), repeat
+        )
+        whole = tok.encode_batch(chunk, num_threads=1, dynamic={})
+        for d in (dyn, whole):
+            assert d.merges == got.merges and d.flat_ids.tolist() == got.flat_ids.tolist()
         t_views, _ = best_time(lambda d=dyn: sequence_views(d), repeat)
         curve = length_curve(ids, bounds, min_count=2)
         assert curve[-1] == got.n_after
@@ -216,10 +259,11 @@ def measure(tok: Any, docs: list[str], batch: int, repeat: int, profile: bool) -
         row["encode_s"] += t_enc
         row["bounds_s"] += t_bnd
         row["merge_s"] += t_mrg
-        row["dynamic_s"] += t_dyn
+        row["dynamic_s"] += t_dyn + t_marks
         row["views_s"] += t_views
         if profile:
-            for ph, t in profile_phases(tok, chunk, flat, repeat).items():
+            row["phase_marks_s"] += t_marks
+            for ph, t in profile_phases(tok, chunk, flat, starts, repeat).items():
                 if ph in PHASES:
                     row[f"phase_{ph}_s"] += t
     n = max(row["tokens"], 1)
@@ -328,6 +372,7 @@ def main(argv: list[str] | None = None) -> int:
         ids = tok.encode_batch(warm, num_threads=1)
         merge_batch(ids, boundaries_for(tok, warm, ids=ids))
         tok.encode_batch(warm, dynamic={})
+        encoder_starts(tok, warm)
     rows = []
     load_before = load_average()
     stamp = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")

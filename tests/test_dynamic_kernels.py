@@ -276,13 +276,87 @@ def test_spelled_cuts_equal_text_cuts(texts: list[str], name: str) -> None:
 def test_benchmark_profile_phases_run() -> None:
     """benchmarks/dynamic.py --profile times the kernels' phases one by one: it must keep
     calling them as the library does (a changed return shape broke it once)."""
-    from dynamic import profile_phases  # benchmarks/dynamic.py, on pytest's pythonpath
+    from dynamic import encoder_starts, profile_phases  # benchmarks/dynamic.py, on the path
 
     import toknz
     from toknz.dynamic import FlatIds
 
     tok = toknz.load("o200k_base")
+    _ = tok._text_encoder  # loaded: short batches no longer take the start-up path
     texts = ["abcabc abcabc", "abcabc de de"]
-    phases = profile_phases(tok, texts, FlatIds(*tok.encode_batch_to_numpy(texts)), 1)
-    assert {"split + rule", "segments", "merge loop", "expand", "total"} <= set(phases)
-    assert all(v >= 0 for v in phases.values())
+    flat = FlatIds(*tok.encode_batch_to_numpy(texts))
+    for starts in (None, encoder_starts(tok, texts)[2]):
+        phases = profile_phases(tok, texts, flat, starts, 1)
+        assert {"rule", "segments", "merge loop", "expand", "total"} <= set(phases)
+        assert all(v >= 0 for v in phases.values())
+
+
+LONG_TEXTS = st.lists(
+    st.text(alphabet=st.sampled_from(list("ab 1-.\n\té日ß'") + ["\u3000"]), max_size=30).map(
+        lambda t: t.replace("a", "a" * 30)  # pieces past the word cache's 24 bytes, cut in parts
+    ),
+    min_size=1,
+    max_size=4,
+)
+
+
+def _encoder_starts(tok: Any, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    assert tok._text_encoder is not None  # loaded: short batches no longer take the Python path
+    got = tok._compiled_batch(texts, frozenset(), frozenset(), 1, False, marked=True)
+    assert got is not None, "the compiled batch path must be there"
+    return got  # type: ignore[no-any-return]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(TEXTS, LONG_TEXTS))
+def test_encoder_starts_equal_python_pieces(texts: list[str]) -> None:
+    """encode_documents_marked flags the first id of every pre-token: the Python
+    pre-tokenizer's pieces, each merged alone by the Python BPE path (the twin)."""
+    from toknz.pipeline.pretokenize import pre_tokenize
+
+    tok = o200k()
+    ids, offsets, starts = _encoder_starts(tok, texts)
+    want_ids: list[int] = []
+    want_starts: list[int] = []
+    for text in texts:
+        for piece in pre_tokenize(tok.pre_tokenizer, text):
+            got = tok.model._encode_bytes_pieces([piece.encode("utf-8")])
+            want_ids += got
+            want_starts += [1] + [0] * (len(got) - 1)
+    assert ids.tolist() == want_ids
+    assert starts.tolist() == want_starts
+    assert offsets.tolist() == tok.encode_batch_to_numpy(texts)[1].tolist()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(NFC_TEXTS, LONG_TEXTS), st.sampled_from(["o200k", "qwen3"]))
+def test_marked_cuts_equal_spelled_cuts(texts: list[str], name: str) -> None:
+    """The rule on the encoder's pre-token starts = the rule on a split of the bytes the ids spell."""
+    from toknz.dynamic import _cuts, _token_tables
+
+    tok = o200k() if name == "o200k" else qwen3()
+    ids, offsets, starts = _encoder_starts(tok, texts)
+    flat = ids.astype(np.int64)
+    cut, bad = K.marked_cuts(flat, offsets, _token_tables(tok).props, starts)
+    assert bad == -1
+    assert cut.tolist() == _cuts(tok, texts, "pretoken", flat, offsets, spelled=True).tolist()
+
+
+def test_encode_batch_dynamic_takes_the_encoders_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """encode_batch(dynamic=...) reads the pre-tokens from the encoder, never splitting again,
+    and merges exactly as the split of the spelled bytes does; bad flags are refused."""
+    tok = o200k()
+    _ = tok._text_encoder  # loaded: short batches no longer take the start-up path
+    texts = [*CODE, "Grüße aus Köln — 東京都の天気は晴れ、東京都 " * 3]
+    flat = FlatIds(*tok.encode_batch_to_numpy(texts))
+    want = encode_dynamic(tok, texts, flat, {})  # the spelled split
+
+    def no_split(*args: Any) -> None:
+        raise AssertionError("split again")
+
+    monkeypatch.setattr(K, "merge_spelled", no_split)
+    got = tok.encode_batch(texts, dynamic={})
+    assert got.flat_ids.tolist() == want.flat_ids.tolist()
+    assert got.flat_spans.tolist() == want.flat_spans.tolist() and got.merges == want.merges
+    with pytest.raises(UsageError, match="pre-token flags"):
+        encode_dynamic(tok, texts, flat, {}, starts=np.ones(3, dtype=np.uint8))

@@ -284,3 +284,25 @@ def test_waiting_while_another_thread_starts_the_load(monkeypatch: Any) -> None:
     starter.join()
     assert errors == []
     assert path.wait(5.0) and path.ready
+
+
+def test_batch_with_non_special_added_tokens_takes_the_kernel_unless_one_occurs(
+    toknz_tok: Any,
+) -> None:
+    """Qwen 3's non-special added tokens (``<think>``...) are matched in any text: a batch in
+    which none occurs goes to the compiled batch kernel, one with an occurrence takes the
+    per-text path, and both give the ids of each text encoded alone."""
+    tok = toknz_tok("qwen3")
+    assert tok._matcher(frozenset(), False), "qwen3 has non-special added tokens"
+    _ = tok._text_encoder  # loaded: short batches no longer take the start-up path
+    plain = ["Grüße aus Köln, 1234 <b>bold</b> x < y", "東京都の天気", ""]
+    with_token = [*plain, "let me <think>about it</think> now"]
+    assert tok._compiled_batch(plain, frozenset(), frozenset(), 1, False) is not None
+    assert tok._compiled_batch(with_token, frozenset(), frozenset(), 1, False) is None
+    for batch in (plain, with_token):
+        want = [tok.encode(t) for t in batch]
+        assert tok.encode_batch(batch, num_threads=1) == want
+        assert tok.encode_batch(batch, num_threads=2) == want
+        ids, offsets = tok.encode_batch_to_numpy(batch, num_threads=1)
+        assert [ids[a:b].tolist() for a, b in zip(offsets[:-1], offsets[1:], strict=True)] == want
+    assert 151667 in tok.encode_batch(with_token)[-1]  # <think> is its added token

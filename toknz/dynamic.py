@@ -598,16 +598,21 @@ def encode_dynamic(
     texts: Sequence[str],
     ids: Ids,
     options: DynamicOptions | Mapping[str, Any],
+    *,
+    starts: np.ndarray | None = None,
 ) -> DynamicBatch:
     """Merge ``ids`` (``tokenizer``'s ids of ``texts``) per ``options``: ``encode_batch(dynamic=...)``.
 
     ``ids``: lists, arrays or :class:`FlatIds` (``encode_batch_to_numpy``'s
     output, the fastest). The boundaries go straight from the validity rule
-    to the merge kernel as flags, never as per-text lists. With a compiled
-    scanner, the pre-tokens are those of the bytes the ids spell (the
-    normalized texts, for the tokenizer's own ids): the texts are not read
-    again, only counted, and ids that spell other bytes are not an error here
-    (:func:`boundaries_for` checks them against the texts).
+    to the merge kernel as flags, never as per-text lists. The pre-tokens
+    are, in order of preference: ``starts`` (uint8 per id, non-zero at the
+    first id of each pre-token, as the encoder reports them:
+    ``Tokenizer.encode_batch(dynamic=...)`` passes them), or with a compiled
+    scanner those of the bytes the ids spell (the normalized texts, for the
+    tokenizer's own ids): the texts are not read again, only counted, and
+    ids that spell other bytes are not an error here (:func:`boundaries_for`
+    checks them against the texts).
 
     >>> import toknz
     >>> tok = toknz.load("o200k_base")
@@ -621,10 +626,11 @@ def encode_dynamic(
     tables = _token_tables(tokenizer)
     first = tokenizer.n_vocab if opts.first_new_id is None else opts.first_new_id
     kind = tokenizer._compiled_kind()
-    if opts.boundary != "pretoken" or kind is None:
+    if opts.boundary != "pretoken" or (kind is None and starts is None):
         cut = _cuts(tokenizer, texts, opts.boundary, flat, seq_off)
         return _merge_flat(flat, seq_off, cut, opts.budget, opts.min_count, first)[0]
-    # One kernel call: the bytes the ids spell, their pre-tokens, the rule, the merge.
+    # One kernel call: the pre-tokens (reported, or split from the bytes the ids spell),
+    # the rule, the merge.
     from toknz_core import dynamic as kernels
 
     from toknz.pipeline.unicode_tables import load_table
@@ -634,9 +640,27 @@ def encode_dynamic(
         raise UsageError(f"{seq_off.shape[0] - 1} id sequences for {len(texts)} texts")
     props, arena, arena_off = tables
     budget = -1 if opts.budget is None else opts.budget
-    bad_id, *got = kernels.merge_spelled(
-        kind, arena, arena_off, load_table(), props, flat, seq_off, first, budget, opts.min_count
-    )
+    if starts is not None:
+        starts = np.ascontiguousarray(starts, dtype=np.uint8)
+        if starts.shape != flat.shape:
+            raise UsageError(f"{starts.shape[0]} pre-token flags for {flat.shape[0]} ids")
+        bad_id, *got = kernels.merge_marked(
+            props, flat, seq_off, starts, first, budget, opts.min_count
+        )
+    else:
+        assert kind is not None
+        bad_id, *got = kernels.merge_spelled(
+            kind,
+            arena,
+            arena_off,
+            load_table(),
+            props,
+            flat,
+            seq_off,
+            first,
+            budget,
+            opts.min_count,
+        )
     if bad_id >= 0:
         raise UsageError(f"an id is outside the vocabulary of {tokenizer.name}")
     return _batch(tuple(got), first, int(flat.shape[0]))[0]  # type: ignore[arg-type]

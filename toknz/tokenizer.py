@@ -242,6 +242,15 @@ class Tokenizer(DerivedState):
         return self._with_scanner(self.model.batch_encoder)  # type: ignore[no-any-return]
 
     @cached_property
+    def _marked_batch_encoder(
+        self,
+    ) -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, ...]] | None:
+        """:attr:`_batch_encoder` that also flags where each pre-token's ids start."""
+        return self._with_scanner(  # type: ignore[no-any-return]
+            lambda kind, table: self.model.batch_encoder(kind, table, marked=True)
+        )
+
+    @cached_property
     def _startup(self) -> StartupPath:
         """Time on the Python start-up path, and the background load it triggers."""
         return StartupPath(self._load_kernels)
@@ -518,26 +527,34 @@ class Tokenizer(DerivedState):
         disallowed: frozenset[str],
         threads: int,
         as_lists: bool,
-    ) -> tuple[np.ndarray, np.ndarray] | list[list[int]] | None:
+        marked: bool = False,
+    ) -> tuple[np.ndarray, ...] | list[list[int]] | None:
         """The ids of ``texts`` in a few kernel calls, or None without that path:
-        ``(uint32 ids, int64 offsets)``, or one list per text with ``as_lists``.
+        ``(uint32 ids, int64 offsets)``, or one list per text with ``as_lists``; with
+        ``marked``, ``(ids, offsets, starts)``, ``starts`` (uint8 per id) 1 at the first id
+        of every pre-token (:func:`toknz_core.docencode.encode_documents_marked`).
 
-        The texts are cut into contiguous groups of about equal length, one compiled
-        call per group, spread over ``threads`` threads. Each group checks, normalizes
+        Not taken (None) when an added token may be matched: one matched after
+        normalization, or one found in a text. The texts are cut into contiguous
+        groups of about equal length, one compiled call per group, spread over
+        ``threads`` threads. Each group checks, normalizes
         and converts its own texts (and, with ``as_lists``, makes its lists) on its
         thread: those steps hold the GIL, but they overlap the other threads' kernel
         calls, which release it, so threads share nothing but the read-only tables.
         """
-        if self._matcher(allowed, False) or self._matcher(allowed, True):
+        if self._matcher(allowed, True):
             return None
         if self._python_path(texts):
             return None
-        fn = self._batch_encoder
+        fn = self._marked_batch_encoder if marked else self._batch_encoder
         if fn is None:
             return None
         for text in texts:
             if not isinstance(text, str):
                 raise UsageError(f"batch encoding expects str items, got {type(text).__name__}")
+        raw = self._matcher(allowed, False)  # as Qwen's non-special <think>: matched in raw text
+        if raw and any(raw.find_first(text) is not None for text in texts):
+            return None
         chars = np.zeros(len(texts) + 1, dtype=np.int64)
         np.cumsum(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)), out=chars[1:])
         n_groups = max(1, min(len(texts), threads * 4 if threads > 1 else 1))
@@ -547,7 +564,7 @@ class Tokenizer(DerivedState):
         norm = self.normalizer
         check = self._check_disallowed
 
-        def group(bound: tuple[int, int]) -> tuple[np.ndarray, np.ndarray] | list[list[int]]:
+        def group(bound: tuple[int, int]) -> tuple[np.ndarray, ...] | list[list[int]]:
             a, b = bound
             datas = []
             for text in texts[a:b]:
@@ -555,10 +572,10 @@ class Tokenizer(DerivedState):
                 datas.append(_utf8(norm.normalize(text) if norm is not None else text))
             sizes = np.zeros(len(datas) + 1, dtype=np.int64)
             np.cumsum(np.fromiter(map(len, datas), dtype=np.int64, count=len(datas)), out=sizes[1:])
-            ids, offsets = fn(np.frombuffer(b"".join(datas), dtype=np.uint8), sizes)
+            ids, offsets, *starts = fn(np.frombuffer(b"".join(datas), dtype=np.uint8), sizes)
             ids = ids.view(np.uint32)  # ids are never negative: the same numbers, no copy
             if not as_lists:
-                return ids, offsets
+                return (ids, offsets, *starts)
             ends = offsets.tolist()
             return [ids[ends[i] : ends[i + 1]].tolist() for i in range(len(datas))]
 
@@ -571,13 +588,18 @@ class Tokenizer(DerivedState):
             return [ids for lists in results for ids in lists]
         offsets = np.zeros(len(texts) + 1, dtype=np.int64)
         base = 0
-        for (a, b), (_, offs) in zip(bounds, results, strict=True):
-            offsets[a + 1 : b + 1] = offs[1:] + base
-            base += int(offs[-1])
-        if len(results) == 1:  # a copy: the kernel's buffer has room for one id per byte
-            return results[0][0].copy(), offsets
-        all_ids = np.concatenate([r[0] for r in results]) if results else np.empty(0, np.uint32)
-        return all_ids, offsets
+        for (a, b), r in zip(bounds, results, strict=True):
+            offsets[a + 1 : b + 1] = r[1][1:] + base
+            base += int(r[1][-1])
+        # One copy of each kind: the kernel's buffers have room for one id per byte.
+        kinds = [0, 2] if marked else [0]
+        if len(results) == 1:
+            flat = [results[0][j].copy() for j in kinds]
+        elif results:
+            flat = [np.concatenate([r[j] for r in results]) for j in kinds]
+        else:
+            flat = [np.empty(0, np.uint32), np.empty(0, np.uint8)][: len(kinds)]
+        return (flat[0], offsets, *flat[1:])
 
     def _encode_many(
         self,
@@ -609,7 +631,7 @@ class Tokenizer(DerivedState):
             if isinstance(fast, list):
                 return None, fast  # type: ignore[return-value]
             if fast is not None:
-                return fast, []
+                return (fast[0], fast[1]), []
 
         def one(text: str) -> _Ids:
             if not isinstance(text, str):
@@ -740,6 +762,12 @@ class Tokenizer(DerivedState):
 
             if add_special_tokens:
                 raise UsageError("dynamic merging needs add_special_tokens=False")
+            allowed, disallowed = self._resolve_special(allowed_special, disallowed_special)
+            threads = num_threads or os.cpu_count() or 1
+            marked = self._compiled_batch(texts, allowed, disallowed, threads, False, marked=True)
+            if isinstance(marked, tuple):  # the encoder reports where each pre-token's ids start
+                ids, offsets, starts = marked
+                return encode_dynamic(self, texts, FlatIds(ids, offsets), dynamic, starts=starts)
             base = self.encode_batch_to_numpy(
                 texts,
                 num_threads=num_threads,

@@ -577,6 +577,8 @@ def _encode_into(
     scratch: np.ndarray,
     prank: np.ndarray,
     records: np.ndarray,
+    marks: np.ndarray | None = None,
+    marks_at: int = 0,
 ) -> int:
     """:func:`encode_pieces` into the caller's arrays: ``out`` (int32, room for one id per
     byte of ``data`` and ``CACHE_IDS`` more, :func:`_cache_get`), ``keys`` (uint64, a row
@@ -587,7 +589,11 @@ def _encode_into(
 
     Every array is used through a :func:`~toknz_core.memory.borrowed` view: the slices and
     helper calls of the miss path then touch no shared reference count (an atomic
-    operation each, and a cache line bouncing between threads that share the tables)."""
+    operation each, and a cache line bouncing between threads that share the tables).
+
+    ``marks`` (uint8, zeros), when given, gets a 1 at ``marks_at`` plus the position in
+    ``out`` of the first id of every piece: where each pre-token's ids start (:func:`encode_documents_marked`).
+    Without it (``None``) the store is compiled out."""
     data = borrowed(data)
     ends = borrowed(ends)
     byte_ids = borrowed(byte_ids)
@@ -630,6 +636,8 @@ def _encode_into(
         n = end - start
         if n <= 0:
             continue
+        if marks is not None:
+            marks[marks_at + n_out] = 1
         cacheable = n <= CACHE_WORD
         slot = np.int64(0)
         w0 = np.uint64(0)
@@ -725,7 +733,7 @@ def encode_text_bytes(
 
 
 @njit(cache=True, nogil=True)
-def encode_documents(
+def _documents(
     kind: int,
     data: np.ndarray,
     doc_offsets: np.ndarray,
@@ -743,20 +751,15 @@ def encode_documents(
     tok_slots: np.ndarray,
     tok_ids: np.ndarray,
     cache: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`encode_text_bytes` over many documents in CSR layout, in one call.
-
-    Document ``d`` is ``data[doc_offsets[d]:doc_offsets[d + 1]]`` (``int64``
-    offsets, non-decreasing); each is split and encoded on its own. Returns
-    ``(ids, id_offsets)``: the int32 ids of all documents back to back and the
-    ``n_docs + 1`` offsets of each document's ids.
-    """
+    out: np.ndarray,
+    marks: np.ndarray | None,
+) -> np.ndarray:
+    """The loop of :func:`encode_documents` into ``out`` (and ``marks``, if given, as long
+    as ``out``); returns the ``n_docs + 1`` offsets of each document's ids."""
     n_docs = doc_offsets.shape[0] - 1
-    total = doc_offsets[n_docs] - doc_offsets[0] if n_docs > 0 else np.int64(0)
-    # One buffer of each kind for the whole call, reused from document to document: ids
-    # (one per byte and CACHE_IDS to spare, for _cache_get), piece ends, keys, scratch.
-    out = np.empty(total + CACHE_IDS, dtype=np.int32)
     id_offsets = np.zeros(max(n_docs, 0) + 1, dtype=np.int64)
+    # One buffer of each kind for the whole call, reused from document to document: piece
+    # ends, keys, scratch.
     ends = np.empty(1024, dtype=np.int64)
     keys = np.empty((1024, 4), dtype=np.uint64)
     scratch = np.empty(MERGE_SCRATCH, dtype=np.int32)
@@ -791,9 +794,53 @@ def encode_documents(
             scratch,
             prank,
             records,
+            marks,
+            k,
         )
         id_offsets[d + 1] = k
-    return out[:k], id_offsets
+    return id_offsets
+
+
+@njit(cache=True, nogil=True)
+def encode_documents(
+    kind: int, data: np.ndarray, doc_offsets: np.ndarray, *tables: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`encode_text_bytes` over many documents in CSR layout, in one call.
+
+    Document ``d`` is ``data[doc_offsets[d]:doc_offsets[d + 1]]`` (``int64``
+    offsets, non-decreasing); each is split and encoded on its own. ``tables``
+    are :func:`_documents`' arguments from ``class_table`` to ``cache`` (those of
+    :func:`encode_text_bytes` after ``data``). Returns ``(ids, id_offsets)``: the
+    int32 ids of all documents back to back and the ``n_docs + 1`` offsets of
+    each document's ids.
+    """
+    n_docs = doc_offsets.shape[0] - 1
+    total = doc_offsets[n_docs] - doc_offsets[0] if n_docs > 0 else np.int64(0)
+    out = np.empty(total + CACHE_IDS, dtype=np.int32)  # one id per byte, and _cache_get's room
+    id_offsets = _documents(kind, data, doc_offsets, *tables, out, None)  # type: ignore[call-arg]
+    return out[: id_offsets[-1]], id_offsets
+
+
+@njit(cache=True, nogil=True)
+def encode_documents_marked(
+    kind: int, data: np.ndarray, doc_offsets: np.ndarray, *tables: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`encode_documents` (the same arguments: ``tables`` are the class table to the
+    word cache), and where each pre-token's ids start.
+
+    Returns ``(ids, id_offsets, starts)``: ``starts`` (uint8, one per id) is 1 at
+    the first id of every piece of the split (a pre-token; a long piece encoded
+    part by part is still one piece), 0 elsewhere. Dynamic merging
+    (:mod:`toknz_core.dynamic`) reads its pre-token boundaries from it instead
+    of splitting the texts again.
+    """
+    n_docs = doc_offsets.shape[0] - 1
+    total = doc_offsets[n_docs] - doc_offsets[0] if n_docs > 0 else np.int64(0)
+    out = np.empty(total + CACHE_IDS, dtype=np.int32)
+    marks = np.zeros(total + CACHE_IDS, dtype=np.uint8)
+    id_offsets = _documents(kind, data, doc_offsets, *tables, out, marks)  # type: ignore[call-arg]
+    n = id_offsets[-1]
+    return out[:n], id_offsets, marks[:n]
 
 
 # --------------------------------------------------------------------------- #

@@ -774,6 +774,26 @@ def merge_spelled(
     return -1, status, top, merged
 
 
+@njit(cache=True, nogil=True)
+def merge_marked(
+    props: np.ndarray,
+    ids: np.ndarray,
+    seq_off: np.ndarray,
+    starts: np.ndarray,
+    first_new_id: int,
+    budget: int,
+    min_count: int,
+) -> tuple[int, int, int, Merged]:
+    """:func:`marked_cuts` then :func:`merge_batch`, in one call: ``encode_batch(dynamic=...)``
+    when the encoder reported where its pre-tokens start. Returns :func:`merge_spelled`'s
+    ``(bad_id, status, top, merged)``."""
+    cut, bad_id = marked_cuts(ids, seq_off, props, starts)
+    if bad_id >= 0:
+        return bad_id, OK, -1, _no_merge()
+    status, top, merged = merge_batch(ids, seq_off, cut, first_new_id, budget, min_count)
+    return -1, status, top, merged
+
+
 # ----------------------------------------------------------------------------- boundaries
 
 
@@ -843,21 +863,70 @@ def boundary_cuts(
             if e < m and piece_ends[e] == at:
                 c = 1
             at += pr >> 8
-        both_ws = (f & ALL_WS) != 0 and (prev_f & ALL_WS) != 0
-        if not both_ws and ((f & HAS_WS) != 0 or (prev_f & WS_INSIDE) != 0):
-            c = 1
-        if ((f | prev_f) & ADDED) != 0:
-            c = 1
-        if hyphen_rule and (f & PUNCT) != 0 and (f & HYPHEN) == 0 and (prev_f & PUNCT) == 0:
-            c = 1
-        final = c
-        if (prev_f & ALL_WS) != 0 and (f & HAS_WS) == 0:
-            if (prev_f & WS_INSIDE) != 0 or prev_c == 0:
-                final = 1
-        cut[i] = final
+        cut[i], c = _rule(f, prev_f, c, prev_c, hyphen_rule)
         prev_f = f
         prev_c = c
     return cut, -1, -1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _rule(f: int, prev_f: int, c: int, prev_c: int, hyphen_rule: bool) -> tuple[int, int]:
+    """The validity rule at one position: ``(cut, c)`` from the token's flags ``f``, the
+    previous token's ``prev_f``, ``c`` (1: a segment must start here, at a sequence or
+    pre-token start) and the previous position's ``c`` (see :func:`boundary_cuts`)."""
+    both_ws = (f & ALL_WS) != 0 and (prev_f & ALL_WS) != 0
+    if not both_ws and ((f & HAS_WS) != 0 or (prev_f & WS_INSIDE) != 0):
+        c = 1
+    if ((f | prev_f) & ADDED) != 0:
+        c = 1
+    if hyphen_rule and (f & PUNCT) != 0 and (f & HYPHEN) == 0 and (prev_f & PUNCT) == 0:
+        c = 1
+    final = c
+    if (prev_f & ALL_WS) != 0 and (f & HAS_WS) == 0:
+        if (prev_f & WS_INSIDE) != 0 or prev_c == 0:
+            final = 1
+    return final, c
+
+
+@njit(cache=True, nogil=True)
+def marked_cuts(
+    ids: np.ndarray, seq_off: np.ndarray, props: np.ndarray, starts: np.ndarray
+) -> tuple[np.ndarray, int]:
+    """:func:`boundary_cuts` under the pre-token rule, the pre-tokens given as flags.
+
+    ``starts`` (uint8, one per position of ``ids``) is non-zero at the first id of
+    every pre-token, as the encoder reports it
+    (:func:`toknz_core.docencode.encode_documents_marked`): no text is split
+    again. Returns ``(cut, bad_id)``, ``bad_id`` the first position whose id
+    is outside ``props`` (else -1).
+
+    >>> import numpy as np
+    >>> props = np.array([1 << 8, (1 << 8) | HAS_WS | ALL_WS], dtype=np.int32)  # "a", " "
+    >>> cut, bad = marked_cuts(np.array([0, 0, 0, 1]), np.array([0, 4]), props,
+    ...                        np.array([1, 0, 1, 0], dtype=np.uint8))
+    >>> cut.tolist(), bad
+    ([1, 0, 1, 1], -1)
+    """
+    n = ids.shape[0]
+    cut = np.zeros(n, dtype=np.uint8)
+    n_seq = seq_off.shape[0] - 1
+    n_tok = props.shape[0]
+    q = 0  # the next sequence start
+    prev_f = 0
+    prev_c = 0
+    for i in range(n):
+        c = 1 if starts[i] != 0 else 0
+        while q <= n_seq and seq_off[q] == i:
+            q += 1
+            c = 1
+        t = ids[i]
+        if t < 0 or t >= n_tok:
+            return cut, i
+        f = props[t] & 0xFF
+        cut[i], c = _rule(f, prev_f, c, prev_c, False)
+        prev_f = f
+        prev_c = c
+    return cut, -1
 
 
 @njit(cache=True, nogil=True)

@@ -422,31 +422,32 @@ class BPE(DerivedState):
         return encode
 
     def batch_encoder(
-        self, kind: int, class_table: np.ndarray
-    ) -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None:
+        self, kind: int, class_table: np.ndarray, marked: bool = False
+    ) -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, ...]] | None:
         """Like :meth:`text_encoder`, for many documents in one call.
 
         The function takes the documents' UTF-8 bytes back to back (uint8) and
         their ``n_docs + 1`` int64 offsets, and returns ``(ids, id_offsets)``
-        (:func:`toknz_core.docencode.encode_documents`).
+        (:func:`toknz_core.docencode.encode_documents`); with ``marked``, ``(ids,
+        id_offsets, starts)``, ``starts`` flagging the first id of every pre-token
+        (:func:`toknz_core.docencode.encode_documents_marked`).
         """
         packed = self._packed_tables(kind, class_table)
         if packed is None:
             return None
-        from toknz_core.docencode import encode_documents
+        from toknz_core import docencode
 
+        kernel = docencode.encode_documents_marked if marked else docencode.encode_documents
         tables = packed[1]
         kind64 = np.int64(kind)
         take, give = self._take_work, self._free_works.append
         check = self.check_bytes
 
-        def encode(data: np.ndarray, doc_offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        def encode(data: np.ndarray, doc_offsets: np.ndarray) -> tuple[np.ndarray, ...]:
             check(data)
             work = take()
             try:
-                out: tuple[np.ndarray, np.ndarray] = encode_documents(  # type: ignore[call-arg]
-                    kind64, data, doc_offsets, *tables, work[1]
-                )
+                out: tuple[np.ndarray, ...] = kernel(kind64, data, doc_offsets, *tables, work[1])  # type: ignore[call-arg]
             finally:
                 give(work)
             return out
