@@ -306,3 +306,22 @@ def test_batch_with_non_special_added_tokens_takes_the_kernel_unless_one_occurs(
         ids, offsets = tok.encode_batch_to_numpy(batch, num_threads=1)
         assert [ids[a:b].tolist() for a, b in zip(offsets[:-1], offsets[1:], strict=True)] == want
     assert 151667 in tok.encode_batch(with_token)[-1]  # <think> is its added token
+
+
+def test_short_kernel_after_normalizer_and_added_token_check(toknz_tok: Any, hf_tok: Any) -> None:
+    """Qwen 3 (NFC, non-special ``<think>``...) takes the short kernel for a text in which no
+    added token can start, normalized first; a text that may hold one takes the general
+    steps. Both give `tokenizers`' ids."""
+    tok = toknz_tok("qwen3")
+    ref = hf_tok("qwen3")
+    tok.encode("warm " * 1000)  # loads the compiled path
+    assert tok._short_guard is not None
+    for text in ["hi", "cafe\u0301 Å\u212b Ω \u1100\u1161", "x" * 100 + " e\u0301"]:
+        got = tok._short(text, frozenset(), True)
+        assert got is not None, text
+        assert got == tok.encode(text) == ref.encode(text, add_special_tokens=False).ids
+    for text in ["a <think> b", "1 < 2"]:
+        assert tok._short(text, frozenset(), True) is None  # '<' may start an added token
+        assert tok.encode(text) == ref.encode(text, add_special_tokens=False).ids
+    plain = toknz_tok("cl100k_base")
+    assert plain._short_guard is None  # nothing to check: no normalizer, no added token

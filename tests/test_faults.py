@@ -96,6 +96,13 @@ def test_1b_byte_level_json_missing_a_byte_fails_loudly_at_the_byte(tmp_path: Pa
             tok.encode(text)
     with pytest.raises(InputError, match="byte 0x18"):
         tok.encode_batch(["fine", big])
+    # Once the kernels are loaded, short texts take the short kernel, which hands a text
+    # holding the byte back to the checked path.
+    tok.encode("warm " * 1000)
+    assert tok._short("plain text", frozenset(), True) == tok.encode("plain text")
+    assert tok._short("ctrl\x18char", frozenset(), True) is None
+    with pytest.raises(InputError, match=r"byte 0x18 at byte offset 4 "):
+        tok.encode("ctrl\x18char")
 
 
 # ------------------------------------------------------------------ 2. colliding ids

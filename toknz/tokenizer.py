@@ -220,13 +220,33 @@ class Tokenizer(DerivedState):
 
     @cached_property
     def _short_encoder(self) -> Callable[[bytes, bool], list[int] | np.ndarray | None] | None:
-        """:meth:`BPE.short_encoder` when a text without special tokens allowed needs no
-        other step (no normalizer, no added token to match in it), else None."""
-        if self.normalizer is not None:
-            return None
-        if self._matcher(frozenset(), False) or self._matcher(frozenset(), True):
-            return None
+        """:meth:`BPE.short_encoder` (split and encode the bytes of a normalized text with no
+        added token in it), or None without a compiled split."""
         return self._with_scanner(self.model.short_encoder)  # type: ignore[no-any-return]
+
+    @cached_property
+    def _short_guard(self) -> Callable[[str], str | None] | None:
+        """What a text needs before the short kernel, when no special token is allowed:
+        None when nothing (no normalizer, no added token to match); else a function giving
+        the normalized text, or None when an added token may occur in it (then the
+        general steps split the text around it). Qwen's NFC and its non-special
+        ``<think>``... are such steps."""
+        raw = self._matcher(frozenset(), False)
+        normalized = self._matcher(frozenset(), True)
+        norm = self.normalizer
+        if not raw and not normalized and norm is None:
+            return None
+
+        def guard(text: str) -> str | None:
+            if raw and raw.may_occur(text):
+                return None
+            if norm is not None:
+                text = norm.normalize(text)
+            if normalized and normalized.may_occur(text):
+                return None
+            return text
+
+        return guard
 
     @cached_property
     def _short_ready(self) -> Callable[[bytes, bool], list[int] | np.ndarray | None] | None:
@@ -423,10 +443,10 @@ class Tokenizer(DerivedState):
             started = time.perf_counter()
         else:
             compiled = self._compiled_encoder()
+        if compiled is not None and "_short_ready" not in self.__dict__:
+            # From now on short texts take the three-argument kernel (:meth:`_short`).
+            _ = self._short_ready
         if compiled is not None and not raw_matcher and not norm_matcher:
-            if "_short_ready" not in self.__dict__:
-                # From now on short texts take the three-argument kernel (:meth:`_short`).
-                _ = self._short_ready
             if self.normalizer is not None:
                 text = self.normalizer.normalize(text)
             return [self._encode_compiled(text)] if text else []
@@ -462,6 +482,12 @@ class Tokenizer(DerivedState):
         short = self.__dict__.get("_short_ready")
         if short is None or allowed or len(text) > SHORT_TEXT_CHARS:
             return None
+        guard = self._short_guard
+        if guard is not None:
+            ready = guard(text)
+            if ready is None:
+                return None
+            text = ready
         try:
             raw = text.encode("utf-8")
         except UnicodeEncodeError:

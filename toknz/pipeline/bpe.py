@@ -20,6 +20,7 @@ Two merge rules exist and both are exact:
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -395,12 +396,19 @@ class BPE(DerivedState):
         The function takes the text's UTF-8 ``bytes`` and ``as_list`` and returns its ids
         as a list (``as_list``) or a uint32 array, or None when they are more than
         :data:`toknz_core.docencode.SHORT_OUT` (use :meth:`text_encoder` then)
-        (:func:`toknz_core.docencode.encode_short`). None for a vocabulary missing a
-        byte: its texts need :meth:`check_bytes` first.
+        (:func:`toknz_core.docencode.encode_short`). For a vocabulary missing a byte
+        (SmolLM2's has no token for some control bytes), also None for a text holding
+        one: :meth:`text_encoder` refuses or maps it.
         """
-        packed = None if self._missing_bytes else self._packed_tables(kind, class_table)
+        packed = self._packed_tables(kind, class_table)
         if packed is None:
             return None
+        missing = np.flatnonzero(self._byte_ids < 0).tolist()
+        refuse = (
+            re.compile(b"[" + b"".join(re.escape(bytes([b])) for b in missing) + b"]").search
+            if missing
+            else None
+        )
         from toknz_core.dispatch import direct_entry
         from toknz_core.docencode import encode_short
 
@@ -410,6 +418,8 @@ class BPE(DerivedState):
         kernel = direct_entry(encode_short, b"", blob_at, blob_at)
 
         def encode(raw: bytes, as_list: bool) -> list[int] | np.ndarray | None:
+            if refuse is not None and refuse(raw) is not None:
+                return None
             work = take()  # out of the pool, so no other call writes to it meanwhile
             try:
                 n = kernel(raw, blob_at, work[4])

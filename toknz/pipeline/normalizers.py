@@ -95,7 +95,8 @@ class UnicodeForm:
 
     def normalize(self, text: str) -> str:
         form = cast(Literal["NFC", "NFD", "NFKC", "NFKD"], self.form)
-        if text.isascii():
+        if text.isascii() or unicodedata.is_normalized(form, text):
+            # Already in the form: so is every part of it, so the steps below change nothing.
             return text
         if not _has_newer_characters(text):
             return unicodedata.normalize(form, text)
