@@ -325,3 +325,68 @@ def test_short_kernel_after_normalizer_and_added_token_check(toknz_tok: Any, hf_
         assert tok.encode(text) == ref.encode(text, add_special_tokens=False).ids
     plain = toknz_tok("cl100k_base")
     assert plain._short_guard is None  # nothing to check: no normalizer, no added token
+
+
+def test_merge_list_shortcut_takes_only_tokens_the_merges_rebuild(
+    tmp_path: Any, toknz_tok: Any
+) -> None:
+    """A merge-list tokenizer (Qwen 3: no ignore_merges) encodes a piece equal to a token as
+    that token only when the merges make the token out of its own bytes
+    (docencode.self_encoding_tokens, checked here against the pure-Python merge): with the
+    merge ('Ġth', 'e') removed, ' the' stays in the vocabulary but is no longer made, and
+    every path gives `tokenizers`' ids."""
+    import tokenizers
+    from toknz_core import docencode
+
+    import toknz
+    from toknz.pipeline.bpe import _concatenated
+    from toknz.pipeline.byte_alphabet import chars_to_bytes
+
+    obj = json.loads(require_file("qwen3").read_text(encoding="utf-8"))
+    obj["model"]["merges"] = [m for m in obj["model"]["merges"] if m != ["Ġth", "e"]]
+    path = tmp_path / "tokenizer.json"
+    path.write_text(json.dumps(obj), encoding="utf-8")
+    tok = toknz.Tokenizer.from_file(path)
+    ref = tokenizers.Tokenizer.from_file(str(path))
+    model = tok.model
+    raws, ids = [], []
+    for text, i in sorted(model.vocab.items(), key=lambda kv: kv[1])[::50]:
+        raw = chars_to_bytes(text)
+        if raw is not None and len(raw) > 1:
+            raws.append(raw)
+            ids.append(i)
+    the = model.vocab["Ġthe"]
+    raws.append(b" the")
+    ids.append(the)
+    data, offsets = _concatenated(raws)
+    pairs, rank_ids = model.table
+    keep = docencode.self_encoding_tokens(
+        data,
+        offsets,
+        np.array(ids, dtype=np.int32),
+        model._byte_ids,
+        pairs,
+        rank_ids,
+        docencode.byte_pair_ranks(model._byte_ids, pairs),
+    )
+    twin = []
+    for raw, i in zip(raws, ids, strict=True):
+        try:
+            twin.append(model._merge_python(raw) == (i,))
+        except KeyError:  # a merge makes a token the vocabulary lacks: not made
+            twin.append(False)
+    assert keep.astype(bool).tolist() == twin
+    assert not twin[-1]  # ' the' is no longer made by the merges
+    texts = [" the", "the other, the end: the", "x" * 40 + " the " * 300, "Ça, the café"]
+    tok.encode("warm " * 1000)  # the compiled paths
+    for text in texts:
+        want = ref.encode(text, add_special_tokens=False).ids
+        assert the not in want
+        assert tok.encode(text) == want
+    assert tok.encode_batch(texts) == [ref.encode(t, add_special_tokens=False).ids for t in texts]
+    assert tok_fast_shortcut(toknz_tok("qwen3"))
+
+
+def tok_fast_shortcut(tok: Any) -> bool:
+    """Whether the compiled tables of ``tok`` take the whole-token shortcut."""
+    return bool(tok.model._fast_tables[5])

@@ -55,6 +55,14 @@ def _kernels() -> Any:
     return encode
 
 
+def _concatenated(raws: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """``raws`` back to back (uint8) and the int64 offsets of each."""
+    data = np.frombuffer(b"".join(raws), dtype=np.uint8)
+    offsets = np.zeros(len(raws) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, raws), dtype=np.int64, count=len(raws)), out=offsets[1:])
+    return data, offsets
+
+
 @dataclass
 class BPE(DerivedState):
     """A BPE model over ids ``0..n_vocab-1``.
@@ -271,39 +279,46 @@ class BPE(DerivedState):
             if raw is not None and len(raw) > 1:
                 raws.append(raw)
                 tids.append(i)
-        tok_data = np.frombuffer(b"".join(raws), dtype=np.uint8)
-        tok_offsets = np.zeros(len(raws) + 1, dtype=np.int64)
-        np.cumsum(
-            np.fromiter((len(r) for r in raws), dtype=np.int64, count=len(raws)),
-            out=tok_offsets[1:],
-        )
+        tok_data, tok_offsets = _concatenated(raws)
         tok_ids = np.array(tids, dtype=np.int32)
         pairs, rank_ids = self.table
-        short8, short24 = docencode.build_short_tokens(tok_data, tok_offsets, tok_ids)
         byte_pairs = docencode.byte_pair_ranks(self._byte_ids, pairs)
-        shortcut = self.merge_rule == "ranks" or self.ignore_merges
+        # A piece that is a token encodes to it: tiktoken's rule and ignore_merges; under
+        # the merge list alone, true of the tokens it makes out of their own bytes, which
+        # then give the same shortcut to pieces of up to CACHE_WORD bytes. Longer pieces
+        # are merged as before: they are never cached, so a look-up, which is exact but
+        # mostly misses, would cost each of their occurrences.
+        whole_rule = self.merge_rule == "ranks" or bool(self.ignore_merges)
+        # The bridges see every token; they check the whole-token rule's tokens against the
+        # merges (the self-made ones need no check: their shortcut is the merges' result).
+        bridges = docencode.byte_bridges(
+            self._byte_ids, pairs, rank_ids, byte_pairs, whole_rule, tok_data, tok_offsets, tok_ids
+        )
+        long_data, long_offsets, long_ids = tok_data, tok_offsets, tok_ids
+        if not whole_rule:
+            keep = docencode.self_encoding_tokens(
+                tok_data, tok_offsets, tok_ids, self._byte_ids, pairs, rank_ids, byte_pairs
+            ).astype(bool)
+            keep &= np.diff(tok_offsets) <= docencode.CACHE_WORD
+            raws = [r for r, k in zip(raws, keep.tolist(), strict=True) if k]
+            tok_data, tok_offsets = _concatenated(raws)
+            tok_ids = tok_ids[keep]
+            long_data, long_offsets = _concatenated([])
+            long_ids = np.empty(0, dtype=np.int32)
+        short8, short24 = docencode.build_short_tokens(tok_data, tok_offsets, tok_ids)
         return (
             self._byte_ids,
             pairs,
             rank_ids,
             byte_pairs,
-            docencode.byte_bridges(
-                self._byte_ids,
-                pairs,
-                rank_ids,
-                byte_pairs,
-                shortcut,
-                tok_data,
-                tok_offsets,
-                tok_ids,
-            ),
-            shortcut,
+            bridges,
+            True,  # the shortcut: whole tokens in short8/short24 and the long table
             short8,
             short24,
-            tok_data,
-            tok_offsets,
-            build_bytes_table(tok_data, tok_offsets),
-            tok_ids,
+            long_data,
+            long_offsets,
+            build_bytes_table(long_data, long_offsets),
+            long_ids,
         )
 
     @cached_property
