@@ -178,17 +178,11 @@ def byte_bridges(
             k = _context_bit(before_last[left], last[left], first[right])
         bridges[k >> 6] |= np.uint64(1) << np.uint64(k & 63)
     if shortcut:
-        sym = np.empty(CACHE_WORD, dtype=np.int32)
-        prank = np.empty(CACHE_WORD, dtype=np.int64)
-        ids = np.empty(CACHE_WORD, dtype=np.int32)
+        made = self_encoding_tokens(
+            tok_data, tok_offsets, tok_ids, byte_ids, pairs, rank_ids, byte_pairs
+        )
         for t in range(tok_ids.shape[0]):
-            s, e = tok_offsets[t], tok_offsets[t + 1]
-            if not 2 <= e - s <= CACHE_WORD:
-                continue
-            got = _merge_bytes(
-                tok_data, s, e, byte_ids, pairs, rank_ids, byte_pairs, sym, prank, ids, 0
-            )
-            if got != 1 or ids[0] != tok_ids[t]:
+            if 2 <= tok_offsets[t + 1] - tok_offsets[t] <= CACHE_WORD and made[t] == 0:
                 return every
     return bridges
 

@@ -197,12 +197,7 @@ class BPE(DerivedState):
             if raw is not None:
                 ids.append(i)
                 raws.append(raw)
-        data = np.frombuffer(b"".join(raws), dtype=np.uint8)
-        offsets = np.zeros(len(raws) + 1, dtype=np.int64)
-        np.cumsum(
-            np.fromiter((len(r) for r in raws), dtype=np.int64, count=len(raws)), out=offsets[1:]
-        )
-        left, right, whole = splits_into_tokens(data, offsets)
+        left, right, whole = splits_into_tokens(*_concatenated(raws))
         id_of = np.array(ids, dtype=np.int32)
         rank = id_of[whole]
         return id_of[left], id_of[right], rank, rank.copy()
